@@ -1,0 +1,24 @@
+"""Approval API: the confirmation page behind each approval link and the POST that decides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from promotion.adapters import aws
+from promotion.approval_api import ApprovalApiDeps, build_resolver
+from promotion.observability import logger, metrics, tracer
+from promotion.runtime import approval_signing_key, approval_store
+
+app = build_resolver(
+    ApprovalApiDeps(store=approval_store(), sfn=aws.client("stepfunctions"), signing_key=approval_signing_key)
+)
+
+
+# log_event stays off: query strings carry link signatures.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

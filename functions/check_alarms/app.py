@@ -1,0 +1,20 @@
+"""Check prod alarms: one poll of the bake; an alarm in ALARM fails it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from promotion import steps
+from promotion.adapters import aws
+from promotion.models.steps import CheckAlarmsRequest
+from promotion.observability import logger, metrics, tracer
+from promotion.runtime import parse_request, pipeline_configs
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_request(event, CheckAlarmsRequest)
+    return steps.check_alarms(pipeline_configs(), aws.client("cloudwatch"), request).to_payload()

@@ -1,0 +1,20 @@
+"""Decide approval path: apply the bypass policy (fail closed: unproven means approval required)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from promotion import steps
+from promotion.approval_policy import NoProver
+from promotion.models.steps import DecideApprovalPathRequest
+from promotion.observability import logger, metrics, tracer
+from promotion.runtime import parse_request, pipeline_configs
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_request(event, DecideApprovalPathRequest)
+    return steps.decide_path(pipeline_configs(), NoProver(), request).to_payload()

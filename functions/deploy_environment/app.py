@@ -1,0 +1,20 @@
+"""Deploy to an environment: the pinned build to every function, then the aliases together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from promotion import steps
+from promotion.adapters import aws
+from promotion.models.steps import DeployRequest
+from promotion.observability import logger, metrics, tracer
+from promotion.runtime import parse_request, pipeline_configs
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_request(event, DeployRequest)
+    return steps.deploy(pipeline_configs(), aws.client("lambda"), request).to_payload()

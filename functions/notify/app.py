@@ -1,0 +1,35 @@
+"""Notify: tell people how the promotion ended, with the cause. Idempotent per execution and outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from promotion import steps
+from promotion.models.steps import NotifyRequest
+from promotion.observability import logger, metrics, tracer
+from promotion.runtime import event_publisher, mailer, parse_request, pipeline_configs
+from promotion.settings import control_plane_settings
+
+# A retried Notify after a partial success must not send the same message twice.
+_persistence = DynamoDBPersistenceLayer(table_name=control_plane_settings().idempotency_table)
+_idempotency = IdempotencyConfig(
+    event_key_jmespath="[execution_arn, outcome]", expires_after_seconds=7 * 86_400
+)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@idempotent(persistence_store=_persistence, config=_idempotency)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_request(event, NotifyRequest)
+    metrics.add_dimension(name="pipeline", value=request.pipeline)
+    metrics.add_metric(name=f"Promotion{request.outcome.capitalize()}", unit=MetricUnit.Count, value=1)
+    return steps.notify(pipeline_configs(), mailer(), event_publisher(), request)

@@ -1,0 +1,29 @@
+"""Run checks: the integration tests against preprod, or the canary against the new prod versions."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import requests
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from promotion import steps
+from promotion.adapters import aws
+from promotion.models.steps import RunChecksRequest
+from promotion.observability import logger, metrics, tracer
+from promotion.runtime import parse_request, pipeline_configs
+
+
+@cache
+def _session() -> requests.Session:
+    session = requests.Session()
+    session.headers["User-Agent"] = "release-promotion-checks"
+    return session
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_request(event, RunChecksRequest)
+    return steps.run_check_suite(pipeline_configs(), aws.client("lambda"), _session(), request).to_payload()

@@ -1,0 +1,1 @@
+"""Adapters between the domain and AWS (or its local stand-ins)."""

@@ -1,0 +1,1 @@
+"""Data access: DynamoDB tables behind small interfaces."""

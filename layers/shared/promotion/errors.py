@@ -1,0 +1,87 @@
+"""Domain errors.
+
+A Lambda error's ``errorType`` is the exception class name, and the state machine matches on exactly that
+name in ``ErrorEquals``. Renaming a class here is a contract change: grep the ASL first.
+"""
+
+from __future__ import annotations
+
+
+class PromotionError(Exception):
+    """Base of every error the promotion raises on purpose."""
+
+
+class InvalidExecutionInput(PromotionError):
+    """The execution input does not match the schema."""
+
+
+class UnknownPipeline(PromotionError):
+    """No configuration is stored for the named pipeline."""
+
+
+class InvalidPipelineConfig(PromotionError):
+    """The stored pipeline configuration does not match the schema."""
+
+
+class ArtifactNotFound(PromotionError):
+    """No build (manifest or package) exists yet for the commit."""
+
+
+class InvalidManifest(PromotionError):
+    """The build manifest is not valid JSON of the documented schema, or names another commit."""
+
+
+class ArtifactNotVersioned(PromotionError):
+    """The artifact bucket does not version objects, so the bytes cannot be pinned."""
+
+
+class ChecksumMismatch(PromotionError):
+    """The package's bytes do not hash to the sha256 the manifest promises."""
+
+
+class DeployFailed(PromotionError):
+    """A target function did not take the new code."""
+
+
+class CodeShaMismatch(PromotionError):
+    """A deployed version's CodeSha256 differs from the bytes that were pinned and tested."""
+
+
+class IntegrationTestsFailed(PromotionError):
+    """Preprod did not pass the pipeline's integration checks."""
+
+
+class CanaryFailed(PromotionError):
+    """The new prod version failed the canary checks."""
+
+
+class BakeAlarm(PromotionError):
+    """A prod alarm fired during the bake period."""
+
+
+class AlarmMissing(PromotionError):
+    """A configured alarm does not exist, so the bake cannot prove anything (fail closed)."""
+
+
+class Rejected(PromotionError):
+    """An approver rejected the promotion (raised by Step Functions through SendTaskFailure)."""
+
+
+class ApprovalNotFound(PromotionError):
+    """No approval record with that id."""
+
+
+class ApprovalLinkInvalid(PromotionError):
+    """The approval link's signature does not verify."""
+
+
+class ApprovalExpired(PromotionError):
+    """The approval link or request has expired."""
+
+
+class ApprovalAlreadyDecided(PromotionError):
+    """The approval was decided before; decisions are single use."""
+
+
+class ApproverNotAllowed(PromotionError):
+    """The approver is not on the pipeline's allowlist."""

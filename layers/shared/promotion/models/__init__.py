@@ -1,0 +1,1 @@
+"""Pydantic models: pipeline configuration, execution input, step results and handler settings."""

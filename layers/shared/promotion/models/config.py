@@ -1,0 +1,159 @@
+"""The pipeline configuration schema: one document per pipeline (one service, one repository).
+
+AWS keeps each document in SSM Parameter Store under ``{PIPELINE_CONFIG_PREFIX}{name}``; the local plane
+loads the same JSON from files into its own Parameter Store. docs/contracts.md describes every field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from promotion.errors import InvalidPipelineConfig
+from promotion.models.validation import describe_validation_error
+from promotion.naming import PIPELINE_NAME_PATTERN
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+ENVIRONMENTS = ("preprod", "prod")
+Environment = Literal["preprod", "prod"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class HttpCheck(_Strict):
+    """One request against the service and what its answer must be."""
+
+    name: str = Field(min_length=1, max_length=80)
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+    path: str = Field(pattern=r"^/", max_length=1024)
+    json_body: dict[str, Any] | list[Any] | None = Field(default=None, alias="json")
+    headers: dict[str, str] = Field(default_factory=dict)
+    expect_status: int = Field(default=200, ge=100, le=599)
+    # Each key must be present in the JSON answer with exactly this value (top level only).
+    expect_json: dict[str, Any] = Field(default_factory=dict)
+    expect_body_contains: str | None = None
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # The service function that serves this request when the canary calls a version directly;
+    # defaults to the environment's ``http_entry``.
+    function: str | None = None
+
+
+class EnvironmentTarget(_Strict):
+    """Where one environment of the service lives."""
+
+    # Service-level function key -> the Lambda function's name (or ARN) in this environment.
+    functions: dict[str, str] = Field(min_length=1)
+    alias: str = Field(default="live", pattern=r"^[A-Za-z0-9_-]{1,128}$")
+    # The key of the function behind the environment's HTTP endpoint.
+    http_entry: str
+    # Base URL the integration checks call (API Gateway stage, function URL, ...).
+    base_url: str = Field(pattern=r"^https?://")
+    alarms: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _entry_is_a_function(self) -> EnvironmentTarget:
+        if self.http_entry not in self.functions:
+            raise ValueError(
+                f"http_entry {self.http_entry!r} is not one of functions {sorted(self.functions)}"
+            )
+        return self
+
+
+class Environments(_Strict):
+    preprod: EnvironmentTarget
+    prod: EnvironmentTarget
+
+    @model_validator(mode="after")
+    def _same_service_functions(self) -> Environments:
+        # The same build moves through both: each environment must run the same set of functions.
+        if set(self.preprod.functions) != set(self.prod.functions):
+            raise ValueError(
+                f"preprod functions {sorted(self.preprod.functions)} and prod functions "
+                f"{sorted(self.prod.functions)} must have the same keys"
+            )
+        return self
+
+    def target(self, environment: Environment) -> EnvironmentTarget:
+        return self.preprod if environment == "preprod" else self.prod
+
+
+class ArtifactSource(_Strict):
+    """Where CI puts builds: ``s3://{bucket}/{prefix}{owner}/{repo}/{sha}/manifest.json``."""
+
+    bucket: str = Field(min_length=3, max_length=63)
+    prefix: str = Field(default="builds/", pattern=r"^$|^[^/].*/$")
+
+
+class ApprovalSettings(_Strict):
+    approvers: list[str] = Field(min_length=1)
+    channels: list[Literal["email"]] = Field(default_factory=lambda: ["email"], min_length=1)
+    # One value for both the approval task's timeout and the approval links' expiry.
+    timeout_seconds: int = Field(default=86_400, ge=10, le=7 * 86_400)
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers_are_emails(cls, approvers: list[str]) -> list[str]:
+        for approver in approvers:
+            if not re.match(EMAIL_PATTERN, approver):
+                raise ValueError(f"approver {approver!r} is not an email address")
+        return approvers
+
+
+class BakeSettings(_Strict):
+    duration_seconds: int = Field(default=600, ge=0, le=86_400)
+    poll_interval_seconds: int = Field(default=60, ge=1, le=3_600)
+
+
+class NotificationSettings(_Strict):
+    emails: list[str] = Field(default_factory=list)
+
+    @field_validator("emails")
+    @classmethod
+    def _are_emails(cls, emails: list[str]) -> list[str]:
+        for email in emails:
+            if not re.match(EMAIL_PATTERN, email):
+                raise ValueError(f"{email!r} is not an email address")
+        return emails
+
+
+class PipelineConfig(_Strict):
+    name: str = Field(pattern=PIPELINE_NAME_PATTERN)
+    repo: str = Field(pattern=REPO_PATTERN)
+    branch: str = Field(default="main", min_length=1)
+    artifacts: ArtifactSource
+    environments: Environments
+    checks: list[HttpCheck] = Field(min_length=1)
+    # Checks for the new prod version, called directly; the integration checks when absent.
+    canary_checks: list[HttpCheck] | None = None
+    approval: ApprovalSettings
+    bake: BakeSettings = Field(default_factory=BakeSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+
+    @model_validator(mode="after")
+    def _check_functions_exist(self) -> PipelineConfig:
+        for check in [*self.checks, *(self.canary_checks or [])]:
+            if check.function is not None and check.function not in self.environments.prod.functions:
+                raise ValueError(f"check {check.name!r} names unknown function {check.function!r}")
+        return self
+
+    @property
+    def effective_canary_checks(self) -> list[HttpCheck]:
+        return list(self.canary_checks) if self.canary_checks is not None else list(self.checks)
+
+
+def parse_pipeline_config(raw: str | bytes | dict[str, Any], *, source: str) -> PipelineConfig:
+    """Validate one pipeline document; ``source`` names where it came from in the error."""
+    try:
+        data = json.loads(raw) if isinstance(raw, str | bytes) else raw
+    except json.JSONDecodeError as error:
+        raise InvalidPipelineConfig(f"{source}: not JSON: {error}") from error
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as error:
+        raise InvalidPipelineConfig(f"{source}: {describe_validation_error(error)}") from error

@@ -1,0 +1,134 @@
+"""The execution input and the results each state adds to the execution's data.
+
+Every step writes its result under its own key (``$.artifact``, ``$.preprod``, ...), so the execution's
+data reads as the promotion's record in the console. docs/contracts.md shows a full example.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from promotion.errors import InvalidExecutionInput
+from promotion.models.config import Environment
+from promotion.models.validation import describe_validation_error
+from promotion.naming import PIPELINE_NAME_PATTERN, SHA_PATTERN
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class Trigger(_Model):
+    """Who or what asked for this promotion."""
+
+    source: Literal["cli", "webhook", "operator"]
+    requested_by: str = Field(min_length=1, max_length=200)
+    delivery_id: str | None = None
+
+
+class ExecutionInput(_Model):
+    """What StartExecution receives. Nothing in it can grant a bypass or pick targets: those come from config."""
+
+    pipeline: str = Field(pattern=PIPELINE_NAME_PATTERN)
+    sha: str = Field(pattern=SHA_PATTERN)
+    attempt: int = Field(default=1, ge=1, le=9999)
+    trigger: Trigger
+
+
+def parse_execution_input(raw: dict[str, Any]) -> ExecutionInput:
+    try:
+        return ExecutionInput.model_validate(raw)
+    except ValidationError as error:
+        raise InvalidExecutionInput(describe_validation_error(error)) from error
+
+
+class PipelineSettings(_Model):
+    """The few config values the state machine itself needs (Wait and timeout paths)."""
+
+    pipeline: str
+    repo: str
+    approval_timeout_seconds: int
+    bake_seconds: int
+    poll_seconds: int
+
+
+class PinnedArtifact(_Model):
+    """One build, pinned to exact S3 object versions and checked against its manifest."""
+
+    repo: str
+    sha: str
+    bucket: str
+    key: str
+    version_id: str
+    sha256: str
+    size: int
+    manifest_key: str
+    manifest_version_id: str
+
+
+class FunctionDeployment(_Model):
+    key: str
+    function_name: str
+    alias: str
+    previous_version: str
+    version: str
+    code_sha256: str
+
+
+class EnvironmentDeployment(_Model):
+    environment: Environment
+    functions: list[FunctionDeployment]
+
+    def by_key(self) -> dict[str, FunctionDeployment]:
+        return {function.key: function for function in self.functions}
+
+
+class CheckResult(_Model):
+    name: str
+    passed: bool
+    status: int | None
+    duration_ms: int
+    detail: str
+
+
+class CheckReport(_Model):
+    suite: Literal["integration", "canary"]
+    environment: Environment
+    target: str
+    passed: bool
+    results: list[CheckResult]
+
+    def summary(self) -> str:
+        failed = [result for result in self.results if not result.passed]
+        if not failed:
+            return f"{len(self.results)}/{len(self.results)} {self.suite} checks passed on {self.target}"
+        details = "; ".join(f"{result.name}: {result.detail}" for result in failed)
+        return f"{len(failed)}/{len(self.results)} {self.suite} checks failed on {self.target}: {details}"
+
+
+class ApprovalPath(_Model):
+    decision: Literal["approval_required", "bypass"]
+    reason: str
+
+
+class ApprovalOutcome(_Model):
+    """What SendTaskSuccess hands back to the state machine."""
+
+    approval_id: str
+    approved_by: str
+    channel: Literal["email", "slack", "operator"]
+    decided_at: str
+
+
+class BakeProgress(_Model):
+    elapsed_seconds: int
+    duration_seconds: int
+    poll_seconds: int
+    wait_seconds: int
+    done: bool
+    alarms: dict[str, str]

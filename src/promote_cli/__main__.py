@@ -1,0 +1,3 @@
+from promote_cli.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,203 @@
+"""``promote``: operate promotions on AWS or on the local control plane.
+
+Errors a user can fix print one line on stderr and exit 2; an unexpected failure exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import re
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import boto3
+from promotion.errors import PromotionError
+
+from promote_cli.control import ControlError, ControlPlane, follow
+
+LOCAL_STATE_FILE = Path(os.environ.get("PROMOTE_STATE_DIR", ".promote")) / "local.json"
+
+
+def _local_state() -> dict[str, Any]:
+    try:
+        return dict(json.loads(LOCAL_STATE_FILE.read_text()))
+    except FileNotFoundError:
+        raise ControlError(
+            f"no local control plane found ({LOCAL_STATE_FILE} missing): run 'promote local up'"
+        ) from None
+
+
+def _session_args(args: argparse.Namespace) -> dict[str, Any]:
+    if args.local:
+        state = _local_state()
+        return {"endpoint_url": state["aws_endpoint_url"], "region_name": state["region"]}
+    options: dict[str, Any] = {}
+    if args.endpoint_url:
+        options["endpoint_url"] = args.endpoint_url
+    if args.region:
+        options["region_name"] = args.region
+    return options
+
+
+def _control(args: argparse.Namespace) -> ControlPlane:
+    options = _session_args(args)
+    if args.local:
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    stack = _local_state()["stack_name"] if args.local else args.stack
+    return ControlPlane(
+        stack_name=stack, sfn=boto3.client("stepfunctions", **options), ssm=boto3.client("ssm", **options)
+    )
+
+
+def _sha(value: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{40}", value):
+        raise argparse.ArgumentTypeError("must be a full 40-character lowercase hex commit SHA")
+    return value
+
+
+# ---- commands ---------------------------------------------------------------------------------
+def cmd_local_up(args: argparse.Namespace) -> int:
+    from promote_cli.local.plane import LocalControlPlane, PlaneOptions
+
+    options = PlaneOptions(host=args.host, api_port=args.api_port, aws_port=args.aws_port)
+    if args.pipeline_file:
+        options.pipeline_files = [Path(p) for p in args.pipeline_file]
+    plane = LocalControlPlane(options)
+    ready = plane.start()
+    LOCAL_STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+    LOCAL_STATE_FILE.write_text(json.dumps(ready, indent=2))
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    # After the ready line, stdout belongs to whoever reads it: handler logs and the outbox go to stderr.
+    sys.stdout = sys.stderr
+    _print_outbox_forever(plane, args.quiet)
+    return 0
+
+
+def _print_outbox_forever(plane: Any, quiet: bool) -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    printed = 0
+    try:
+        while not stop.wait(0.5):
+            messages = plane.outbox.messages()
+            for message in messages[printed:]:
+                if not quiet:
+                    print(
+                        f"--- outbox: {message.channel} to {message.recipient}: {message.subject}",
+                        file=sys.stderr,
+                    )
+                    print(message.text, file=sys.stderr)
+            printed = len(messages)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        plane.stop()
+        LOCAL_STATE_FILE.unlink(missing_ok=True)
+
+
+def cmd_local_publish(args: argparse.Namespace) -> int:
+    from promote_cli.local import sample
+
+    args.local = True
+    control = _control(args)
+    config = control.pipeline(args.pipeline)
+    s3 = boto3.client("s3", **_session_args(args))
+    build = sample.publish_build(
+        s3,
+        bucket=config.artifacts.bucket,
+        prefix=config.artifacts.prefix,
+        repo=config.repo,
+        sha=args.sha,
+        variant=args.variant,
+    )
+    print(json.dumps(build.__dict__))
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    started = _control(args).start(
+        args.pipeline, args.sha, requested_by=getpass.getuser(), attempt=args.attempt
+    )
+    print(json.dumps(started))
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    control = _control(args)
+    final = "UNKNOWN"
+    for event in follow(control.sfn, args.execution_arn, timeout_seconds=args.timeout):
+        if event.kind == "entered":
+            print(f"-> {event.state}")
+        elif event.kind == "task-failed":
+            print(f"   ! {event.detail[:300]}")
+        else:
+            final = event.detail
+    print(final)
+    return 0 if final == "SUCCEEDED" else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from promote_cli.local.demo import run_demo
+
+    return run_demo()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="promote", description=__doc__)
+    parser.add_argument(
+        "--stack",
+        default=os.environ.get("PROMOTE_STACK", "release-promotion"),
+        help="control-plane stack name (default: release-promotion)",
+    )
+    parser.add_argument("--region", default=None, help="AWS region (default: your AWS configuration)")
+    parser.add_argument("--endpoint-url", default=None, help="AWS endpoint override")
+    parser.add_argument("--local", action="store_true", help="act on the running local control plane")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser("local", help="the local control plane").add_subparsers(
+        dest="local_command", required=True
+    )
+    up = local.add_parser("up", help="start the local control plane and serve until interrupted")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--api-port", type=int, default=0, help="HTTP API port (default: any free port)")
+    up.add_argument("--aws-port", type=int, default=0, help="AWS endpoint port (default: any free port)")
+    up.add_argument("--pipeline-file", action="append", help="pipeline config JSON (repeatable)")
+    up.add_argument("--quiet", action="store_true", help="do not print outbox messages")
+    up.set_defaults(func=cmd_local_up)
+    publish = local.add_parser("publish", help="upload a sample-service build for a commit, as CI would")
+    publish.add_argument("--sha", type=_sha, required=True)
+    publish.add_argument("--variant", default="good", choices=("good", "fails-preprod", "fails-in-prod"))
+    publish.add_argument("--pipeline", default="sentiment-service")
+    publish.set_defaults(func=cmd_local_publish)
+
+    start = commands.add_parser("start", help="start a promotion of one commit")
+    start.add_argument("--pipeline", required=True)
+    start.add_argument("--sha", type=_sha, required=True)
+    start.add_argument("--attempt", type=int, default=None, help="attempt number (default: the next one)")
+    start.set_defaults(func=cmd_start)
+
+    watch = commands.add_parser("watch", help="follow an execution state by state until it ends")
+    watch.add_argument("execution_arn")
+    watch.add_argument("--timeout", type=float, default=3600)
+    watch.set_defaults(func=cmd_watch)
+
+    demo = commands.add_parser("demo", help="a full local promotion, end to end")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ControlError, PromotionError) as error:
+        print(f"promote: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,141 @@
+"""Operator actions against a control plane, on AWS or local: start a promotion, follow it, read its state."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+from promotion.models.config import PipelineConfig, parse_pipeline_config
+from promotion.models.execution import ExecutionInput, Trigger
+from promotion.naming import execution_name, execution_name_prefix, parse_execution_name
+
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+class ControlError(Exception):
+    """An operator-facing failure: printed as one line, exit status 2."""
+
+
+@dataclass(frozen=True)
+class ControlPlane:
+    """How to reach one deployed (or local) control plane."""
+
+    stack_name: str
+    sfn: Any
+    ssm: Any
+
+    def state_machine_arn(self) -> str:
+        wanted = f"{self.stack_name}-promotion"
+        for page in self.sfn.get_paginator("list_state_machines").paginate():
+            for machine in page["stateMachines"]:
+                if machine["name"] == wanted:
+                    return str(machine["stateMachineArn"])
+        raise ControlError(f"no state machine named {wanted}: is stack {self.stack_name!r} deployed here?")
+
+    def pipeline(self, name: str) -> PipelineConfig:
+        parameter = f"/{self.stack_name}/pipelines/{name}"
+        try:
+            raw = self.ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ParameterNotFound":
+                raise ControlError(f"unknown pipeline {name!r} (no SSM parameter {parameter})") from error
+            raise
+        return parse_pipeline_config(raw, source=parameter)
+
+    def attempts(self, state_machine_arn: str, pipeline: str, sha: str) -> list[int]:
+        prefix = execution_name_prefix(pipeline, sha)
+        found = []
+        for page in self.sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn):
+            for execution in page["executions"]:
+                parsed = parse_execution_name(execution["name"])
+                if parsed is not None and execution["name"].startswith(prefix):
+                    found.append(parsed.attempt)
+        return sorted(found)
+
+    def start(
+        self, pipeline: str, sha: str, *, requested_by: str, attempt: int | None = None
+    ) -> dict[str, Any]:
+        config = self.pipeline(pipeline)
+        arn = self.state_machine_arn()
+        if attempt is None:
+            # An explicit start by an operator is a new attempt: never a redelivery of an earlier one.
+            earlier = self.attempts(arn, config.name, sha)
+            attempt = (earlier[-1] + 1) if earlier else 1
+        request = ExecutionInput(
+            pipeline=config.name,
+            sha=sha,
+            attempt=attempt,
+            trigger=Trigger(source="cli", requested_by=requested_by),
+        )
+        name = execution_name(config.name, sha, attempt)
+        try:
+            response = self.sfn.start_execution(
+                stateMachineArn=arn, name=name, input=json.dumps(request.to_payload())
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ExecutionAlreadyExists":
+                raise ControlError(f"attempt {attempt} of {sha[:12]} already exists ({name})") from error
+            raise
+        return {"execution_arn": response["executionArn"], "name": name, "attempt": attempt}
+
+
+@dataclass(frozen=True)
+class StateEvent:
+    kind: str  # "entered", "failed", "succeeded", ...
+    state: str | None
+    detail: str
+
+
+def follow(
+    sfn: Any,
+    execution_arn: str,
+    *,
+    poll_seconds: float = 0.25,
+    timeout_seconds: float = 300,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[StateEvent]:
+    """Yield each state the execution enters, then its end; stops at the first terminal status."""
+    seen = 0
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        status = sfn.describe_execution(executionArn=execution_arn)["status"]
+        events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        for event in events[seen:]:
+            kind = event["type"]
+            if kind.endswith("StateEntered"):
+                yield StateEvent("entered", event["stateEnteredEventDetails"]["name"], "")
+            elif kind in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut"):
+                details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+                yield StateEvent(
+                    "task-failed", None, f"{details.get('error', '')}: {details.get('cause', '')}"
+                )
+        seen = len(events)
+        if status in TERMINAL:
+            yield StateEvent(status.lower(), None, status)
+            return
+        if time.monotonic() > deadline:
+            raise ControlError(f"{execution_arn} still {status} after {timeout_seconds:.0f}s")
+        sleep(poll_seconds)
+
+
+def serving(lambda_client: Any, config: PipelineConfig, environment: str) -> dict[str, dict[str, str]]:
+    """alias -> version -> CodeSha256 for each function of an environment."""
+    target = config.environments.preprod if environment == "preprod" else config.environments.prod
+    result = {}
+    for key, function in sorted(target.functions.items()):
+        alias = lambda_client.get_alias(FunctionName=function, Name=target.alias)
+        version = alias["FunctionVersion"]
+        code = lambda_client.get_function_configuration(FunctionName=function, Qualifier=version)[
+            "CodeSha256"
+        ]
+        result[key] = {
+            "function": function,
+            "alias": target.alias,
+            "version": str(version),
+            "code_sha256": code,
+        }
+    return result

@@ -1,0 +1,1 @@
+"""The local control plane: template.yaml and the promotion ASL run on moto, handlers in process."""

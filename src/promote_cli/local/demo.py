@@ -1,0 +1,199 @@
+"""``promote demo``: a full promotion on a fresh local control plane, shown state by state.
+
+It starts ``promote local up`` in its own process, publishes a build as CI would, starts the promotion,
+and when the approval email lands in the outbox it opens the link and posts Approve from the page, as a
+person would. It exits 0 only if prod ends up serving exactly the published bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import selectors
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import boto3
+import requests
+from promotion.artifacts import lambda_code_sha256
+
+from promote_cli.control import ControlError, ControlPlane, follow, serving
+from promote_cli.local import sample
+
+Say = Callable[[str], None]
+
+
+class LocalPlaneProcess:
+    """``promote local up`` in a child process, stopped on exit."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.log_path = state_dir / "local-plane.log"
+        self._log = self.log_path.open("w")
+        env = {**os.environ, "PROMOTE_STATE_DIR": str(state_dir)}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "promote_cli", "local", "up", "--quiet"],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=env,
+            text=True,
+        )
+
+    def wait_ready(self, timeout: float = 90) -> dict[str, Any]:
+        assert self._process.stdout is not None
+        selector = selectors.DefaultSelector()
+        selector.register(self._process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            raise ControlError(f"local plane not ready after {timeout:.0f}s; see {self.log_path}")
+        line = self._process.stdout.readline()
+        if not line:
+            raise ControlError(f"local plane exited with {self._process.wait()}; see {self.log_path}")
+        return dict(json.loads(line))
+
+    def stop(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.wait(10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+        self._log.close()
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.action = ""
+        self.fields: dict[str, str] = {}
+        self.buttons: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.action = attributes.get("action", "")
+        elif tag == "input" and attributes.get("type") == "hidden":
+            self.fields[attributes["name"]] = attributes.get("value", "")
+        elif tag == "button" and attributes.get("name") == "decision":
+            self.buttons[attributes.get("id", "")] = attributes.get("value", "")
+
+
+def approve_from_email(outbox_url: str, sha: str, *, say: Say, timeout: float = 30) -> str:
+    """Find the approval email for ``sha``, open its link, and press Approve on the page."""
+    deadline = time.monotonic() + timeout
+    link = None
+    while link is None:
+        for message in requests.get(outbox_url, timeout=5).json():
+            approval_links = [url for url in message["links"] if "/approvals/" in url]
+            if sha[:12] in message["subject"] and approval_links:
+                link, recipient = approval_links[0], message["recipient"]
+                break
+        else:
+            if time.monotonic() > deadline:
+                raise ControlError("no approval email reached the outbox")
+            time.sleep(0.2)
+    say(f"   email to {recipient}: {link[:90]}...")
+    page = requests.get(link, timeout=5)
+    say(f"   GET link -> {page.status_code} confirmation page (nothing decided yet)")
+    form = _FormParser()
+    form.feed(page.text)
+    if page.status_code != 200 or "approve" not in form.buttons:
+        raise ControlError(f"approval page did not offer Approve (status {page.status_code})")
+    answer = requests.post(
+        urljoin(link, form.action),
+        data={**form.fields, "decision": form.buttons["approve"], "reason": "demo: looks good"},
+        timeout=10,
+    )
+    say(f"   POST Approve -> {answer.status_code}")
+    if answer.status_code != 200:
+        raise ControlError(f"approval POST answered {answer.status_code}")
+    return recipient
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    ok: bool
+    detail: str
+
+
+def scenario_approved(ready: dict[str, Any], *, say: Say) -> ScenarioResult:
+    endpoint = {"endpoint_url": ready["aws_endpoint_url"], "region_name": ready["region"]}
+    control = ControlPlane(
+        ready["stack_name"], boto3.client("stepfunctions", **endpoint), boto3.client("ssm", **endpoint)
+    )
+    config = control.pipeline(ready["pipeline"])
+    lam = boto3.client("lambda", **endpoint)
+    before = serving(lam, config, "prod")
+    sha = secrets.token_hex(20)
+    build = sample.publish_build(
+        boto3.client("s3", **endpoint),
+        bucket=config.artifacts.bucket,
+        prefix=config.artifacts.prefix,
+        repo=config.repo,
+        sha=sha,
+        variant="good",
+    )
+    say(
+        f"CI published {config.repo}@{sha[:12]}: sha256 {build.sha256[:16]}..., S3 version {build.package_version_id}"
+    )
+    started = control.start(config.name, sha, requested_by="demo")
+    say(f"started {started['name']}")
+    began = time.monotonic()
+    final = "UNKNOWN"
+    for event in follow(control.sfn, started["execution_arn"], timeout_seconds=120):
+        if event.kind == "entered":
+            say(f"  {time.monotonic() - began:5.1f}s  {event.state}")
+            if event.state == "Wait for approval":
+                approve_from_email(ready["outbox_url"], sha, say=say)
+        elif event.kind == "task-failed":
+            say(f"          ! {event.detail[:200]}")
+        else:
+            final = event.detail
+    after = serving(lam, config, "prod")
+    expected = lambda_code_sha256(build.sha256)
+    for key, now in after.items():
+        say(
+            f"  prod {now['function']}: {now['alias']} -> v{now['version']} (was v{before[key]['version']}), "
+            f"CodeSha256 {now['code_sha256']}"
+        )
+    health = requests.get(f"{config.environments.prod.base_url}/health", timeout=10).json()
+    say(f"  prod /health: {health}")
+    ok = (
+        final == "SUCCEEDED"
+        and all(f["code_sha256"] == expected for f in after.values())
+        and health.get("version") == sha
+    )
+    return ScenarioResult("approved promotion", ok, f"{final}; prod serves the published build: {ok}")
+
+
+def run_demo(say: Say = print) -> int:
+    # The local plane accepts any credentials; set some so boto3 does not go looking for real ones.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(name, "local")
+    with tempfile.TemporaryDirectory(prefix="promote-demo-") as state:
+        started = time.monotonic()
+        plane = LocalPlaneProcess(Path(state))
+        try:
+            ready = plane.wait_ready()
+            say(
+                f"local control plane up in {time.monotonic() - started:.1f}s: API {ready['api_url']}, "
+                f"AWS {ready['aws_endpoint_url']}"
+            )
+            results = [scenario_approved(ready, say=say)]
+        except Exception as error:
+            say(f"demo failed: {type(error).__name__}: {error}")
+            say(plane.log_path.read_text()[-3000:])
+            return 1
+        finally:
+            plane.stop()
+        for result in results:
+            say(f"{'PASS' if result.ok else 'FAIL'}  {result.name}: {result.detail}")
+        say(f"demo took {time.monotonic() - started:.1f}s")
+        return 0 if all(result.ok for result in results) else 1

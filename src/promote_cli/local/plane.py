@@ -1,0 +1,493 @@
+"""The local control plane: template.yaml and the promotion ASL, unchanged, on moto in this process.
+
+Start order: moto's server (Step Functions execution on) -> the invoke hook -> every resource template.yaml
+declares (after the SAM transform) -> pipeline configs into Parameter Store -> the sample service's two
+environments from its own template -> the HTTP front door. Then one JSON ready line.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import socket
+import string
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+from promote_cli.local import moto_patches, sample
+from promote_cli.local.http_server import LocalHttpServer, Route
+from promote_cli.local.outbox import SesOutbox
+from promote_cli.local.runtime import ControlFunction, LocalLambdaRuntime
+from promote_cli.local.template import (
+    Resolver,
+    TemplateError,
+    TranslatedTemplate,
+    parameter_defaults,
+    translate,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
+ACCOUNT = "123456789012"  # moto's default account
+LOCAL_ENV_DEFAULTS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+    # Tracing needs an X-Ray daemon; metrics would print EMF documents nobody collects here.
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_DEV": "false",
+}
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class PlaneOptions:
+    host: str = "127.0.0.1"
+    api_port: int = 0
+    aws_port: int = 0
+    region: str = "us-east-1"
+    stack_name: str = "release-promotion"
+    template: Path = DEFAULT_TEMPLATE
+    pipeline_files: list[Path] = field(default_factory=lambda: [sample.SAMPLE_DIR / "pipeline.local.json"])
+    with_sample_service: bool = True
+    workdir: Path | None = None
+
+
+@dataclass
+class StackResources:
+    """Physical names of what the control-plane template created."""
+
+    refs: dict[str, str]
+    attributes: dict[tuple[str, str], str]
+    state_machine_arn: str
+    artifact_bucket: str
+    pipeline_config_prefix: str
+    environment: dict[str, str]
+
+
+class LocalControlPlane:
+    def __init__(self, options: PlaneOptions | None = None) -> None:
+        self.options = options or PlaneOptions()
+        self._workdir = self.options.workdir or Path(tempfile.mkdtemp(prefix="promote-local-"))
+        self.runtime = LocalLambdaRuntime(account=ACCOUNT, region=self.options.region, workdir=self._workdir)
+        self.outbox = SesOutbox(ACCOUNT, self.options.region)
+        self._moto: Any = None
+        self._http: LocalHttpServer | None = None
+        self.stack: StackResources | None = None
+        self.aws_endpoint_url = ""
+        self.api_url = ""
+        self.pipelines: dict[str, dict[str, Any]] = {}
+
+    # ---- lifecycle --------------------------------------------------------------------------
+    def start(self) -> dict[str, Any]:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise here
+
+        options = self.options
+        aws_port = options.aws_port or free_port(options.host)
+        self.aws_endpoint_url = f"http://{options.host}:{aws_port}"
+        api_port = options.api_port or free_port(options.host)
+        self.api_url = f"http://{options.host}:{api_port}"
+        for key, value in LOCAL_ENV_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+        os.environ["AWS_DEFAULT_REGION"] = options.region
+        os.environ["AWS_REGION"] = options.region
+        os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint_url
+
+        moto_patches.apply()
+        self._moto = ThreadedMotoServer(ip_address=options.host, port=aws_port, verbose=False)
+        self._moto.start()
+        requests.post(
+            f"{self.aws_endpoint_url}/moto-api/config",
+            json={"stepfunctions": {"execute_state_machine": True}},
+            timeout=10,
+        ).raise_for_status()
+        self.runtime.install_hook()
+
+        template = translate(options.template, region=options.region)
+        self.stack = self._create_stack(template)
+        for path in options.pipeline_files:
+            self._load_pipeline(path)
+        if options.with_sample_service:
+            for stage in ("preprod", "prod"):
+                self._bootstrap_service(sample.SAMPLE_DIR / "template.yaml", stage)
+
+        routes = self._routes(template)
+        self._http = LocalHttpServer(
+            host=options.host,
+            port=api_port,
+            runtime=self.runtime,
+            routes=routes,
+            outbox=lambda: [message.to_json() for message in self.outbox.messages()],
+            info=self.ready_info,
+        )
+        self._http.start()
+        return self.ready_info()
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.stop()
+        if self._moto is not None:
+            self._moto.stop()
+
+    def ready_info(self) -> dict[str, Any]:
+        assert self.stack is not None
+        sample_pipeline = next(iter(self.pipelines.values()), None)
+        return {
+            "ready": True,
+            "api_url": self.api_url,
+            "aws_endpoint_url": self.aws_endpoint_url,
+            "region": self.options.region,
+            "stack_name": self.options.stack_name,
+            "state_machine_arn": self.stack.state_machine_arn,
+            "artifact_bucket": self.stack.artifact_bucket,
+            "pipeline": sample_pipeline["name"] if sample_pipeline else None,
+            "repo": sample_pipeline["repo"] if sample_pipeline else None,
+            "pipelines": sorted(self.pipelines),
+            "outbox_url": f"{self.api_url}/_local/outbox",
+        }
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.options.region, endpoint_url=self.aws_endpoint_url)
+
+    # ---- the control-plane stack --------------------------------------------------------------
+    def _pseudo(self, stack_name: str | None = None) -> dict[str, str]:
+        stack = stack_name or self.options.stack_name
+        return {
+            "AWS::Region": self.options.region,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::StackName": stack,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackId": f"arn:aws:cloudformation:{self.options.region}:{ACCOUNT}:stack/{stack}/local",
+        }
+
+    def _create_stack(self, template: TranslatedTemplate) -> StackResources:
+        region, stack = self.options.region, self.options.stack_name
+        resolver = Resolver(
+            pseudo=self._pseudo(),
+            parameters=parameter_defaults(template, {}),
+            conditions=template.conditions,
+        )
+        resources = template.resources
+        # Physical ids are deterministic, so every Ref and GetAtt resolves before anything is created,
+        # except secrets, whose ARN moto makes up: those are created first.
+        for logical_id, resource in resources.items():
+            self._name_resource(resolver, logical_id, resource, stack)
+        sm = self.client("secretsmanager")
+        for logical_id, resource in resources.items():
+            if resource["Type"] == "AWS::SecretsManager::Secret":
+                properties = resolver.resolve(resource.get("Properties", {}))
+                generate = properties.get("GenerateSecretString", {})
+                alphabet = string.ascii_letters + string.digits
+                value = "".join(
+                    secrets.choice(alphabet) for _ in range(int(generate.get("PasswordLength", 64)))
+                )
+                arn = sm.create_secret(Name=properties["Name"], SecretString=value)["ARN"]
+                resolver.refs[logical_id] = arn
+                resolver.attributes[(logical_id, "Id")] = arn
+
+        order = [
+            "AWS::IAM::Role",
+            "AWS::S3::Bucket",
+            "AWS::DynamoDB::Table",
+            "AWS::SNS::Topic",
+            "AWS::Lambda::Function",
+            "AWS::StepFunctions::StateMachine",
+            "AWS::CloudWatch::Alarm",
+        ]
+        handled = {*order, "AWS::SecretsManager::Secret"}
+        # Created nowhere locally, with the reason: the layer is this installed package; permissions,
+        # stages and the API object itself are the local HTTP server's routing.
+        not_needed = {
+            "AWS::Lambda::LayerVersion",
+            "AWS::Lambda::Permission",
+            "AWS::ApiGatewayV2::Api",
+            "AWS::ApiGatewayV2::Stage",
+        }
+        unknown = {r["Type"] for r in resources.values()} - handled - not_needed
+        if unknown:
+            raise TemplateError(f"the local plane cannot create {sorted(unknown)} yet")
+
+        environment: dict[str, str] = {}
+        state_machine_arn = ""
+        for kind in order:
+            for logical_id, resource in resources.items():
+                if resource["Type"] != kind:
+                    continue
+                properties = resolver.resolve(resource.get("Properties", {}))
+                if kind == "AWS::Lambda::Function":
+                    env = self._create_control_function(template, resolver, logical_id, properties)
+                    for key, value in env.items():
+                        if environment.get(key, value) != value:
+                            raise TemplateError(
+                                f"{logical_id}: environment variable {key} differs between functions; "
+                                "the local plane runs handlers in one process and needs one value"
+                            )
+                        environment[key] = value
+                elif kind == "AWS::StepFunctions::StateMachine":
+                    state_machine_arn = self._create_state_machine(properties)
+                else:
+                    self._create_simple(kind, resolver.refs[logical_id], properties)
+
+        environment["PUBLIC_API_URL"] = self.api_url  # the local HTTP server stands in for API Gateway
+        os.environ.update(environment)
+        self.client("ses").verify_email_identity(EmailAddress=environment["EMAIL_SENDER"])
+        bucket = next(resolver.refs[lid] for lid, r in resources.items() if r["Type"] == "AWS::S3::Bucket")
+        return StackResources(
+            refs=resolver.refs,
+            attributes=resolver.attributes,
+            state_machine_arn=state_machine_arn,
+            artifact_bucket=bucket,
+            pipeline_config_prefix=environment["PIPELINE_CONFIG_PREFIX"],
+            environment=environment,
+        )
+
+    def _name_resource(
+        self, resolver: Resolver, logical_id: str, resource: dict[str, Any], stack: str
+    ) -> None:
+        region = self.options.region
+        kind = resource["Type"]
+        properties = resource.get("Properties", {})
+
+        def explicit(key: str) -> str:
+            value = properties.get(key)
+            return str(resolver.resolve(value)) if value is not None else f"{stack}-{logical_id}"
+
+        refs, attrs = resolver.refs, resolver.attributes
+        if kind == "AWS::Lambda::Function":
+            name = explicit("FunctionName")
+            refs[logical_id] = name
+            attrs[(logical_id, "Arn")] = f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
+        elif kind == "AWS::IAM::Role":
+            name = explicit("RoleName")[:64]
+            refs[logical_id] = name
+            attrs[(logical_id, "Arn")] = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+        elif kind == "AWS::DynamoDB::Table":
+            name = explicit("TableName")
+            refs[logical_id] = name
+            attrs[(logical_id, "Arn")] = f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}"
+        elif kind == "AWS::S3::Bucket":
+            name = explicit("BucketName").lower()
+            refs[logical_id] = name
+            attrs[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+        elif kind == "AWS::SNS::Topic":
+            name = explicit("TopicName")
+            refs[logical_id] = f"arn:aws:sns:{region}:{ACCOUNT}:{name}"
+            attrs[(logical_id, "TopicName")] = name
+            attrs[(logical_id, "TopicArn")] = refs[logical_id]
+        elif kind == "AWS::StepFunctions::StateMachine":
+            name = explicit("StateMachineName")
+            refs[logical_id] = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}"
+            attrs[(logical_id, "Name")] = name
+            attrs[(logical_id, "Arn")] = refs[logical_id]
+        elif kind == "AWS::CloudWatch::Alarm":
+            refs[logical_id] = explicit("AlarmName")
+        elif kind == "AWS::ApiGatewayV2::Api":
+            refs[logical_id] = "local"
+        elif kind == "AWS::Lambda::LayerVersion":
+            refs[logical_id] = f"arn:aws:lambda:{region}:{ACCOUNT}:layer:{stack}-{logical_id}:1"
+
+    def _create_simple(self, kind: str, physical: str, properties: dict[str, Any]) -> None:
+        if kind == "AWS::IAM::Role":
+            self.client("iam").create_role(
+                RoleName=physical, AssumeRolePolicyDocument=json.dumps(properties["AssumeRolePolicyDocument"])
+            )
+        elif kind == "AWS::S3::Bucket":
+            s3 = self.client("s3")
+            s3.create_bucket(Bucket=physical)
+            if properties.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+                s3.put_bucket_versioning(Bucket=physical, VersioningConfiguration={"Status": "Enabled"})
+        elif kind == "AWS::DynamoDB::Table":
+            self.client("dynamodb").create_table(
+                TableName=physical,
+                AttributeDefinitions=properties["AttributeDefinitions"],
+                KeySchema=properties["KeySchema"],
+                BillingMode=properties.get("BillingMode", "PAY_PER_REQUEST"),
+            )
+        elif kind == "AWS::SNS::Topic":
+            self.client("sns").create_topic(Name=physical.rsplit(":", 1)[1])
+        elif kind == "AWS::CloudWatch::Alarm":
+            self._put_alarm(properties)
+
+    def _put_alarm(self, properties: dict[str, Any]) -> None:
+        allowed = {
+            "AlarmName",
+            "AlarmDescription",
+            "Namespace",
+            "MetricName",
+            "Dimensions",
+            "Statistic",
+            "ExtendedStatistic",
+            "Period",
+            "EvaluationPeriods",
+            "DatapointsToAlarm",
+            "Threshold",
+            "ComparisonOperator",
+            "TreatMissingData",
+            "AlarmActions",
+            "OKActions",
+            "Unit",
+        }
+        self.client("cloudwatch").put_metric_alarm(**{k: v for k, v in properties.items() if k in allowed})
+
+    def _create_control_function(
+        self, template: TranslatedTemplate, resolver: Resolver, logical_id: str, properties: dict[str, Any]
+    ) -> dict[str, str]:
+        source = template.function_sources[logical_id]
+        name = resolver.refs[logical_id]
+        env = {k: str(v) for k, v in ((properties.get("Environment") or {}).get("Variables") or {}).items()}
+        self.client("lambda").create_function(
+            FunctionName=name,
+            Runtime=properties["Runtime"],
+            Role=properties["Role"],
+            Handler=properties["Handler"],
+            Code={"ZipFile": _zip_directory(source.code_dir)},
+            Timeout=int(properties.get("Timeout", 3)),
+            MemorySize=int(properties.get("MemorySize", 128)),
+            Environment={"Variables": env},
+        )
+        self.runtime.register_control(
+            ControlFunction(
+                function_name=name,
+                arn=resolver.attributes[(logical_id, "Arn")],
+                source=source,
+                memory=int(properties.get("MemorySize", 128)),
+                timeout=int(properties.get("Timeout", 3)),
+            )
+        )
+        return env
+
+    def _create_state_machine(self, properties: dict[str, Any]) -> str:
+        definition = properties["DefinitionString"]
+        for key, value in (properties.get("DefinitionSubstitutions") or {}).items():
+            definition = definition.replace("${" + key + "}", str(value))
+        if "${" in definition:
+            raise TemplateError("state machine definition has an unresolved ${...} substitution")
+        response = self.client("stepfunctions").create_state_machine(
+            name=properties["StateMachineName"],
+            definition=definition,
+            roleArn=properties["RoleArn"],
+            type=properties.get("StateMachineType", "STANDARD"),
+        )
+        return str(response["stateMachineArn"])
+
+    def _routes(self, template: TranslatedTemplate) -> list[Route]:
+        assert self.stack is not None
+        routes = []
+        for resource in template.resources.values():
+            if resource["Type"] != "AWS::ApiGatewayV2::Api":
+                continue
+            for path, methods in (resource["Properties"].get("Body", {}).get("paths") or {}).items():
+                for method, operation in methods.items():
+                    uri = json.dumps(operation.get("x-amazon-apigateway-integration", {}).get("uri"))
+                    logical = next(iter(_arn_references(uri)), None)
+                    if logical is None:
+                        raise TemplateError(f"route {method.upper()} {path}: integration is not a function")
+                    routes.append(Route(method.upper(), path, self.stack.refs[logical]))
+        # Most specific first, as API Gateway matches: literal segments beat parameters beat greedy.
+        return sorted(routes, key=lambda r: (r.path.count("+"), r.path.count("{"), -len(r.path)))
+
+    # ---- pipelines and the sample service ----------------------------------------------------------
+    def _load_pipeline(self, path: Path) -> None:
+        from promotion.models.config import parse_pipeline_config
+
+        assert self.stack is not None
+        text = path.read_text()
+        text = text.replace("${LOCAL_API_URL}", self.api_url).replace(
+            "${ARTIFACT_BUCKET}", self.stack.artifact_bucket
+        )
+        config = parse_pipeline_config(text, source=str(path))
+        self.client("ssm").put_parameter(
+            Name=f"{self.stack.pipeline_config_prefix}{config.name}",
+            Value=text,
+            Type="String",
+            Overwrite=True,
+        )
+        self.pipelines[config.name] = {"name": config.name, "repo": config.repo, "file": str(path)}
+
+    def _bootstrap_service(self, template_path: Path, stage: str) -> None:
+        """Create one environment of a service from its own template, on the bootstrap build (version 1)."""
+        template = translate(template_path, region=self.options.region, parameter_values={"Stage": stage})
+        # Each environment of the service is a stack of its own, as it would be on AWS.
+        resolver = Resolver(
+            pseudo=self._pseudo(f"{template_path.parent.name}-{stage}"),
+            parameters=parameter_defaults(template, {"Stage": stage}),
+            conditions=template.conditions,
+        )
+        for logical_id, resource in template.resources.items():
+            self._name_resource(resolver, logical_id, resource, resolver.pseudo["AWS::StackName"])
+        lam = self.client("lambda")
+        package = sample.build_package("good", sample.BOOTSTRAP_SHA)
+        for logical_id, resource in template.resources.items():
+            kind = resource["Type"]
+            if kind == "AWS::IAM::Role":
+                self._create_simple(kind, resolver.refs[logical_id], resolver.resolve(resource["Properties"]))
+        for logical_id, resource in template.resources.items():
+            if resource["Type"] != "AWS::Lambda::Function":
+                continue
+            properties = resolver.resolve(resource["Properties"])
+            name = resolver.refs[logical_id]
+            lam.create_function(
+                FunctionName=name,
+                Runtime=properties["Runtime"],
+                Role=properties["Role"],
+                Handler=properties["Handler"],
+                Code={"ZipFile": package},
+                Timeout=int(properties.get("Timeout", 3)),
+                MemorySize=int(properties.get("MemorySize", 128)),
+                Environment=properties.get("Environment", {"Variables": {}}),
+                Description="bootstrap",
+            )
+            version = lam.publish_version(FunctionName=name, Description="bootstrap")["Version"]
+            alias = next(
+                (
+                    r["Properties"]["Name"]
+                    for r in template.resources.values()
+                    if r["Type"] == "AWS::Lambda::Alias"
+                    and r["Properties"]["FunctionName"] == {"Ref": logical_id}
+                ),
+                "live",
+            )
+            lam.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)
+        cloudwatch = self.client("cloudwatch")
+        for logical_id, resource in template.resources.items():
+            if resource["Type"] == "AWS::CloudWatch::Alarm":
+                properties = resolver.resolve(resource["Properties"])
+                self._put_alarm(properties)
+                # moto never evaluates alarms; start them healthy, as a service with traffic would be.
+                cloudwatch.set_alarm_state(
+                    AlarmName=properties["AlarmName"], StateValue="OK", StateReason="local plane bootstrap"
+                )
+
+
+def _arn_references(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"\$\{(\w+)\.Arn\}", text)
+
+
+def _zip_directory(directory: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(directory).as_posix())
+    return buffer.getvalue()

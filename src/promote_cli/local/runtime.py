@@ -1,0 +1,231 @@
+"""Lambda invocations on the local plane.
+
+moto's Step Functions interpreter, the handlers' own clients and the local HTTP server all invoke through
+boto3's default session; a ``before-call.lambda.Invoke`` hook answers them here instead of moto's
+Docker-based runtime:
+
+- control-plane functions (from template.yaml) run their real handler in this process;
+- service functions (the ones being promoted) run the code actually deployed to the invoked version,
+  read from moto's Lambda backend, in a fresh interpreter per invocation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import traceback
+import urllib.parse
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.response import StreamingBody
+
+from promote_cli.local.template import FunctionSource
+
+Handler = Callable[[Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    payload: bytes
+    function_error: str | None
+    executed_version: str
+
+
+class LambdaContext:
+    """What a handler sees as ``context``."""
+
+    def __init__(self, function_name: str, arn: str, version: str, memory: int, timeout: int) -> None:
+        self.function_name = function_name
+        self.function_version = version
+        self.invoked_function_arn = arn
+        self.memory_limit_in_mb = memory
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = _now() + timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - _now()) * 1000))
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()
+
+
+@dataclass
+class ControlFunction:
+    function_name: str
+    arn: str
+    source: FunctionSource
+    memory: int
+    timeout: int
+    _handler: Handler | None = None
+
+    def handler(self) -> Handler:
+        if self._handler is None:
+            module_file, _, attribute = self.source.handler.rpartition(".")
+            path = self.source.code_dir / (module_file.replace(".", "/") + ".py")
+            spec = importlib.util.spec_from_file_location(f"local_function_{self.source.logical_id}", path)
+            if spec is None or spec.loader is None:
+                raise RuntimeError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            self._handler = getattr(module, attribute)
+        return self._handler
+
+
+def _error_payload(error: BaseException) -> bytes:
+    return json.dumps(
+        {
+            "errorType": type(error).__name__,
+            "errorMessage": str(error),
+            "stackTrace": traceback.format_exception(error),
+        }
+    ).encode()
+
+
+def split_function(name_or_arn: str, qualifier: str | None) -> tuple[str, str | None]:
+    """``name``, ``name:qualifier`` or a function ARN (with or without qualifier) -> (name, qualifier)."""
+    if name_or_arn.startswith("arn:"):
+        parts = name_or_arn.split(":")
+        name = parts[6]
+        return name, qualifier or (parts[7] if len(parts) > 7 else None)
+    if ":" in name_or_arn:
+        name, _, inline = name_or_arn.partition(":")
+        return name, qualifier or inline
+    return name_or_arn, qualifier
+
+
+class LocalLambdaRuntime:
+    def __init__(self, *, account: str, region: str, workdir: Path) -> None:
+        self._account = account
+        self._region = region
+        self._code_cache = workdir / "code"
+        self._code_cache.mkdir(parents=True, exist_ok=True)
+        self._control: dict[str, ControlFunction] = {}
+        self._extract_lock = threading.Lock()
+        self.invocations: list[tuple[str, str]] = []
+
+    def register_control(self, function: ControlFunction) -> None:
+        self._control[function.function_name] = function
+
+    def control_functions(self) -> dict[str, ControlFunction]:
+        return dict(self._control)
+
+    # ---- dispatch -------------------------------------------------------------------------
+    def invoke(self, name_or_arn: str, payload: bytes, qualifier: str | None = None) -> InvokeResult:
+        name, qualifier = split_function(name_or_arn, qualifier)
+        self.invocations.append((name, qualifier or "$LATEST"))
+        control = self._control.get(name)
+        if control is not None:
+            return self._invoke_control(control, payload)
+        return self._invoke_target(name, qualifier, payload)
+
+    def _invoke_control(self, function: ControlFunction, payload: bytes) -> InvokeResult:
+        context = LambdaContext(
+            function.function_name, function.arn, "$LATEST", function.memory, function.timeout
+        )
+        try:
+            event = json.loads(payload or b"{}")
+            result = function.handler()(event, context)
+        except Exception as error:
+            return InvokeResult(_error_payload(error), "Unhandled", "$LATEST")
+        return InvokeResult(json.dumps(result).encode(), None, "$LATEST")
+
+    def _invoke_target(self, name: str, qualifier: str | None, payload: bytes) -> InvokeResult:
+        from moto.awslambda.models import lambda_backends
+
+        backend = lambda_backends[self._account][self._region]
+        try:
+            function = backend.get_function(name, qualifier)
+        except Exception as error:
+            return InvokeResult(_error_payload(error), "Unhandled", qualifier or "$LATEST")
+        code_dir = self._extract(function.code_bytes)
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "AWS_REGION": self._region,
+            "AWS_DEFAULT_REGION": self._region,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_VERSION": str(function.version),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+            "LOCAL_INVOKED_FUNCTION_ARN": function.function_arn,
+            **{str(k): str(v) for k, v in (function.environment_vars or {}).items()},
+        }
+        try:
+            completed = subprocess.run(
+                [
+                    sys.executable,
+                    "-I",
+                    "-m",
+                    "promote_cli.local.target_runner",
+                    str(code_dir),
+                    function.handler,
+                ],
+                input=payload,
+                capture_output=True,
+                env=env,
+                timeout=float(function.timeout or 3),
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            timeout_error = {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out"}
+            return InvokeResult(json.dumps(timeout_error).encode(), "Unhandled", str(function.version))
+        if completed.stderr:
+            sys.stderr.write(completed.stderr.decode(errors="replace"))
+        lines = completed.stdout.decode(errors="replace").strip().splitlines()
+        if completed.returncode != 0 or not lines:
+            crash = {"errorType": "Runtime.ExitError", "errorMessage": f"exit status {completed.returncode}"}
+            return InvokeResult(json.dumps(crash).encode(), "Unhandled", str(function.version))
+        answer = json.loads(lines[-1])
+        if "errorType" in answer:
+            return InvokeResult(json.dumps(answer).encode(), "Unhandled", str(function.version))
+        return InvokeResult(json.dumps(answer["result"]).encode(), None, str(function.version))
+
+    def _extract(self, code: bytes) -> Path:
+        target = self._code_cache / hashlib.sha256(code).hexdigest()
+        with self._extract_lock:
+            if not target.exists():
+                staging = target.with_suffix(".partial")
+                with zipfile.ZipFile(io.BytesIO(code)) as archive:
+                    archive.extractall(staging)
+                staging.rename(target)
+        return target
+
+    # ---- the botocore hook ----------------------------------------------------------------
+    def install_hook(self) -> None:
+        """Answer every Lambda Invoke made through boto3's default session (moto's ASL interpreter included)."""
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        assert boto3.DEFAULT_SESSION is not None
+        boto3.DEFAULT_SESSION.events.register("before-call.lambda.Invoke", self._before_invoke)
+
+    def _before_invoke(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        path = urllib.parse.unquote(params["url_path"])
+        function = path.split("/functions/", 1)[1].split("/", 1)[0]
+        qualifier = (params.get("query_string") or {}).get("Qualifier")
+        body = params.get("body") or b""
+        payload = body.encode() if isinstance(body, str) else bytes(body)
+        result = self.invoke(function, payload, qualifier)
+        parsed: dict[str, Any] = {
+            "StatusCode": 200,
+            "ExecutedVersion": result.executed_version,
+            "Payload": StreamingBody(io.BytesIO(result.payload), len(result.payload)),
+        }
+        if result.function_error:
+            parsed["FunctionError"] = result.function_error
+        return AWSResponse(params.get("url", ""), 200, {}, None), parsed
