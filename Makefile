@@ -1,0 +1,63 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   a full local promotion, end to end
+#   make test   every check CI runs: lint, types, SAM validate/build, unit, integration and e2e tests
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+# sam build needs the Lambda runtime's interpreter on PATH.
+PY313_DIR ?= $(or $(dir $(shell command -v python3.13 2>/dev/null)),/root/.pyenv/versions/3.13.0/bin/)
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: setup sam-setup demo up test lint typecheck sam-validate sam-build unit integration e2e e2e-setup clean
+
+setup: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+# aws-sam-cli pins an older boto3 and is large: it lives in its own environment.
+sam-setup: $(SAM_VENV)/.installed
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q --upgrade pip
+	$(SAM_VENV)/bin/pip install -q "aws-sam-cli>=1.120"
+	touch $@
+
+demo: setup
+	$(BIN)/promote demo
+
+up: setup
+	$(BIN)/promote local up
+
+lint: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: setup
+	$(BIN)/mypy layers/shared/promotion src/promote_cli functions
+
+sam-validate: sam-setup
+	$(SAM_VENV)/bin/sam validate --lint -t template.yaml
+	$(SAM_VENV)/bin/sam validate --lint -t examples/sentiment-service/template.yaml
+
+sam-build: sam-setup
+	PATH="$(PY313_DIR):$$PATH" $(SAM_VENV)/bin/sam build --template-file template.yaml
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+integration: setup
+	$(BIN)/pytest tests/integration
+
+e2e: setup
+	$(BIN)/pytest tests/e2e
+
+test: lint typecheck sam-validate sam-build
+	$(BIN)/pytest
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,51 @@
+"""Which build this is, and the one place where a test variant changes the service's behaviour.
+
+CI writes ``build_info.py`` at the package root (``SHA``, ``VARIANT``); a package without it (a local run, the
+bootstrap deploy) is the ``bootstrap`` build of the ``good`` variant.
+
+Variants exist so the control plane's demo and tests can promote builds that fail at a known point:
+
+* ``good``: everything correct.
+* ``fails-preprod``: ``/score`` labels every text ``negative``, so preprod's integration checks fail.
+* ``fails-in-prod``: exactly ``good`` unless ``STAGE`` is ``prod``, where a (simulated) prod-only dependency
+  is down: scoring raises and the worker's health check answers 500, so the prod canary fails.
+"""
+
+from __future__ import annotations
+
+import os
+
+import scoring
+
+try:
+    import build_info
+
+    SHA = str(build_info.SHA)
+    VARIANT = str(build_info.VARIANT)
+except ImportError:
+    SHA = "bootstrap"
+    VARIANT = "good"
+
+
+class DependencyUnavailable(RuntimeError):
+    """The prod-only dependency of the ``fails-in-prod`` variant is down."""
+
+
+def describe() -> dict[str, str]:
+    """The build fields every health answer carries."""
+    return {"version": SHA, "variant": VARIANT}
+
+
+def check_dependencies() -> None:
+    """Raise ``DependencyUnavailable`` when this build simulates a prod-only dependency that is down."""
+    if VARIANT == "fails-in-prod" and os.environ.get("STAGE") == "prod":
+        raise DependencyUnavailable("prod-only dependency is unavailable (fails-in-prod build)")
+
+
+def analyse(text: str) -> dict[str, float | str]:
+    """Score ``text`` as this build does: the only path from the handlers to the scorer."""
+    check_dependencies()
+    result = scoring.analyse(text)
+    if VARIANT == "fails-preprod":
+        result["label"] = "negative"
+    return result

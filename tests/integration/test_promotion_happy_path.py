@@ -1,0 +1,72 @@
+"""The promotion state machine end to end on the local plane: real ASL, real handlers, moto's AWS."""
+
+from __future__ import annotations
+
+from promotion.artifacts import lambda_code_sha256
+from tests.support.promotion import (
+    decide_via_link,
+    outbox,
+    publish_and_start,
+    wait_for_approval_links,
+    wait_for_end,
+    wait_for_state,
+)
+
+HAPPY_PATH = [
+    "Load pipeline config",
+    "Fetch artifact",
+    "Deploy to preprod",
+    "Run integration tests",
+    "Decide approval path",
+    "Approval needed?",
+    "Wait for approval",
+    "Deploy to prod",
+    "Run canary checks",
+    "Start bake",
+    "Check prod alarms",
+    "Bake complete?",
+]
+
+
+def test_approved_promotion_puts_the_pinned_build_in_both_environments(plane) -> None:
+    # Given a good build and a started promotion waiting for approval
+    promotion = publish_and_start(plane, variant="good")
+    wait_for_state(plane, promotion.execution_arn, "Wait for approval")
+    links = wait_for_approval_links(plane, promotion)
+    assert len(links) == 1
+
+    # When the approver opens the link and presses Approve
+    answer = decide_via_link(links[0], "approve", "ship it")
+
+    # Then the promotion succeeds through the bake
+    assert answer.status_code == 200
+    assert "Approved by release-manager@example.com" in answer.text
+    described = wait_for_end(plane, promotion.execution_arn)
+    assert described["status"] == "SUCCEEDED"
+    states = promotion.states()
+    assert states[: len(HAPPY_PATH)] == HAPPY_PATH
+    assert states[-2:] == ["Notify promoted", "Promoted"]
+    assert "Approval bypassed" not in states
+    # the bake polled the alarms more than once (4 s bake, 2 s polls)
+    assert states.count("Check prod alarms") == 3
+
+    # And both environments serve exactly the published bytes on a new version
+    expected = lambda_code_sha256(promotion.build.sha256)
+    after = promotion.after()
+    for environment in ("preprod", "prod"):
+        for key, serving in after[environment].items():
+            assert serving["code_sha256"] == expected
+            assert int(serving["version"]) > int(promotion.before[environment][key]["version"])
+    assert set(after["prod"]) == {"api", "worker"}  # several functions moved together
+
+    # And the output names the approver, and the team was told
+    output = promotion.output()
+    assert output["approval"]["approved_by"] == "release-manager@example.com"
+    assert output["approval"]["channel"] == "email"
+    assert output["approval_path"]["decision"] == "approval_required"
+    notices = [
+        m
+        for m in outbox(plane)
+        if m["recipient"] == "team@example.com" and promotion.sha[:12] in m["subject"]
+    ]
+    assert [m["subject"].split(" ")[0] for m in notices] == ["Promoted"]

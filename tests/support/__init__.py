@@ -1,0 +1,1 @@
+"""Shared test helpers: driving promotions on the local control plane."""

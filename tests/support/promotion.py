@@ -1,0 +1,176 @@
+"""Helpers for tests that run real promotions on the in-process local control plane."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+
+from promote_cli.control import ControlPlane, serving
+from promote_cli.local import sample
+from promote_cli.local.plane import LocalControlPlane
+from promotion.models.config import PipelineConfig
+
+FAILED_STATUSES = {"FAILED", "TIMED_OUT", "ABORTED"}
+
+
+def new_sha() -> str:
+    return secrets.token_hex(20)
+
+
+def control(plane: LocalControlPlane) -> ControlPlane:
+    return ControlPlane(plane.options.stack_name, plane.client("stepfunctions"), plane.client("ssm"))
+
+
+def history(plane: LocalControlPlane, execution_arn: str) -> list[dict[str, Any]]:
+    return list(
+        plane.client("stepfunctions").get_execution_history(executionArn=execution_arn, maxResults=1000)[
+            "events"
+        ]
+    )
+
+
+def states_visited(plane: LocalControlPlane, execution_arn: str) -> list[str]:
+    return [
+        event["stateEnteredEventDetails"]["name"]
+        for event in history(plane, execution_arn)
+        if event["type"].endswith("StateEntered")
+    ]
+
+
+def wait_for_state(plane: LocalControlPlane, execution_arn: str, state: str, *, timeout: float = 30) -> None:
+    """Until the execution enters ``state``; fails fast if it ends first."""
+    sfn = plane.client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if state in states_visited(plane, execution_arn):
+            return
+        status = sfn.describe_execution(executionArn=execution_arn)["status"]
+        if status != "RUNNING":
+            raise AssertionError(
+                f"execution ended {status} before entering {state!r}: {states_visited(plane, execution_arn)}"
+            )
+        time.sleep(0.1)
+    raise AssertionError(f"execution did not enter {state!r} within {timeout}s")
+
+
+def wait_for_end(plane: LocalControlPlane, execution_arn: str, *, timeout: float = 60) -> dict[str, Any]:
+    sfn = plane.client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = dict(sfn.describe_execution(executionArn=execution_arn))
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.1)
+    raise AssertionError(f"execution still running after {timeout}s: {states_visited(plane, execution_arn)}")
+
+
+def outbox(plane: LocalControlPlane) -> list[dict[str, Any]]:
+    return list(requests.get(f"{plane.api_url}/_local/outbox", timeout=5).json())
+
+
+def approval_links(plane: LocalControlPlane, sha: str) -> list[str]:
+    return [
+        link
+        for message in outbox(plane)
+        if sha[:12] in message["subject"]
+        for link in message["links"]
+        if "/approvals/" in link
+    ]
+
+
+def wait_for_approval_links(
+    plane: LocalControlPlane, promotion: Promotion, *, count: int = 1, timeout: float = 30
+) -> list[str]:
+    """The approval links emailed for this promotion, once they are in the outbox; fails fast if it ends."""
+    sfn = plane.client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        links = approval_links(plane, promotion.sha)
+        if len(links) >= count:
+            return links
+        status = sfn.describe_execution(executionArn=promotion.execution_arn)["status"]
+        if status in FAILED_STATUSES or status == "SUCCEEDED":
+            raise AssertionError(f"execution ended {status} before any approval link was sent")
+        time.sleep(0.1)
+    raise AssertionError(f"no approval link for {promotion.sha[:12]} within {timeout}s")
+
+
+class ConfirmationForm(HTMLParser):
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.action = ""
+        self.fields: dict[str, str] = {}
+        self.decisions: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.action = values.get("action", "")
+        elif tag == "input" and values.get("type") == "hidden":
+            self.fields[values["name"]] = values.get("value", "")
+        elif tag == "button" and values.get("name") == "decision":
+            self.decisions.append(values.get("value", ""))
+
+
+def decide_via_link(link: str, decision: str, reason: str = "") -> requests.Response:
+    page = requests.get(link, timeout=5)
+    assert page.status_code == 200, page.text
+    form = ConfirmationForm(page.text)
+    assert decision in form.decisions
+    return requests.post(
+        urljoin(link, form.action), data={**form.fields, "decision": decision, "reason": reason}, timeout=10
+    )
+
+
+@dataclass
+class Promotion:
+    plane: LocalControlPlane
+    config: PipelineConfig
+    sha: str
+    execution_arn: str
+    build: sample.PublishedBuild
+    before: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+
+    def after(self) -> dict[str, dict[str, dict[str, str]]]:
+        lam = self.plane.client("lambda")
+        return {env: serving(lam, self.config, env) for env in ("preprod", "prod")}
+
+    def states(self) -> list[str]:
+        return states_visited(self.plane, self.execution_arn)
+
+    def output(self) -> dict[str, Any]:
+        described = self.plane.client("stepfunctions").describe_execution(executionArn=self.execution_arn)
+        return dict(json.loads(described.get("output") or "{}"))
+
+
+def publish_and_start(
+    plane: LocalControlPlane,
+    *,
+    variant: str = "good",
+    pipeline: str = "sentiment-service",
+    sha: str | None = None,
+) -> Promotion:
+    """Given a build published as CI would, when a promotion of it starts."""
+    ctl = control(plane)
+    config = ctl.pipeline(pipeline)
+    sha = sha or new_sha()
+    lam = plane.client("lambda")
+    before = {env: serving(lam, config, env) for env in ("preprod", "prod")}
+    build = sample.publish_build(
+        plane.client("s3"),
+        bucket=config.artifacts.bucket,
+        prefix=config.artifacts.prefix,
+        repo=config.repo,
+        sha=sha,
+        variant=variant,
+    )
+    started = ctl.start(pipeline, sha, requested_by="tests")
+    return Promotion(plane, config, sha, started["execution_arn"], build, before)
