@@ -31,6 +31,19 @@ class Trigger(_Model):
     delivery_id: str | None = None
 
 
+class CommitInfo(_Model):
+    """What is known of the commit being promoted.
+
+    ``verified`` is true only when the values came from a signature-checked webhook or from GitHub's API;
+    anything else is a claim and must not drive a security decision.
+    """
+
+    message: str | None = Field(default=None, max_length=10_000)
+    author_login: str | None = None
+    author_email: str | None = None
+    verified: bool = False
+
+
 class ExecutionInput(_Model):
     """What StartExecution receives. Nothing in it can grant a bypass or pick targets: those come from config."""
 
@@ -38,6 +51,7 @@ class ExecutionInput(_Model):
     sha: str = Field(pattern=SHA_PATTERN)
     attempt: int = Field(default=1, ge=1, le=9999)
     trigger: Trigger
+    commit: CommitInfo | None = None
 
 
 def parse_execution_input(raw: dict[str, Any]) -> ExecutionInput:

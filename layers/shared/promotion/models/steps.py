@@ -56,6 +56,8 @@ class RequestApprovalRequest(_Request):
     pipeline: str
     artifact: PinnedArtifact
     integration: CheckReport
+    # The execution's input as given to StartExecution (who asked, the commit as far as it is known).
+    execution_input: ExecutionInput
 
 
 class CheckAlarmsRequest(_Request):
