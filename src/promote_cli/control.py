@@ -109,7 +109,7 @@ def follow(
             if kind.endswith("StateEntered"):
                 yield StateEvent("entered", event["stateEnteredEventDetails"]["name"], "")
             elif kind in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut"):
-                details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+                details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
                 yield StateEvent(
                     "task-failed", None, f"{details.get('error', '')}: {details.get('cause', '')}"
                 )

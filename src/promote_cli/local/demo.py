@@ -113,7 +113,7 @@ def approve_from_email(outbox_url: str, sha: str, *, say: Say, timeout: float = 
     say(f"   POST Approve -> {answer.status_code}")
     if answer.status_code != 200:
         raise ControlError(f"approval POST answered {answer.status_code}")
-    return recipient
+    return str(recipient)
 
 
 @dataclass

@@ -43,5 +43,5 @@ def apply() -> None:
             S3Bucket=updated_spec["S3Bucket"], S3Key=updated_spec["S3Key"], S3ObjectVersion=version_id
         )
 
-    lambda_models.LambdaFunction._set_function_code = set_function_code
+    lambda_models.LambdaFunction._set_function_code = set_function_code  # type: ignore[method-assign]
     _applied = True

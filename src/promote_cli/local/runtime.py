@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.response import StreamingBody
 
 from promote_cli.local.template import FunctionSource
@@ -174,7 +174,7 @@ class LocalLambdaRuntime:
                     "-m",
                     "promote_cli.local.target_runner",
                     str(code_dir),
-                    function.handler,
+                    str(function.handler),
                 ],
                 input=payload,
                 capture_output=True,
@@ -228,4 +228,4 @@ class LocalLambdaRuntime:
         }
         if result.function_error:
             parsed["FunctionError"] = result.function_error
-        return AWSResponse(params.get("url", ""), 200, {}, None), parsed
+        return AWSResponse(params.get("url", ""), 200, HTTPHeaders(), None), parsed

@@ -92,7 +92,7 @@ class ArtifactSource(_Strict):
 
 class ApprovalSettings(_Strict):
     approvers: list[str] = Field(min_length=1)
-    channels: list[Literal["email"]] = Field(default_factory=lambda: ["email"], min_length=1)
+    channels: list[Literal["email"]] = Field(default=["email"], min_length=1)
     # One value for both the approval task's timeout and the approval links' expiry.
     timeout_seconds: int = Field(default=86_400, ge=10, le=7 * 86_400)
 
