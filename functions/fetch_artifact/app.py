@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,4 +18,4 @@ from promotion.runtime import parse_request, pipeline_configs
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, FetchArtifactRequest)
-    return steps.fetch_artifact(pipeline_configs(), aws.client("s3"), request).to_payload()
+    return steps.fetch_artifact(pipeline_configs(), aws.client("s3"), request, now=time.time()).to_payload()

@@ -30,6 +30,14 @@ _idempotency = IdempotencyConfig(
 @idempotent(persistence_store=_persistence, config=_idempotency)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, NotifyRequest)
-    metrics.add_dimension(name="pipeline", value=request.pipeline)
-    metrics.add_metric(name=f"Promotion{request.outcome.capitalize()}", unit=MetricUnit.Count, value=1)
-    return steps.notify(pipeline_configs(), mailer(), event_publisher(), request)
+    metrics.add_dimension(name="pipeline", value=request.promotion.pipeline)
+    metrics.add_metric(
+        name=f"Promotion{request.outcome.title().replace('_', '')}", unit=MetricUnit.Count, value=1
+    )
+    try:
+        return steps.notify(pipeline_configs(), mailer(), event_publisher(), request)
+    except Exception:
+        # The state machine retries, then moves on without changing the outcome: count every failure here.
+        metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
+        logger.exception("notification failed", extra={"execution": request.execution_arn})
+        raise

@@ -66,7 +66,9 @@ def _sha(value: str) -> str:
 def cmd_local_up(args: argparse.Namespace) -> int:
     from promote_cli.local.plane import LocalControlPlane, PlaneOptions
 
-    options = PlaneOptions(host=args.host, api_port=args.api_port, aws_port=args.aws_port)
+    options = PlaneOptions(
+        host=args.host, api_port=args.api_port, aws_port=args.aws_port, time_scale=args.time_scale
+    )
     if args.pipeline_file:
         options.pipeline_files = [Path(p) for p in args.pipeline_file]
     plane = LocalControlPlane(options)
@@ -122,6 +124,38 @@ def cmd_local_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_local_alarm(args: argparse.Namespace) -> int:
+    args.local = True
+    cloudwatch = boto3.client("cloudwatch", **_session_args(args))
+    if not cloudwatch.describe_alarms(AlarmNames=[args.name])["MetricAlarms"]:
+        raise ControlError(f"no alarm named {args.name!r} on the local plane")
+    cloudwatch.set_alarm_state(
+        AlarmName=args.name, StateValue=args.state, StateReason="set by promote local alarm"
+    )
+    print(json.dumps({"alarm": args.name, "state": args.state}))
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    control = _control(args)
+    print(json.dumps(control.cancel(args.execution_arn, reason=args.reason, requested_by=getpass.getuser())))
+    return 0
+
+
+def cmd_unfreeze(args: argparse.Namespace) -> int:
+    control = _control(args)
+    dynamodb = boto3.resource("dynamodb", **_session_args(args))
+    print(json.dumps(control.unfreeze(dynamodb, args.pipeline, args.environment, by=getpass.getuser())))
+    return 0
+
+
+def _time_scale(value: str) -> float:
+    scale = float(value)
+    if not 0 < scale <= 1:
+        raise argparse.ArgumentTypeError("must be greater than 0 and at most 1")
+    return scale
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     started = _control(args).start(
         args.pipeline, args.sha, requested_by=getpass.getuser(), attempt=args.attempt
@@ -171,12 +205,33 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--aws-port", type=int, default=0, help="AWS endpoint port (default: any free port)")
     up.add_argument("--pipeline-file", action="append", help="pipeline config JSON (repeatable)")
     up.add_argument("--quiet", action="store_true", help="do not print outbox messages")
+    up.add_argument(
+        "--time-scale",
+        type=_time_scale,
+        default=1.0,
+        help="shrink Wait states, Retry intervals and task timeouts by this factor (e.g. 0.1)",
+    )
     up.set_defaults(func=cmd_local_up)
     publish = local.add_parser("publish", help="upload a sample-service build for a commit, as CI would")
     publish.add_argument("--sha", type=_sha, required=True)
     publish.add_argument("--variant", default="good", choices=("good", "fails-preprod", "fails-in-prod"))
     publish.add_argument("--pipeline", default="sentiment-service")
     publish.set_defaults(func=cmd_local_publish)
+
+    alarm = local.add_parser("alarm", help="set an alarm's state (the local plane never evaluates alarms)")
+    alarm.add_argument("name")
+    alarm.add_argument("state", choices=("ALARM", "OK", "INSUFFICIENT_DATA"))
+    alarm.set_defaults(func=cmd_local_alarm)
+
+    cancel = commands.add_parser("cancel", help="stop a running promotion; its cleanup still runs")
+    cancel.add_argument("execution_arn")
+    cancel.add_argument("--reason", default="cancelled by an operator")
+    cancel.set_defaults(func=cmd_cancel)
+
+    unfreeze = commands.add_parser("unfreeze", help="clear a freeze left by a failed rollback")
+    unfreeze.add_argument("--pipeline", required=True)
+    unfreeze.add_argument("--environment", required=True, choices=("preprod", "prod"))
+    unfreeze.set_defaults(func=cmd_unfreeze)
 
     start = commands.add_parser("start", help="start a promotion of one commit")
     start.add_argument("--pipeline", required=True)

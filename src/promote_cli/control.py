@@ -82,6 +82,28 @@ class ControlPlane:
             raise
         return {"execution_arn": response["executionArn"], "name": name, "attempt": attempt}
 
+    def cancel(self, execution_arn: str, *, reason: str, requested_by: str) -> dict[str, Any]:
+        try:
+            status = self.sfn.describe_execution(executionArn=execution_arn)["status"]
+        except ClientError as error:
+            raise ControlError(f"no execution {execution_arn}") from error
+        if status != "RUNNING":
+            raise ControlError(f"{execution_arn} is already {status}")
+        self.sfn.stop_execution(
+            executionArn=execution_arn, error="Cancelled", cause=f"{reason} (by {requested_by})"[:32_768]
+        )
+        return {"execution_arn": execution_arn, "status": "ABORTED", "cleanup": "by the EventBridge rule"}
+
+    def unfreeze(self, dynamodb: Any, pipeline: str, environment: str, *, by: str) -> dict[str, Any]:
+        from promotion.dal.environments import DynamoEnvironmentStateStore
+
+        self.pipeline(pipeline)  # unknown pipeline: a clear error rather than a silent no-op
+        store = DynamoEnvironmentStateStore(dynamodb.Table(f"{self.stack_name}-environments"))
+        state = store.get(pipeline, environment)
+        if not store.unfreeze(pipeline, environment, by=by, at=int(time.time())):
+            raise ControlError(f"{pipeline} {environment} is not frozen")
+        return {"pipeline": pipeline, "environment": environment, "unfrozen": True, "was": state.reason}
+
 
 @dataclass(frozen=True)
 class StateEvent:
@@ -109,7 +131,9 @@ def follow(
             if kind.endswith("StateEntered"):
                 yield StateEvent("entered", event["stateEnteredEventDetails"]["name"], "")
             elif kind in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut"):
-                details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+                details: dict[str, Any] = next(
+                    (v for k, v in event.items() if k.endswith("EventDetails")), {}
+                )
                 yield StateEvent(
                     "task-failed", None, f"{details.get('error', '')}: {details.get('cause', '')}"
                 )

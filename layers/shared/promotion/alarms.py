@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from promotion.errors import AlarmMissing, BakeAlarm
+from promotion.errors import AlarmMissing, BakeAlarm, BakeNoData
 from promotion.models.execution import BakeProgress
 
 
@@ -27,13 +27,27 @@ def alarm_states(cloudwatch: Any, names: list[str]) -> dict[str, str]:
 
 
 def bake_step(
-    states: dict[str, str], *, elapsed_seconds: int, duration_seconds: int, poll_seconds: int
+    states: dict[str, str],
+    *,
+    elapsed_seconds: int,
+    duration_seconds: int,
+    poll_seconds: int,
+    seen_data: list[str] | None = None,
+    insufficient_data: Literal["fail", "ok"] = "fail",
 ) -> BakeProgress:
     """Judge one poll taken ``elapsed_seconds`` into the bake, and say how long to wait for the next."""
     firing = sorted(name for name, state in states.items() if state == "ALARM")
     if firing:
         raise BakeAlarm(f"alarm in ALARM {elapsed_seconds}s into the bake: {', '.join(firing)}")
+    seen = sorted(set(seen_data or []) | {name for name, state in states.items() if state == "OK"})
     remaining = max(0, duration_seconds - elapsed_seconds)
+    if remaining == 0 and insufficient_data == "fail":
+        silent = sorted(set(states) - set(seen))
+        if silent:
+            raise BakeNoData(
+                f"no data all through the {duration_seconds}s bake for: {', '.join(silent)} "
+                "(did the new version get traffic?)"
+            )
     wait = min(poll_seconds, remaining)
     return BakeProgress(
         elapsed_seconds=elapsed_seconds + wait,
@@ -42,4 +56,5 @@ def bake_step(
         wait_seconds=wait,
         done=remaining == 0,
         alarms=states,
+        seen_data=seen,
     )

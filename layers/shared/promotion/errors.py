@@ -85,3 +85,43 @@ class ApprovalAlreadyDecided(PromotionError):
 
 class ApproverNotAllowed(PromotionError):
     """The approver is not on the pipeline's allowlist."""
+
+
+class BuildNotPublished(PromotionError):
+    """No build appeared for the commit within the pipeline's artifact wait."""
+
+
+class EnvironmentNotBootstrapped(PromotionError):
+    """A target function has no alias yet: the environment was never bootstrapped, so nothing to roll back to."""
+
+
+class EnvironmentFrozen(PromotionError):
+    """The environment is frozen (a rollback failed) until an operator runs ``promote unfreeze``."""
+
+
+class AlarmsAlreadyFiring(PromotionError):
+    """An alarm of the target environment is in ALARM before the deploy: deploying now would hide the cause."""
+
+
+class BakeNoData(PromotionError):
+    """An alarm had no data all through the bake: a canary that got no traffic must not bake green."""
+
+
+class ApprovalTimedOut(PromotionError):
+    """Nobody decided within the approval timeout."""
+
+
+class RollbackFailed(PromotionError):
+    """The rollback could not put every function back on its baseline version."""
+
+
+class Superseded(PromotionError):
+    """A newer promotion of the same pipeline asked for approval; this one's wait was failed with this."""
+
+
+class SelfApprovalRefused(PromotionError):
+    """The approver is the commit's author, or the author is unverified and the pipeline fails closed."""
+
+
+class ApprovalCsrfInvalid(PromotionError):
+    """The decision form's CSRF token is missing, forged, stale, or the request came from another site."""

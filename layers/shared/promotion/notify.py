@@ -1,14 +1,20 @@
-"""Telling people how a promotion ended: email to the pipeline's recipients and an event on the SNS topic."""
+"""Telling people how a promotion ended: email to the pipeline's recipients and an event on the SNS topic.
+
+A failed rollback is the one critical outcome: its message carries the exact commands that put every
+function back on its baseline version and then clear the freeze.
+"""
 
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from promotion.adapters.messaging import EventPublisher, Mailer
 from promotion.models.config import PipelineConfig
+from promotion.models.execution import EnvironmentBaseline, RollbackResult
 
 
 class Failure(BaseModel):
@@ -18,10 +24,13 @@ class Failure(BaseModel):
     Cause: str = ""
 
 
+OutcomeKind = Literal["promoted", "failed", "rollback_failed", "cancelled"]
+
+
 class Outcome(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    outcome: Literal["promoted", "failed"]
+    outcome: OutcomeKind
     pipeline: str
     sha: str
     execution_name: str
@@ -29,12 +38,22 @@ class Outcome(BaseModel):
     failure: Failure | None = None
     approved_by: str | None = None
     prod_versions: dict[str, str] | None = None
+    rollback: RollbackResult | None = None
+    baseline: EnvironmentBaseline | None = None
+    rollback_error: Failure | None = None
 
     def subject(self) -> str:
-        if self.outcome == "promoted":
-            return f"Promoted {self.pipeline}@{self.sha[:12]} to prod"
+        short = f"{self.pipeline}@{self.sha[:12]}"
         error = self.failure.Error if self.failure else "unknown"
-        return f"Promotion of {self.pipeline}@{self.sha[:12]} failed: {error}"
+        if self.outcome == "promoted":
+            return f"Promoted {short} to prod"
+        if self.outcome == "rollback_failed":
+            environment = self.baseline.environment if self.baseline else "the environment"
+            return f"CRITICAL: rollback of {environment} failed for {short}; {environment} is frozen"
+        if self.outcome == "cancelled":
+            return f"Promotion of {short} stopped: {error}"
+        rolled = f"; {self.rollback.environment} rolled back" if self.rollback else ""
+        return f"Promotion of {short} failed: {error}{rolled}"
 
     def text(self) -> str:
         lines = [self.subject(), "", f"Execution: {self.execution_name}", f"ARN:       {self.execution_arn}"]
@@ -46,12 +65,36 @@ class Outcome(BaseModel):
             )
         if self.failure:
             lines += ["", f"Error: {self.failure.Error}", f"Cause: {cause_text(self.failure.Cause)}"]
+        if self.rollback:
+            restored = ", ".join(f"{k} v{v}" for k, v in sorted(self.rollback.restored.items()))
+            lines += ["", f"{self.rollback.environment} is back on the versions it ran before: {restored}"]
+        if self.outcome == "rollback_failed":
+            if self.rollback_error:
+                lines += [
+                    "",
+                    f"Rollback error: {cause_text(self.rollback_error.Cause) or self.rollback_error.Error}",
+                ]
+            lines += ["", "Recover by hand, then clear the freeze:", *recovery_commands(self)]
         return "\n".join(lines)
+
+
+def recovery_commands(outcome: Outcome) -> list[str]:
+    if outcome.baseline is None:
+        return ["(no baseline was recorded: inspect each function's alias before unfreezing)"]
+    commands = [
+        "aws lambda update-alias "
+        f"--function-name {shlex.quote(function.function_name)} --name {shlex.quote(function.alias)} "
+        f"--function-version {function.version} --routing-config 'AdditionalVersionWeights={{}}'"
+        for function in outcome.baseline.functions
+    ]
+    commands.append(
+        f"promote unfreeze --pipeline {outcome.pipeline} --environment {outcome.baseline.environment}"
+    )
+    return commands
 
 
 def cause_text(cause: str) -> str:
     """A Lambda error's Cause is JSON (errorType, errorMessage, stackTrace): show the message alone."""
-
     try:
         parsed: Any = json.loads(cause)
     except (ValueError, TypeError):
@@ -64,9 +107,11 @@ def cause_text(cause: str) -> str:
 def notify_outcome(
     mailer: Mailer, publisher: EventPublisher, config: PipelineConfig, outcome: Outcome
 ) -> None:
-    event = outcome.model_dump(mode="json") | {"repo": config.repo}
+    event = outcome.model_dump(mode="json") | {"repo": config.repo, "subject": outcome.subject()}
     if outcome.failure:
         event["failure"]["Cause"] = cause_text(outcome.failure.Cause)
+    if outcome.outcome == "rollback_failed":
+        event["recovery_commands"] = recovery_commands(outcome)
     publisher.publish(subject=outcome.subject(), event=event)
     if config.notifications.emails:
         mailer.send(to=list(config.notifications.emails), subject=outcome.subject(), text=outcome.text())

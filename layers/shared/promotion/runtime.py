@@ -12,6 +12,7 @@ from promotion.adapters.config_store import SsmPipelineConfigStore
 from promotion.adapters.messaging import SesMailer, SnsEventPublisher
 from promotion.adapters.secrets import get_secret_bytes
 from promotion.dal.approvals import DynamoApprovalStore
+from promotion.dal.environments import DynamoEnvironmentStateStore
 from promotion.errors import InvalidExecutionInput
 from promotion.models.validation import describe_validation_error
 from promotion.settings import control_plane_settings
@@ -46,6 +47,14 @@ def mailer() -> SesMailer:
 @cache
 def event_publisher() -> SnsEventPublisher:
     return SnsEventPublisher(aws.client("sns"), control_plane_settings().notifications_topic_arn)
+
+
+@cache
+def environment_store() -> DynamoEnvironmentStateStore:
+    table = control_plane_settings().environments_table
+    if not table:
+        raise RuntimeError("control-plane environment: ENVIRONMENTS_TABLE is not set")
+    return DynamoEnvironmentStateStore(aws.table(table))
 
 
 def approval_signing_key() -> bytes:

@@ -22,6 +22,18 @@ class ControlPlaneSettings(BaseModel):
     email_sender: str = Field(alias="EMAIL_SENDER")
     notifications_topic_arn: str = Field(alias="NOTIFICATIONS_TOPIC_ARN")
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE")
+    environments_table: str | None = Field(default=None, alias="ENVIRONMENTS_TABLE")
+    audit_table: str | None = Field(default=None, alias="AUDIT_TABLE")
+    # Slack approvals: both secrets are set in Globals; a pipeline that asks for Slack needs them filled in.
+    slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET_ID")
+    slack_bot_token_secret: str | None = Field(default=None, alias="SLACK_BOT_TOKEN_SECRET_ID")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL", pattern=r"^https?://")
+    # Interaction response_urls must start with this (the worker posts to them): Slack's hooks only.
+    slack_response_url_prefix: str = Field(
+        default="https://hooks.slack.com/", alias="SLACK_RESPONSE_URL_PREFIX", pattern=r"^https?://"
+    )
+    # Set on the Slack interactivity function only: the function that decides after the ack.
+    slack_worker_function: str | None = Field(default=None, alias="SLACK_WORKER_FUNCTION")
     # How long config and secrets are cached inside one warm function.
     cache_seconds: int = Field(default=60, alias="CONFIG_CACHE_SECONDS", ge=0)
 

@@ -5,6 +5,7 @@ Handlers parse the event and build the collaborators; everything here is testabl
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -15,25 +16,37 @@ from promotion.adapters.messaging import EventPublisher, Mailer
 from promotion.approval_policy import DependabotProver, decide_approval_path
 from promotion.artifacts import fetch_and_pin
 from promotion.checks import HttpTransport, LambdaVersionTransport, VersionTarget, run_checks
-from promotion.dal.approvals import ApprovalStore
 from promotion.deploy import deploy_environment
-from promotion.errors import CanaryFailed, IntegrationTestsFailed, InvalidExecutionInput
+from promotion.baseline import capture_baseline
+from promotion.dal.environments import EnvironmentStateStore
+from promotion.errors import (
+    ArtifactNotFound,
+    BuildNotPublished,
+    CanaryFailed,
+    IntegrationTestsFailed,
+    InvalidExecutionInput,
+)
+from promotion.rollback import roll_back
 from promotion.models.execution import (
     ApprovalPath,
     BakeProgress,
     CheckReport,
+    EnvironmentBaseline,
     EnvironmentDeployment,
     PinnedArtifact,
     PipelineSettings,
+    RollbackResult,
 )
 from promotion.models.steps import (
     CheckAlarmsRequest,
     DecideApprovalPathRequest,
     DeployRequest,
+    EnvironmentRequest,
     FetchArtifactRequest,
     LoadPipelineRequest,
     NotifyRequest,
     RequestApprovalRequest,
+    RollbackRequest,
     RunChecksRequest,
 )
 from promotion.notify import Outcome, notify_outcome
@@ -50,9 +63,53 @@ def load_pipeline(configs: PipelineConfigStore, request: LoadPipelineRequest) ->
     )
 
 
-def fetch_artifact(configs: PipelineConfigStore, s3: Any, request: FetchArtifactRequest) -> PinnedArtifact:
+def fetch_artifact(
+    configs: PipelineConfigStore, s3: Any, request: FetchArtifactRequest, *, now: float
+) -> PinnedArtifact:
     config = configs.get(request.pipeline)
-    return fetch_and_pin(s3, config.artifacts, config.repo, request.sha)
+    try:
+        return fetch_and_pin(s3, config.artifacts, config.repo, request.sha)
+    except ArtifactNotFound as error:
+        # ArtifactNotFound is retried by the state machine (CI may still be uploading) until the
+        # pipeline's wait is over; then the error becomes BuildNotPublished, which is not retried.
+        waited = now - _parse_time(request.entered_at) if request.entered_at else float("inf")
+        if waited >= config.artifacts.wait_seconds:
+            raise BuildNotPublished(
+                f"no build of {config.repo}@{request.sha} after waiting {config.artifacts.wait_seconds}s: {error}"
+            ) from error
+        raise
+
+
+def _parse_time(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def record_baseline(
+    configs: PipelineConfigStore,
+    lambda_client: Any,
+    cloudwatch: Any,
+    environments: EnvironmentStateStore,
+    request: EnvironmentRequest,
+) -> EnvironmentBaseline:
+    config = configs.get(request.pipeline)
+    return capture_baseline(lambda_client, cloudwatch, environments, config, request.environment)
+
+
+def roll_back_environment(lambda_client: Any, request: RollbackRequest) -> RollbackResult:
+    return roll_back(lambda_client, request.baseline)
+
+
+def freeze_environment(
+    environments: EnvironmentStateStore, request: EnvironmentRequest, *, now: float
+) -> dict[str, Any]:
+    environments.freeze(
+        request.pipeline,
+        request.environment,
+        reason=request.reason or "rollback failed",
+        by=request.execution_arn,
+        at=int(now),
+    )
+    return {"frozen": True, "environment": request.environment}
 
 
 def deploy(configs: PipelineConfigStore, lambda_client: Any, request: DeployRequest) -> EnvironmentDeployment:
@@ -104,31 +161,14 @@ def decide_path(
 
 def request_approval(
     configs: PipelineConfigStore,
-    store: ApprovalStore,
-    mailer: Mailer,
-    signing_key: bytes,
+    services: approvals.ApprovalServices,
+    notifier: approvals.Notifier,
     *,
-    api_url: str,
     request: RequestApprovalRequest,
     now: float,
 ) -> dict[str, Any]:
     config = configs.get(request.pipeline)
-    record = approvals.open_approval(
-        store,
-        mailer,
-        signing_key,
-        api_url=api_url,
-        config=config,
-        request=approvals.ApprovalRequest(
-            task_token=request.task_token,
-            execution_arn=request.execution_arn,
-            execution_name=request.execution_name,
-            artifact=request.artifact,
-            preprod_report=request.integration.summary(),
-        ),
-        now=now,
-    )
-    return {"approval_id": record.approval_id, "expires_at": record.expires_at, "approvers": record.approvers}
+    return approvals.request_approval(config, services, notifier, request=request, now=now)
 
 
 def check_alarms(configs: PipelineConfigStore, cloudwatch: Any, request: CheckAlarmsRequest) -> BakeProgress:
@@ -139,22 +179,29 @@ def check_alarms(configs: PipelineConfigStore, cloudwatch: Any, request: CheckAl
         elapsed_seconds=request.elapsed_seconds,
         duration_seconds=config.bake.duration_seconds,
         poll_seconds=config.bake.poll_interval_seconds,
+        seen_data=request.seen_data,
+        insufficient_data=config.bake.insufficient_data,
     )
 
 
 def notify(
     configs: PipelineConfigStore, mailer: Mailer, publisher: EventPublisher, request: NotifyRequest
 ) -> dict[str, str]:
-    config = configs.get(request.pipeline)
+    state = request.promotion
+    config = configs.get(state.pipeline)
+    promoted = request.outcome == "promoted"
     outcome = Outcome(
         outcome=request.outcome,
-        pipeline=request.pipeline,
-        sha=request.sha,
+        pipeline=state.pipeline,
+        sha=state.sha,
         execution_name=request.execution_name,
         execution_arn=request.execution_arn,
-        failure=request.failure,
-        approved_by=(request.approval or {}).get("approved_by"),
-        prod_versions={f.key: f.version for f in request.prod.functions} if request.prod else None,
+        failure=None if promoted else state.failure,
+        approved_by=(state.approval or {}).get("approved_by"),
+        prod_versions={f.key: f.version for f in state.prod.functions} if promoted and state.prod else None,
+        rollback=None if promoted else state.rollback,
+        baseline=state.failed_environment_baseline() if request.outcome == "rollback_failed" else None,
+        rollback_error=state.rollback_error,
     )
     notify_outcome(mailer, publisher, config, outcome)
     return {"notified": outcome.outcome, "subject": outcome.subject()}

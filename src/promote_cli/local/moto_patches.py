@@ -2,11 +2,18 @@
 
 - UpdateFunctionCode with ``S3ObjectVersion``: moto reads the latest object of the key; AWS reads the named
   version. A promotion pins a version precisely so that a later overwrite cannot change what deploys.
+- UpdateAlias with ``RevisionId``: moto ignores it and never changes an alias's revision; AWS refuses a
+  stale revision with PreconditionFailedException. Deploys and rollbacks guard every alias move with it.
+
+And one deliberate difference, only when asked for: ``apply_time_scale`` shrinks the interpreter's Wait
+states, Retry intervals and task timeouts by one factor, so the long paths (artifact wait, approval
+timeout, rollback retries) run in seconds. The ASL itself is unchanged.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from moto.awslambda import models as lambda_models
 from moto.awslambda.exceptions import InvalidParameterValueException
@@ -44,4 +51,79 @@ def apply() -> None:
         )
 
     lambda_models.LambdaFunction._set_function_code = set_function_code  # type: ignore[method-assign]
+    _apply_alias_revisions()
     _applied = True
+
+
+def _apply_alias_revisions() -> None:
+    import json as _json
+
+    from moto.awslambda.exceptions import PreconditionFailedException
+    from moto.awslambda.responses import LambdaResponse
+    from moto.moto_api._internal import mock_random
+
+    original_update = lambda_models.LambdaAlias.update
+    original_response = LambdaResponse.update_alias
+
+    def update(self: Any, description: Any, function_version: Any, routing_config: Any) -> None:
+        original_update(self, description, function_version, routing_config)
+        self.revision_id = str(mock_random.uuid4())
+
+    def update_alias(self: Any) -> Any:
+        revision = _json.loads(self.body or "{}").get("RevisionId")
+        if revision:
+            function_name = unquote(self.path.rsplit("/")[-3])
+            alias_name = unquote(self.path.rsplit("/", 2)[-1])
+            alias = self.backend.get_alias(alias_name, function_name)
+            if alias.revision_id != revision:
+                raise PreconditionFailedException(
+                    "The RevisionId provided does not match the latest RevisionId for the Lambda alias. "
+                    "Call the GetAlias API to retrieve the latest RevisionId"
+                )
+        return original_response(self)
+
+    lambda_models.LambdaAlias.update = update  # type: ignore[method-assign]
+    LambdaResponse.update_alias = update_alias  # type: ignore[method-assign]
+
+
+_time_scale = 1.0
+
+
+def apply_time_scale(scale: float) -> None:
+    """Shrink (or stretch) every Wait, Retry interval and task timeout of moto's ASL interpreter."""
+    global _time_scale
+    if not 0 < scale <= 1:
+        raise ValueError(f"time scale must be in (0, 1], got {scale}")
+    first = _time_scale == 1.0
+    _time_scale = scale
+    if not first:
+        return
+    import time as _time
+
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.common.timeouts import timeout as timeout_module
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+
+    class _ScaledTime:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(_time, name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            _time.sleep(seconds * _time_scale)
+
+    retrier_decl.time = _ScaledTime()  # type: ignore[assignment]
+
+    def wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        if wait_seconds > 0:
+            env.program_state_event.wait(wait_seconds * _time_scale)
+
+    wait_function.WaitFunction._wait_interval = wait_interval  # type: ignore[method-assign]
+
+    default = timeout_module.TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS
+
+    def timeout_body(self: Any, env: Any) -> None:
+        seconds = self._eval_seconds(env=env)
+        env.stack.append(seconds if seconds >= default else max(seconds * _time_scale, 0.001))
+
+    timeout_module.Timeout._eval_body = timeout_body  # type: ignore[method-assign]

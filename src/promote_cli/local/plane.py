@@ -23,6 +23,7 @@ import boto3
 import requests
 
 from promote_cli.local import moto_patches, sample
+from promote_cli.local.events import EventRule, ExecutionStatusWatcher
 from promote_cli.local.http_server import LocalHttpServer, Route
 from promote_cli.local.outbox import SesOutbox
 from promote_cli.local.runtime import ControlFunction, LocalLambdaRuntime
@@ -65,6 +66,8 @@ class PlaneOptions:
     pipeline_files: list[Path] = field(default_factory=lambda: [sample.SAMPLE_DIR / "pipeline.local.json"])
     with_sample_service: bool = True
     workdir: Path | None = None
+    # <1 shrinks the interpreter's Waits, Retry intervals and timeouts (see moto_patches.apply_time_scale).
+    time_scale: float = 1.0
 
 
 @dataclass
@@ -77,6 +80,7 @@ class StackResources:
     artifact_bucket: str
     pipeline_config_prefix: str
     environment: dict[str, str]
+    event_rules: list[EventRule]
 
 
 class LocalControlPlane:
@@ -87,6 +91,7 @@ class LocalControlPlane:
         self.outbox = SesOutbox(ACCOUNT, self.options.region)
         self._moto: Any = None
         self._http: LocalHttpServer | None = None
+        self._events: ExecutionStatusWatcher | None = None
         self.stack: StackResources | None = None
         self.aws_endpoint_url = ""
         self.api_url = ""
@@ -112,6 +117,8 @@ class LocalControlPlane:
         os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint_url
 
         moto_patches.apply()
+        if options.time_scale != 1.0:
+            moto_patches.apply_time_scale(options.time_scale)
         self._moto = ThreadedMotoServer(ip_address=options.host, port=aws_port, verbose=False)
         self._moto.start()
         requests.post(
@@ -139,9 +146,20 @@ class LocalControlPlane:
             info=self.ready_info,
         )
         self._http.start()
+        self._events = ExecutionStatusWatcher(
+            sfn=self.client("stepfunctions"),
+            state_machine_arns=[self.stack.state_machine_arn],
+            rules=self.stack.event_rules,
+            invoke=lambda function, payload: self.runtime.invoke(function, payload),
+            account=ACCOUNT,
+            region=options.region,
+        )
+        self._events.start()
         return self.ready_info()
 
     def stop(self) -> None:
+        if self._events is not None:
+            self._events.stop()
         if self._http is not None:
             self._http.stop()
         if self._moto is not None:
@@ -162,6 +180,7 @@ class LocalControlPlane:
             "repo": sample_pipeline["repo"] if sample_pipeline else None,
             "pipelines": sorted(self.pipelines),
             "outbox_url": f"{self.api_url}/_local/outbox",
+            "time_scale": self.options.time_scale,
         }
 
     def client(self, service: str) -> Any:
@@ -212,6 +231,7 @@ class LocalControlPlane:
             "AWS::Lambda::Function",
             "AWS::StepFunctions::StateMachine",
             "AWS::CloudWatch::Alarm",
+            "AWS::Events::Rule",
         ]
         handled = {*order, "AWS::SecretsManager::Secret"}
         # Created nowhere locally, with the reason: the layer is this installed package; permissions,
@@ -228,6 +248,7 @@ class LocalControlPlane:
 
         environment: dict[str, str] = {}
         state_machine_arn = ""
+        event_rules: list[EventRule] = []
         for kind in order:
             for logical_id, resource in resources.items():
                 if resource["Type"] != kind:
@@ -244,6 +265,8 @@ class LocalControlPlane:
                         environment[key] = value
                 elif kind == "AWS::StepFunctions::StateMachine":
                     state_machine_arn = self._create_state_machine(properties)
+                elif kind == "AWS::Events::Rule":
+                    event_rules.append(self._create_event_rule(resolver.refs[logical_id], properties))
                 else:
                     self._create_simple(kind, resolver.refs[logical_id], properties)
 
@@ -258,6 +281,7 @@ class LocalControlPlane:
             artifact_bucket=bucket,
             pipeline_config_prefix=environment["PIPELINE_CONFIG_PREFIX"],
             environment=environment,
+            event_rules=event_rules,
         )
 
     def _name_resource(
@@ -300,6 +324,10 @@ class LocalControlPlane:
             attrs[(logical_id, "Arn")] = refs[logical_id]
         elif kind == "AWS::CloudWatch::Alarm":
             refs[logical_id] = explicit("AlarmName")
+        elif kind == "AWS::Events::Rule":
+            name = explicit("Name")[:64]
+            refs[logical_id] = name
+            attrs[(logical_id, "Arn")] = f"arn:aws:events:{region}:{ACCOUNT}:rule/{name}"
         elif kind == "AWS::ApiGatewayV2::Api":
             refs[logical_id] = "local"
         elif kind == "AWS::Lambda::LayerVersion":
@@ -375,6 +403,17 @@ class LocalControlPlane:
         )
         return env
 
+    def _create_event_rule(self, name: str, properties: dict[str, Any]) -> EventRule:
+        """The rule exists in moto's EventBridge too; delivery is the local watcher's (moto emits no events)."""
+        pattern = properties["EventPattern"]
+        events = self.client("events")
+        events.put_rule(Name=name, EventPattern=json.dumps(pattern), State=properties.get("State", "ENABLED"))
+        targets = properties.get("Targets", [])
+        if targets:
+            events.put_targets(Rule=name, Targets=[{"Id": t["Id"], "Arn": t["Arn"]} for t in targets])
+        functions = [t["Arn"].rsplit(":", 1)[1] for t in targets if ":function:" in t["Arn"]]
+        return EventRule(name=name, pattern=pattern, target_functions=functions)
+
     def _create_state_machine(self, properties: dict[str, Any]) -> str:
         definition = properties["DefinitionString"]
         for key, value in (properties.get("DefinitionSubstitutions") or {}).items():
@@ -407,21 +446,25 @@ class LocalControlPlane:
 
     # ---- pipelines and the sample service ----------------------------------------------------------
     def _load_pipeline(self, path: Path) -> None:
+        self.put_pipeline(path.read_text(), source=str(path))
+
+    def put_pipeline(self, text: str, *, source: str = "pipeline document") -> str:
+        """Store a pipeline document (placeholders ``${LOCAL_API_URL}``, ``${ARTIFACT_BUCKET}`` filled in)."""
         from promotion.models.config import parse_pipeline_config
 
         assert self.stack is not None
-        text = path.read_text()
         text = text.replace("${LOCAL_API_URL}", self.api_url).replace(
             "${ARTIFACT_BUCKET}", self.stack.artifact_bucket
         )
-        config = parse_pipeline_config(text, source=str(path))
+        config = parse_pipeline_config(text, source=source)
         self.client("ssm").put_parameter(
             Name=f"{self.stack.pipeline_config_prefix}{config.name}",
             Value=text,
             Type="String",
             Overwrite=True,
         )
-        self.pipelines[config.name] = {"name": config.name, "repo": config.repo, "file": str(path)}
+        self.pipelines[config.name] = {"name": config.name, "repo": config.repo, "file": source}
+        return config.name
 
     def _bootstrap_service(self, template_path: Path, stage: str) -> None:
         """Create one environment of a service from its own template, on the bootstrap build (version 1)."""

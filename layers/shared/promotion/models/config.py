@@ -88,13 +88,49 @@ class ArtifactSource(_Strict):
 
     bucket: str = Field(min_length=3, max_length=63)
     prefix: str = Field(default="builds/", pattern=r"^$|^[^/].*/$")
+    # How long a promotion waits for CI to finish uploading the build before it gives up. The ASL's
+    # Retry schedule on ArtifactNotFound (5 s doubling to 60 s, 30 attempts) covers at most ~27 minutes.
+    wait_seconds: int = Field(default=900, ge=0, le=1_500)
+
+
+SLACK_USER_PATTERN = r"^[UW][A-Z0-9]{2,20}$"
+
+
+class SlackApprovalSettings(_Strict):
+    """Where the Block Kit approval message goes and which Slack users stand for which approvers."""
+
+    channel: str = Field(pattern=r"^[CGD][A-Z0-9]{2,20}$")
+    # Slack user id -> the approver (an email on the allowlist) that user acts as.
+    approvers: dict[str, str] = Field(min_length=1)
+
+    @field_validator("approvers")
+    @classmethod
+    def _user_ids(cls, approvers: dict[str, str]) -> dict[str, str]:
+        for user in approvers:
+            if not re.match(SLACK_USER_PATTERN, user):
+                raise ValueError(f"{user!r} is not a Slack user id")
+        return approvers
 
 
 class ApprovalSettings(_Strict):
     approvers: list[str] = Field(min_length=1)
-    channels: list[Literal["email"]] = Field(default=["email"], min_length=1)
+    channels: list[Literal["email", "slack"]] = Field(default=["email"], min_length=1)
     # One value for both the approval task's timeout and the approval links' expiry.
     timeout_seconds: int = Field(default=86_400, ge=10, le=7 * 86_400)
+    # How many distinct approvers must approve; one rejection ends the promotion.
+    required_approvals: int = Field(default=1, ge=1, le=10)
+    # The two-person rule: the commit's (verified) author cannot approve their own change.
+    allow_self_approval: bool = False
+    # When the author is unknown or unverified the two-person rule cannot be checked: "refuse" (fail closed)
+    # refuses every approval of such a promotion; "allow" lets it through, said on the page and in the audit.
+    unverified_author: Literal["refuse", "allow"] = "refuse"
+    # A newer promotion asking while an older one waits: end the older one, or hold the newer one back.
+    on_newer_request: Literal["supersede", "queue"] = "supersede"
+    slack: SlackApprovalSettings | None = None
+    # IAM principal ARN (or a prefix ending in "*") -> the approver an operator acts as on the CLI.
+    operators: dict[str, str] = Field(default_factory=dict)
+    # Approver -> GitHub login, so the two-person rule compares logins (it falls back to commit emails).
+    github_logins: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("approvers")
     @classmethod
@@ -104,10 +140,29 @@ class ApprovalSettings(_Strict):
                 raise ValueError(f"approver {approver!r} is not an email address")
         return approvers
 
+    @model_validator(mode="after")
+    def _consistent(self) -> ApprovalSettings:
+        if self.required_approvals > len(set(self.approvers)):
+            distinct = len(set(self.approvers))
+            raise ValueError(f"required_approvals {self.required_approvals} exceeds the {distinct} approvers")
+        if "slack" in self.channels and self.slack is None:
+            raise ValueError("channel 'slack' needs the 'slack' settings (channel and approvers)")
+        for approver in self.github_logins:
+            if approver not in self.approvers:
+                raise ValueError(f"github_logins names {approver!r}, who is not on the approvers list")
+        mapped = {**(self.slack.approvers if self.slack else {}), **self.operators}
+        for identity, approver in mapped.items():
+            if approver not in self.approvers:
+                raise ValueError(f"{identity} maps to {approver!r}, who is not on the approvers list")
+        return self
+
 
 class BakeSettings(_Strict):
     duration_seconds: int = Field(default=600, ge=0, le=86_400)
     poll_interval_seconds: int = Field(default=60, ge=1, le=3_600)
+    # An alarm that stays INSUFFICIENT_DATA through the whole bake proves nothing (a canary that got no
+    # traffic): "fail" treats that as a failed bake; "ok" accepts it.
+    insufficient_data: Literal["fail", "ok"] = "fail"
 
 
 class NotificationSettings(_Strict):
@@ -122,6 +177,54 @@ class NotificationSettings(_Strict):
         return emails
 
 
+# Lock files only: they pin exact versions and run no code. Manifests such as package.json or pyproject.toml
+# can carry scripts or build settings, so a pipeline that wants them must list them itself.
+DEFAULT_DEPENDENCY_MANIFESTS = (
+    "requirements*.txt",
+    "poetry.lock",
+    "Pipfile.lock",
+    "uv.lock",
+    "package-lock.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "go.sum",
+    "Cargo.lock",
+    "Gemfile.lock",
+    "composer.lock",
+)
+SECRET_ID_PATTERN = r"^[A-Za-z0-9/_+=.@:-]{1,2048}$"
+
+
+class GitHubSettings(_Strict):
+    """How the pipeline talks to GitHub: webhook triggers, the Dependabot proof and deployment statuses."""
+
+    # The workflow whose successful run on ``branch`` starts a promotion: its file path
+    # (``.github/workflows/build.yml``) or its name.
+    build_workflow: str = Field(default=".github/workflows/build.yml", min_length=1, max_length=255)
+    # Start on a push to ``branch`` too (only when the build is published before the push lands).
+    push_triggers: bool = False
+    # Globs a Dependabot bypass may change: without "/" a glob matches the file name in any directory,
+    # with "/" it matches the whole path.
+    dependency_manifests: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_DEPENDENCY_MANIFESTS), max_length=100
+    )
+    # REST API root: https://api.github.com, or https://HOST/api/v3 on GitHub Enterprise Server.
+    api_url: str = Field(default="https://api.github.com", pattern=r"^https?://[^\s]+$")
+    # Secrets Manager ids. The webhook secret defaults to the stack's own; without a token nothing can be
+    # proven (every change needs approval) and no deployment statuses are posted.
+    webhook_secret_id: str | None = Field(default=None, pattern=SECRET_ID_PATTERN)
+    token_secret_id: str | None = Field(default=None, pattern=SECRET_ID_PATTERN)
+
+    @field_validator("dependency_manifests")
+    @classmethod
+    def _globs_are_sane(cls, globs: list[str]) -> list[str]:
+        for glob in globs:
+            # A glob without a single letter or digit (``*``, ``*.*``, ``**/*``) would match any file.
+            if not re.search(r"[A-Za-z0-9]", glob) or len(glob) > 200:
+                raise ValueError(f"dependency manifest glob {glob!r} is too broad or too long")
+        return globs
+
+
 class PipelineConfig(_Strict):
     name: str = Field(pattern=PIPELINE_NAME_PATTERN)
     repo: str = Field(pattern=REPO_PATTERN)
@@ -134,6 +237,7 @@ class PipelineConfig(_Strict):
     approval: ApprovalSettings
     bake: BakeSettings = Field(default_factory=BakeSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    github: GitHubSettings = Field(default_factory=GitHubSettings)
 
     @model_validator(mode="after")
     def _check_functions_exist(self) -> PipelineConfig:

@@ -102,6 +102,29 @@ class EnvironmentDeployment(_Model):
         return {function.key: function for function in self.functions}
 
 
+class BaselineFunction(_Model):
+    key: str
+    function_name: str
+    alias: str
+    version: str
+    code_sha256: str
+
+
+class EnvironmentBaseline(_Model):
+    """What an environment served right before this promotion deployed it: the rollback target."""
+
+    environment: Environment
+    functions: list[BaselineFunction]
+
+
+class RollbackResult(_Model):
+    environment: Environment
+    # key -> version each function's alias points at after the rollback
+    restored: dict[str, str]
+    # key -> version the rollback moved away from (absent when the alias was already on the baseline)
+    moved_from: dict[str, str]
+
+
 class CheckResult(_Model):
     name: str
     passed: bool
@@ -134,9 +157,11 @@ class ApprovalOutcome(_Model):
     """What SendTaskSuccess hands back to the state machine."""
 
     approval_id: str
+    # Every distinct approver, comma-separated, when the pipeline needs more than one.
     approved_by: str
     channel: Literal["email", "slack", "operator"]
     decided_at: str
+    approvers: list[str] = Field(default_factory=list)
 
 
 class BakeProgress(_Model):
@@ -146,3 +171,5 @@ class BakeProgress(_Model):
     wait_seconds: int
     done: bool
     alarms: dict[str, str]
+    # Alarms that have reported OK or ALARM at least once during this bake.
+    seen_data: list[str] = Field(default_factory=list)

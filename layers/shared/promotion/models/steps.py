@@ -9,9 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from promotion.models.config import Environment
 from promotion.models.execution import (
     CheckReport,
+    EnvironmentBaseline,
     EnvironmentDeployment,
     ExecutionInput,
     PinnedArtifact,
+    RollbackResult,
 )
 from promotion.notify import Failure
 
@@ -27,6 +29,9 @@ class LoadPipelineRequest(_Request):
 class FetchArtifactRequest(_Request):
     pipeline: str
     sha: str
+    # When this state was entered ($$.State.EnteredTime, ISO 8601); Retry attempts keep it, so it
+    # measures how long the promotion has waited for CI to publish the build.
+    entered_at: str | None = None
 
 
 class DeployRequest(_Request):
@@ -64,14 +69,51 @@ class CheckAlarmsRequest(_Request):
     pipeline: str
     environment: Environment = "prod"
     elapsed_seconds: int = Field(ge=0)
+    seen_data: list[str] = Field(default_factory=list)
 
 
-class NotifyRequest(_Request):
-    outcome: Literal["promoted", "failed"]
+class EnvironmentRequest(_Request):
+    """For the steps that act on one environment as a whole (baseline, freeze)."""
+
+    pipeline: str
+    environment: Environment
+    execution_arn: str = ""
+    reason: str = ""
+
+
+class RollbackRequest(_Request):
+    pipeline: str
+    baseline: EnvironmentBaseline
+
+
+class ExpireApprovalRequest(_Request):
     execution_arn: str
-    execution_name: str
+    pipeline: str
+
+
+class PromotionState(BaseModel):
+    """The execution's data as the notify states see it (``$``): whatever the promotion got to."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
     pipeline: str
     sha: str
     failure: Failure | None = None
     approval: dict[str, str] | None = None
     prod: EnvironmentDeployment | None = None
+    preprod_baseline: EnvironmentBaseline | None = None
+    prod_baseline: EnvironmentBaseline | None = None
+    rollback: RollbackResult | None = None
+    rollback_error: Failure | None = None
+
+    def failed_environment_baseline(self) -> EnvironmentBaseline | None:
+        # Preprod is only ever rolled back before prod's baseline is recorded, so a recorded prod
+        # baseline means the rollback that failed was prod's.
+        return self.prod_baseline or self.preprod_baseline
+
+
+class NotifyRequest(_Request):
+    outcome: Literal["promoted", "failed", "rollback_failed"]
+    execution_arn: str
+    execution_name: str
+    promotion: PromotionState

@@ -1,0 +1,34 @@
+"""Clean up after an execution the state machine could not finish itself (stopped, timed out, failed)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from promotion.adapters import aws
+from promotion.cleanup import ExecutionStatusChange, clean_up_after
+from promotion.notify import Outcome, notify_outcome
+from promotion.observability import logger, metrics, tracer
+from promotion.runtime import approval_store, event_publisher, mailer, parse_request, pipeline_configs
+
+
+def _notify(outcome: Outcome) -> None:
+    notify_outcome(mailer(), event_publisher(), pipeline_configs().get(outcome.pipeline), outcome)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    change = parse_request(event.get("detail") or {}, ExecutionStatusChange)
+    report = clean_up_after(
+        change, sfn=aws.client("stepfunctions"), expirer=approval_store(), notify=_notify, now=time.time()
+    )
+    metrics.add_metric(
+        name=f"Cleanup{change.status.title().replace('_', '')}", unit=MetricUnit.Count, value=1
+    )
+    logger.info("cleanup", extra=report.to_payload())
+    return report.to_payload()

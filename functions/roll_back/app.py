@@ -1,0 +1,26 @@
+"""Roll back: every function of the environment back on its baseline version, in one step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from promotion import steps
+from promotion.adapters import aws
+from promotion.models.steps import RollbackRequest
+from promotion.observability import logger, metrics, tracer
+from promotion.runtime import parse_request
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_request(event, RollbackRequest)
+    metrics.add_dimension(name="environment", value=request.baseline.environment)
+    metrics.add_metric(name="Rollbacks", unit=MetricUnit.Count, value=1)
+    result = steps.roll_back_environment(aws.client("lambda"), request)
+    logger.info("rolled back", extra={"restored": result.restored, "moved_from": result.moved_from})
+    return result.to_payload()

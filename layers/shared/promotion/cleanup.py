@@ -1,0 +1,120 @@
+"""What happens after a promotion ends in a way the state machine could not handle itself.
+
+Two entry points:
+- ``expire_approval``: the approval wait timed out (a Catch in the ASL): the approval record turns expired,
+  so its links say so, and the failure is named ``ApprovalTimedOut``.
+- ``clean_up_after``: an EventBridge rule sends every FAILED, TIMED_OUT or ABORTED status change of the
+  promotion state machine here. An execution stopped by hand (``promote cancel``), timed out or failed
+  outside the ASL's catches still gets its notice and its approval records expired.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from promotion.models.execution import ExecutionInput
+from promotion.notify import Failure, Outcome
+
+# States whose successful completion means people were already told how the promotion ended.
+NOTIFY_STATE_PREFIX = "Notify "
+
+
+class ApprovalExpirer(Protocol):
+    def expire_for_execution(self, execution_arn: str, *, at: int) -> list[Any]: ...
+
+
+def expire_approval(
+    expirer: ApprovalExpirer, execution_arn: str, *, timeout_seconds: int, now: float
+) -> Failure:
+    expired = expirer.expire_for_execution(execution_arn, at=int(now))
+    ids = ", ".join(str(getattr(record, "approval_id", record)) for record in expired) or "none pending"
+    return Failure(
+        Error="ApprovalTimedOut",
+        Cause=f"no decision within {timeout_seconds}s; approval request expired ({ids})",
+    )
+
+
+class ExecutionStatusChange(BaseModel):
+    """The ``detail`` of EventBridge's "Step Functions Execution Status Change" event."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    executionArn: str
+    stateMachineArn: str
+    name: str
+    status: str
+    input: str | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    execution_arn: str
+    status: str
+    expired_approvals: int
+    notified: bool
+    reason: str
+
+    def to_payload(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def already_notified(history: list[dict[str, Any]]) -> bool:
+    state = ""
+    for event in history:
+        if event["type"].endswith("StateEntered"):
+            state = event["stateEnteredEventDetails"]["name"]
+        elif event["type"] in ("LambdaFunctionSucceeded", "TaskSucceeded") and state.startswith(
+            NOTIFY_STATE_PREFIX
+        ):
+            return True
+    return False
+
+
+def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        events.extend(page["events"])
+    return events
+
+
+def clean_up_after(
+    change: ExecutionStatusChange,
+    *,
+    sfn: Any,
+    expirer: ApprovalExpirer,
+    notify: Callable[[Outcome], None],
+    now: float,
+) -> CleanupReport:
+    if change.status not in ("FAILED", "TIMED_OUT", "ABORTED"):
+        return CleanupReport(change.executionArn, change.status, 0, False, "nothing to clean up")
+    expired = expirer.expire_for_execution(change.executionArn, at=int(now))
+    try:
+        request = ExecutionInput.model_validate(json.loads(change.input or "{}"))
+    except (ValueError, ValidationError):
+        # An input the state machine itself refused: nobody to tell about a pipeline.
+        return CleanupReport(
+            change.executionArn, change.status, len(expired), False, "execution input not valid"
+        )
+    if already_notified(execution_history(sfn, change.executionArn)):
+        return CleanupReport(change.executionArn, change.status, len(expired), False, "already notified")
+    error = change.error or {"ABORTED": "Cancelled", "TIMED_OUT": "ExecutionTimedOut"}.get(
+        change.status, "Failed"
+    )
+    notify(
+        Outcome(
+            outcome="failed" if change.status == "FAILED" else "cancelled",
+            pipeline=request.pipeline,
+            sha=request.sha,
+            execution_name=change.name,
+            execution_arn=change.executionArn,
+            failure=Failure(Error=error, Cause=change.cause or f"execution {change.status.lower()}"),
+        )
+    )
+    return CleanupReport(change.executionArn, change.status, len(expired), True, "notified")
