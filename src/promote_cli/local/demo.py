@@ -123,7 +123,9 @@ class ScenarioResult:
     detail: str
 
 
-def scenario_approved(ready: dict[str, Any], *, say: Say) -> ScenarioResult:
+def _promote(ready: dict[str, Any], variant: str, *, say: Say) -> tuple[str, Any, dict[str, Any], str]:
+    """Publish a build of ``variant`` as CI would, start its promotion, approve it from the email, follow
+    it to the end. Returns (final status, the build, prod before, pipeline name)."""
     endpoint = {"endpoint_url": ready["aws_endpoint_url"], "region_name": ready["region"]}
     control = ControlPlane(
         ready["stack_name"], boto3.client("stepfunctions", **endpoint), boto3.client("ssm", **endpoint)
@@ -138,10 +140,11 @@ def scenario_approved(ready: dict[str, Any], *, say: Say) -> ScenarioResult:
         prefix=config.artifacts.prefix,
         repo=config.repo,
         sha=sha,
-        variant="good",
+        variant=variant,
     )
     say(
-        f"CI published {config.repo}@{sha[:12]}: sha256 {build.sha256[:16]}..., S3 version {build.package_version_id}"
+        f"CI published {config.repo}@{sha[:12]} ({variant}): sha256 {build.sha256[:16]}..., "
+        f"S3 version {build.package_version_id}"
     )
     started = control.start(config.name, sha, requested_by="demo")
     say(f"started {started['name']}")
@@ -156,21 +159,51 @@ def scenario_approved(ready: dict[str, Any], *, say: Say) -> ScenarioResult:
             say(f"          ! {event.detail[:200]}")
         else:
             final = event.detail
-    after = serving(lam, config, "prod")
-    expected = lambda_code_sha256(build.sha256)
+    return final, build, before, config.name
+
+
+def _show_prod(ready: dict[str, Any], before: dict[str, Any], *, say: Say) -> dict[str, Any]:
+    endpoint = {"endpoint_url": ready["aws_endpoint_url"], "region_name": ready["region"]}
+    control = ControlPlane(
+        ready["stack_name"], boto3.client("stepfunctions", **endpoint), boto3.client("ssm", **endpoint)
+    )
+    config = control.pipeline(ready["pipeline"])
+    after = serving(boto3.client("lambda", **endpoint), config, "prod")
     for key, now in after.items():
         say(
             f"  prod {now['function']}: {now['alias']} -> v{now['version']} (was v{before[key]['version']}), "
             f"CodeSha256 {now['code_sha256']}"
         )
-    health = requests.get(f"{config.environments.prod.base_url}/health", timeout=10).json()
+    return after
+
+
+def scenario_approved(ready: dict[str, Any], *, say: Say) -> ScenarioResult:
+    say("== scenario 1: a good build, approved by email, reaches prod")
+    final, build, before, _ = _promote(ready, "good", say=say)
+    after = _show_prod(ready, before, say=say)
+    expected = lambda_code_sha256(build.sha256)
+    health = requests.get(
+        f"{ready['api_url']}/_local/fn/{after['api']['function']}/live/health", timeout=10
+    ).json()
     say(f"  prod /health: {health}")
     ok = (
         final == "SUCCEEDED"
         and all(f["code_sha256"] == expected for f in after.values())
-        and health.get("version") == sha
+        and health.get("version") == build.sha
     )
     return ScenarioResult("approved promotion", ok, f"{final}; prod serves the published build: {ok}")
+
+
+def scenario_canary_rollback(ready: dict[str, Any], *, say: Say) -> ScenarioResult:
+    say("== scenario 2: a build that passes preprod but fails the prod canary is rolled back")
+    final, _build, before, _ = _promote(ready, "fails-in-prod", say=say)
+    after = _show_prod(ready, before, say=say)
+    restored = all(after[key]["version"] == before[key]["version"] for key in before)
+    restored = restored and all(after[key]["code_sha256"] == before[key]["code_sha256"] for key in before)
+    ok = final == "FAILED" and restored
+    return ScenarioResult(
+        "canary failure rolls back", ok, f"{final}; prod back on the previous versions: {restored}"
+    )
 
 
 def run_demo(say: Say = print) -> int:
@@ -186,7 +219,7 @@ def run_demo(say: Say = print) -> int:
                 f"local control plane up in {time.monotonic() - started:.1f}s: API {ready['api_url']}, "
                 f"AWS {ready['aws_endpoint_url']}"
             )
-            results = [scenario_approved(ready, say=say)]
+            results = [scenario_approved(ready, say=say), scenario_canary_rollback(ready, say=say)]
         except Exception as error:
             say(f"demo failed: {type(error).__name__}: {error}")
             say(plane.log_path.read_text()[-3000:])
