@@ -6,14 +6,11 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from promotion.adapters import aws
 from promotion.approval_api import ApprovalApiDeps, build_resolver
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import approval_signing_key, approval_store
+from promotion.runtime import approval_services, approval_signing_key
 
-app = build_resolver(
-    ApprovalApiDeps(store=approval_store(), sfn=aws.client("stepfunctions"), signing_key=approval_signing_key)
-)
+app = build_resolver(ApprovalApiDeps(services=approval_services(), signing_key=approval_signing_key))
 
 
 # log_event stays off: query strings carry link signatures.

@@ -1,4 +1,5 @@
-"""Request approval: store the approval record with the task token and email each approver a signed link."""
+"""Request approval: store the approval record (with the task token), supersede older waiting requests of
+the pipeline, and notify approvers by email (signed links) and Slack (buttons)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from promotion import steps
 from promotion.models.steps import RequestApprovalRequest
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import approval_signing_key, approval_store, mailer, parse_request, pipeline_configs
+from promotion.runtime import approval_notifier, approval_services, parse_request, pipeline_configs
 from promotion.settings import control_plane_settings
 
 
@@ -18,12 +19,7 @@ from promotion.settings import control_plane_settings
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, RequestApprovalRequest)
+    api_url = control_plane_settings().public_api_url or ""
     return steps.request_approval(
-        pipeline_configs(),
-        approval_store(),
-        mailer(),
-        approval_signing_key(),
-        api_url=control_plane_settings().public_api_url,
-        request=request,
-        now=time.time(),
+        pipeline_configs(), approval_services(), approval_notifier(api_url), request=request, now=time.time()
     )

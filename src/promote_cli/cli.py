@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 from promotion.errors import PromotionError
 
+from promote_cli import approvals as approvals_cli
 from promote_cli.control import ControlError, ControlPlane, follow
 
 LOCAL_STATE_FILE = Path(os.environ.get("PROMOTE_STATE_DIR", ".promote")) / "local.json"
@@ -246,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="a full local promotion, end to end")
     demo.set_defaults(func=cmd_demo)
+
+    approvals_cli.add_commands(
+        commands,
+        session_args=_session_args,
+        stack_name=lambda args: str(_local_state()["stack_name"]) if args.local else str(args.stack),
+    )
     return parser
 
 

@@ -76,13 +76,17 @@ def outbox(plane: LocalControlPlane) -> list[dict[str, Any]]:
 
 
 def approval_links(plane: LocalControlPlane, sha: str) -> list[str]:
-    return [
-        link
-        for message in outbox(plane)
-        if sha[:12] in message["subject"]
-        for link in message["links"]
-        if "/approvals/" in link
-    ]
+    """One link per approver: the emailed Approve and Reject links open the same page (``intent`` only
+    pre-selects a button), so they count once."""
+    found: list[str] = []
+    for message in outbox(plane):
+        if message["channel"] != "email" or sha[:12] not in message["subject"]:
+            continue
+        for link in message["links"]:
+            page = link.split("&intent=", 1)[0]
+            if "/approvals/" in page and page not in found:
+                found.append(page)
+    return found
 
 
 def wait_for_approval_links(

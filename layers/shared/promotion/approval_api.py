@@ -1,5 +1,7 @@
 """The approval links' HTTP routes: GET shows the confirmation page, only its POST decides.
 
+GET (and HEAD, which has no route and gets 404) never changes a record: mail scanners open every link.
+The POST needs the link's signature, a CSRF token issued with the page, and a same-origin request.
 Domain errors become HTTP answers in one place, ``_ERROR_STATUS``.
 """
 
@@ -9,26 +11,31 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from promotion import approvals, pages
-from promotion.dal.approvals import ApprovalStore
+from promotion import approvals, links, pages
+from promotion.audit import Requester
 from promotion.errors import (
     ApprovalAlreadyDecided,
+    ApprovalCsrfInvalid,
     ApprovalExpired,
     ApprovalLinkInvalid,
     ApprovalNotFound,
     ApproverNotAllowed,
     PromotionError,
+    SelfApprovalRefused,
 )
 
 _ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
     ApprovalLinkInvalid: (403, "Link not valid"),
+    ApprovalCsrfInvalid: (403, "Form not valid"),
     ApproverNotAllowed: (403, "Not an approver"),
+    SelfApprovalRefused: (403, "Not allowed"),
     ApprovalNotFound: (404, "No such approval"),
     ApprovalAlreadyDecided: (409, "Already decided"),
+    approvals.ApprovalQueued: (409, "Waiting in line"),
     ApprovalExpired: (410, "Expired"),
     approvals.DecisionNotDelivered: (503, "Try again"),
 }
@@ -42,8 +49,7 @@ class BadRequest(Exception):
 
 @dataclass(frozen=True)
 class ApprovalApiDeps:
-    store: ApprovalStore
-    sfn: Any
+    services: approvals.ApprovalServices
     signing_key: Callable[[], bytes]
     clock: Callable[[], float] = time.time
 
@@ -57,7 +63,9 @@ def _html(status: int, body: str) -> Response[str]:
             "Cache-Control": "no-store",
             "Referrer-Policy": "no-referrer",
             "X-Frame-Options": "DENY",
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+            "frame-ancestors 'none'",
         },
     )
 
@@ -69,72 +77,122 @@ def _one(values: dict[str, list[str]], name: str) -> str:
     return found[0]
 
 
+def requester_of(event: Any) -> Requester:
+    http = ((event.raw_event.get("requestContext") or {}).get("http")) or {}
+    return Requester(source_ip=str(http.get("sourceIp") or ""), user_agent=str(http.get("userAgent") or ""))
+
+
+def check_same_origin(headers: dict[str, str]) -> None:
+    """Browsers say where a form post comes from; a cross-site one is refused (CSRF, second line)."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    fetch_site = lowered.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        raise ApprovalCsrfInvalid("the form was posted from another site")
+    origin = lowered.get("origin")
+    if origin is not None and origin != "null":
+        host = lowered.get("host", "")
+        if urlsplit(origin).netloc.lower() != host.lower():
+            raise ApprovalCsrfInvalid("the form was posted from another origin")
+    elif origin == "null":
+        raise ApprovalCsrfInvalid("the form was posted from an opaque origin")
+
+
 def build_resolver(deps: ApprovalApiDeps) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver()
+    services = deps.services
 
     @app.get("/approvals/<approval_id>")
     def show(approval_id: str) -> Response[str]:
         query = app.current_event.query_string_parameters or {}
         approver, expires, signature = (query.get(k, "") for k in ("approver", "expires", "sig"))
+        now = deps.clock()
+        key = deps.signing_key()
         record = approvals.check_link(
-            deps.store,
-            deps.signing_key(),
+            services.store,
+            key,
             approval_id=approval_id,
             approver=approver,
             expires=expires,
             signature=signature,
-            now=deps.clock(),
+            now=now,
         )
-        if record.status == "expired":
-            raise ApprovalExpired("this approval request has expired")
+        # Only views of valid links are audited: anything else is noise anyone could write.
+        services.record_audit(
+            record,
+            "viewed",
+            actor=approver,
+            channel="email",
+            now=now,
+            requester=requester_of(app.current_event),
+            detail=f"page shown with status {record.status}",
+        )
+        if record.status == "pending" and now >= record.expires_at:
+            record = approvals.expire(services, record, now=now) or services.store.get(approval_id)
+        if record.status in ("expired", "superseded"):
+            return _html(410, pages.closed_page(record))
         if record.status != "pending":
             return _html(409, pages.decided_page(record))
+        if approver in record.votes:
+            return _html(409, pages.decided_page(record, final=False))
+        nonce, token = links.issue_csrf(key, approval_id, approver, now=now)
         return _html(
-            200, pages.confirmation_page(record, approver=approver, expires=expires, signature=signature)
+            200,
+            pages.confirmation_page(
+                record,
+                approver=approver,
+                expires=expires,
+                signature=signature,
+                csrf_nonce=nonce,
+                csrf_token=token,
+                intent=query.get("intent", ""),
+            ),
         )
 
     @app.post("/approvals/<approval_id>")
     def decide(approval_id: str) -> Response[str]:
-        content_type = (app.current_event.headers or {}).get("content-type", "")
+        headers = app.current_event.headers or {}
+        content_type = headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() != FORM_CONTENT_TYPE:
             return _html(415, pages.message_page("Unsupported", "send the form from the approval page"))
         raw = app.current_event.decoded_body or ""
         if len(raw.encode()) > MAX_FORM_BYTES:
             return _html(413, pages.message_page("Too large", "the form is too large"))
-        form = parse_qs(raw, keep_blank_values=True, max_num_fields=10)
+        check_same_origin(headers)
+        form = parse_qs(raw, keep_blank_values=True, max_num_fields=12)
         decision = _one(form, "decision")
         if decision not in ("approve", "reject"):
             raise BadRequest("decision must be approve or reject")
-        record = approvals.decide(
-            deps.store,
-            deps.sfn,
+        result = approvals.decide_by_link(
+            services,
             deps.signing_key(),
-            approvals.DecisionRequest(
+            approvals.LinkDecision(
                 approval_id=approval_id,
                 approver=_one(form, "approver"),
                 expires=_one(form, "expires"),
                 signature=_one(form, "sig"),
+                csrf_nonce=_one(form, "csrf_nonce"),
+                csrf_token=_one(form, "csrf"),
                 decision=decision,  # type: ignore[arg-type]
-                reason=(form.get("reason") or [""])[0][:1000],
-                channel="email",
+                comment=(form.get("reason") or [""])[0][:1000],
+                requester=requester_of(app.current_event),
             ),
             now=deps.clock(),
         )
-        return _html(200, pages.decided_page(record))
+        return _html(200, pages.decided_page(result.record, final=result.final))
 
-    @app.exception_handler(PromotionError)
+    @app.exception_handler(PromotionError)  # type: ignore[untyped-decorator]
     def domain_error(error: PromotionError) -> Response[str]:
         return _error_page(error)
 
-    @app.exception_handler(approvals.DecisionNotDelivered)
+    @app.exception_handler(approvals.DecisionNotDelivered)  # type: ignore[untyped-decorator]
     def not_delivered(error: approvals.DecisionNotDelivered) -> Response[str]:
         return _error_page(error)
 
-    @app.exception_handler(BadRequest)
+    @app.exception_handler(BadRequest)  # type: ignore[untyped-decorator]
     def bad_request(error: BadRequest) -> Response[str]:
         return _html(400, pages.message_page("Bad request", str(error)))
 
-    @app.exception_handler(ValueError)
+    @app.exception_handler(ValueError)  # type: ignore[untyped-decorator]
     def bad_value(error: ValueError) -> Response[str]:
         return _html(400, pages.message_page("Bad request", "the request could not be read"))
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from promotion.errors import ApprovalExpired, ApprovalLinkInvalid
+from promotion.errors import ApprovalCsrfInvalid, ApprovalExpired, ApprovalLinkInvalid
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def verify(
     key: bytes, approval_id: str, approver: str, expires: str, signature: str, *, now: float
 ) -> SignedLink:
     """The link's parts if the signature holds and the link has not expired; raises otherwise."""
-    if "\n" in approver or not expires.isdigit() or len(expires) > 12:
+    if "\n" in approver or "\n" in approval_id or not expires.isdigit() or len(expires) > 12:
         raise ApprovalLinkInvalid("approval link is malformed")
     expires_at = int(expires)
     expected = sign(key, approval_id, approver, expires_at).signature
@@ -51,3 +52,32 @@ def verify(
     if now >= expires_at:
         raise ApprovalExpired("this approval link has expired")
     return SignedLink(approval_id, approver, expires_at, signature)
+
+
+# ---- CSRF tokens of the confirmation form ---------------------------------------------------------
+# The page's form carries a token bound to the approval, the approver and a per-render nonce (with the
+# time it was issued), under the same key as the links but a different message prefix. A POST needs a
+# token this service issued for exactly that link within CSRF_MAX_AGE_SECONDS.
+CSRF_MAX_AGE_SECONDS = 3600
+
+
+def _csrf_message(approval_id: str, approver: str, nonce: str) -> bytes:
+    return f"approval-csrf/v1\n{approval_id}\n{approver}\n{nonce}".encode()
+
+
+def issue_csrf(key: bytes, approval_id: str, approver: str, *, now: float) -> tuple[str, str]:
+    """(nonce, token) for one rendering of the confirmation page."""
+    nonce = f"{int(now)}.{secrets.token_urlsafe(12)}"
+    token = hmac.new(key, _csrf_message(approval_id, approver, nonce), hashlib.sha256).hexdigest()
+    return nonce, token
+
+
+def verify_csrf(key: bytes, approval_id: str, approver: str, nonce: str, token: str, *, now: float) -> None:
+    issued, _, _random = nonce.partition(".")
+    if not issued.isdigit() or len(issued) > 12 or not _random:
+        raise ApprovalCsrfInvalid("the form is missing its CSRF token: open the link again")
+    expected = hmac.new(key, _csrf_message(approval_id, approver, nonce), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, token):
+        raise ApprovalCsrfInvalid("the form's CSRF token does not verify: open the link again")
+    if not (0 <= now - int(issued) <= CSRF_MAX_AGE_SECONDS):
+        raise ApprovalCsrfInvalid("the form is too old: open the link again")

@@ -1,16 +1,20 @@
-"""HTML pages of the approval links. Every value is escaped; the pages load nothing from elsewhere."""
+"""HTML pages of the approval links. Every value is escaped; the pages load nothing from elsewhere and run no
+script, so a mail scanner that renders them can at most read them.
+"""
 
 from __future__ import annotations
 
 from html import escape
 
-from promotion.approvals import iso
+from promotion.approvals import author_matches, iso
+from promotion.dal.approvals import decided_message
 from promotion.models.approval import ApprovalRecord
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#1b1f23}"
     "dt{font-weight:600}dd{margin:0 0 .6rem 0;font-family:ui-monospace,monospace;word-break:break-all}"
     "button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.6rem}textarea{width:100%}"
+    ".warn{background:#fff5d6;border-left:4px solid #d4a000;padding:.5rem .8rem}"
 )
 
 
@@ -22,40 +26,101 @@ def _page(title: str, body: str) -> str:
     )
 
 
+def _link(url: str, text: str) -> str:
+    return f'<a href="{escape(url)}" rel="noreferrer">{escape(text)}</a>' if url else escape(text)
+
+
+def author_note(record: ApprovalRecord, approver: str | None = None) -> str:
+    commit = record.commit
+    who = " / ".join(part for part in (commit.author_login, commit.author_email) if part) or "unknown"
+    if not commit.verified:
+        rule = record.rules.unverified_author
+        consequence = (
+            "this pipeline refuses approval when the author cannot be checked"
+            if rule == "refuse" and not record.rules.allow_self_approval
+            else "the two-person rule cannot be checked for this change"
+        )
+        return f"Author {who} is NOT verified: {consequence}."
+    if approver is not None and author_matches(record, approver):
+        return f"You are the author ({who}): you cannot approve your own change."
+    return f"Author {who} (verified)."
+
+
 def _facts(record: ApprovalRecord) -> str:
     rows = [
-        ("Pipeline", record.pipeline),
-        ("Repository", record.repo),
-        ("Commit", record.sha),
-        ("Build sha256", record.artifact_sha256),
-        ("Preprod", record.preprod_report),
-        ("Execution", record.execution_name),
-        ("Expires", iso(record.expires_at)),
+        ("Pipeline", escape(record.pipeline)),
+        ("Repository", escape(record.repo)),
+        ("Commit", _link(record.compare_url, record.sha)),
+        ("Message", escape(record.commit.message or "unknown")),
+        ("Author", escape(author_note(record))),
+        ("Requested by", escape(record.requested_by or "unknown")),
+        ("Build sha256", escape(record.artifact_sha256)),
+        ("Preprod", escape(record.preprod_report)),
+        ("Execution", _link(record.console_url, record.execution_name)),
+        ("Expires", escape(iso(record.expires_at))),
     ]
-    return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows) + "</dl>"
+    needed = record.rules.required_approvals
+    if needed > 1:
+        have = ", ".join(record.approved_by()) or "none yet"
+        rows.append(("Approvals", escape(f"{len(record.votes)} of {needed} ({have})")))
+    return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
 
 
-def confirmation_page(record: ApprovalRecord, *, approver: str, expires: str, signature: str) -> str:
+def confirmation_page(
+    record: ApprovalRecord,
+    *,
+    approver: str,
+    expires: str,
+    signature: str,
+    csrf_nonce: str,
+    csrf_token: str,
+    intent: str = "",
+) -> str:
     hidden = "".join(
         f'<input type="hidden" name="{name}" value="{escape(value)}">'
-        for name, value in (("approver", approver), ("expires", expires), ("sig", signature))
+        for name, value in (
+            ("approver", approver),
+            ("expires", expires),
+            ("sig", signature),
+            ("csrf_nonce", csrf_nonce),
+            ("csrf", csrf_token),
+        )
     )
+    approve_focus = " autofocus" if intent == "approve" else ""
+    reject_focus = " autofocus" if intent == "reject" else ""
     form = (
         f'<form method="post" action="{escape(record.approval_id)}">{hidden}'
         '<p><label for="reason">Comment (optional)</label><br>'
         '<textarea id="reason" name="reason" rows="3" maxlength="1000"></textarea></p>'
-        '<button type="submit" name="decision" value="approve" id="approve">Approve</button>'
-        '<button type="submit" name="decision" value="reject" id="reject">Reject</button></form>'
+        f'<button type="submit" name="decision" value="approve" id="approve"{approve_focus}>Approve</button>'
+        f'<button type="submit" name="decision" value="reject" id="reject"{reject_focus}>Reject</button>'
+        "</form>"
     )
-    intro = f"<p>You, {escape(approver)}, are asked to approve this build for prod.</p>"
+    intro = (
+        f"<p>You, {escape(approver)}, are asked to approve this build for prod. "
+        "Nothing is decided until you press a button.</p>"
+        f'<p class="warn">{escape(author_note(record, approver))}</p>'
+    )
     return _page(f"Promote {record.repo} to prod?", intro + _facts(record) + form)
 
 
-def decided_page(record: ApprovalRecord) -> str:
-    verb = {"approved": "Approved", "rejected": "Rejected"}.get(record.status, record.status.capitalize())
-    who = f" by {escape(record.decided_by or '')}" if record.decided_by else ""
-    when = f" at {iso(record.decided_at)}" if record.decided_at else ""
-    return _page(f"{verb}{who}", f"<p>{escape(verb)}{who}{when}.</p>" + _facts(record))
+def decided_page(record: ApprovalRecord, *, final: bool = True) -> str:
+    if not final:
+        have, need = len(record.votes), record.rules.required_approvals
+        title = f"Approval recorded ({have} of {need})"
+        return _page(title, f"<p>Waiting for {need - have} more approval(s).</p>" + _facts(record))
+    if record.status in ("approved", "rejected"):
+        verb = record.status.capitalize()
+        when = f" at {iso(record.decided_at)}" if record.decided_at else ""
+        title = f"{verb} by {record.decided_by}"
+        return _page(title, f"<p>{escape(title)}{escape(when)}.</p>" + _facts(record))
+    return closed_page(record)
+
+
+def closed_page(record: ApprovalRecord) -> str:
+    """Expired or superseded: nothing can be decided any more."""
+    title = {"expired": "Expired", "superseded": "Superseded"}.get(record.status, record.status.capitalize())
+    return _page(title, f"<p>{escape(decided_message(record).capitalize())}.</p>" + _facts(record))
 
 
 def message_page(title: str, message: str) -> str:

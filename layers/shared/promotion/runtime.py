@@ -11,11 +11,14 @@ from promotion.adapters import aws
 from promotion.adapters.config_store import SsmPipelineConfigStore
 from promotion.adapters.messaging import SesMailer, SnsEventPublisher
 from promotion.adapters.secrets import get_secret_bytes
+from promotion.approvals import ApprovalServices, Notifier
 from promotion.dal.approvals import DynamoApprovalStore
+from promotion.dal.audit import DynamoAuditLog
 from promotion.dal.environments import DynamoEnvironmentStateStore
 from promotion.errors import InvalidExecutionInput
 from promotion.models.validation import describe_validation_error
 from promotion.settings import control_plane_settings
+from promotion.slack import SlackSdkPoster
 
 RequestT = TypeVar("RequestT", bound=BaseModel)
 
@@ -60,3 +63,55 @@ def environment_store() -> DynamoEnvironmentStateStore:
 def approval_signing_key() -> bytes:
     # Not cached here: powertools caches the secret for max_age, so a rotated key is picked up.
     return get_secret_bytes(control_plane_settings().approval_signing_secret)
+
+
+@cache
+def audit_log() -> DynamoAuditLog:
+    table = control_plane_settings().audit_table
+    if not table:
+        # Fail closed: deciding without an audit trail is not allowed.
+        raise RuntimeError("control-plane environment: AUDIT_TABLE is not set")
+    from promotion.observability import logger
+
+    return DynamoAuditLog(aws.table(table), log=logger)
+
+
+def _secret_text(secret_id: str | None, name: str) -> str:
+    if not secret_id:
+        raise RuntimeError(f"control-plane environment: {name} is not set")
+    return get_secret_bytes(secret_id, max_age=control_plane_settings().cache_seconds).decode()
+
+
+def slack_signing_secret() -> str:
+    return _secret_text(control_plane_settings().slack_signing_secret, "SLACK_SIGNING_SECRET_ID")
+
+
+@cache
+def slack_poster() -> SlackSdkPoster:
+    settings = control_plane_settings()
+    return SlackSdkPoster(
+        lambda: _secret_text(settings.slack_bot_token_secret, "SLACK_BOT_TOKEN_SECRET_ID"),
+        base_url=settings.slack_api_url,
+    )
+
+
+def approval_services() -> ApprovalServices:
+    from promotion.observability import logger
+
+    return ApprovalServices(
+        store=approval_store(),
+        sfn=aws.client("stepfunctions"),
+        audit=audit_log(),
+        slack=slack_poster() if control_plane_settings().slack_bot_token_secret else None,
+        log=logger,
+    )
+
+
+def approval_notifier(api_url: str) -> Notifier:
+    settings = control_plane_settings()
+    return Notifier(
+        mailer=mailer(),
+        signing_key=approval_signing_key(),
+        api_url=api_url,
+        slack=slack_poster() if settings.slack_bot_token_secret else None,
+    )

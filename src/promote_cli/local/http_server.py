@@ -5,6 +5,8 @@
 - ``/_local/fn/{function}/{qualifier}/{path}``: a service function's alias or version, like a function URL
   (the sample service's environments are reached this way).
 - ``/_local/outbox``: the outbox as JSON; ``/_local/info``: the ready line.
+- ``/_local/slack/api/{method}`` and ``/_local/slack/response/{id}``: Slack's Web API and response_urls,
+  recorded in the outbox instead of sent.
 """
 
 from __future__ import annotations
@@ -123,11 +125,13 @@ class LocalHttpServer:
         routes: list[Route],
         outbox: Callable[[], list[dict[str, Any]]],
         info: Callable[[], dict[str, Any]],
+        slack: Callable[[str, str, bytes], dict[str, Any]] | None = None,
     ) -> None:
         self._runtime = runtime
         self._routes = routes
         self._outbox = outbox
         self._info = info
+        self._slack = slack
         handler = self._make_handler()
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
@@ -178,6 +182,10 @@ class LocalHttpServer:
             return
         if path == "/_local/info" and method == "GET":
             self._send_json(request, 200, self._info())
+            return
+        slack_call = re.match(r"^/_local/slack/(?P<kind>api|response)/(?P<name>[\w.-]+)$", path)
+        if slack_call and method == "POST" and self._slack is not None:
+            self._send_json(request, 200, self._slack(slack_call["kind"], slack_call["name"], body))
             return
         local_fn = re.match(r"^/_local/fn/(?P<fn>[^/]+)/(?P<qualifier>[^/]+)(?P<rest>/.*)?$", path)
         if local_fn:

@@ -25,7 +25,7 @@ import requests
 from promote_cli.local import moto_patches, sample
 from promote_cli.local.events import EventRule, ExecutionStatusWatcher
 from promote_cli.local.http_server import LocalHttpServer, Route
-from promote_cli.local.outbox import SesOutbox
+from promote_cli.local.outbox import SesOutbox, SlackOutbox
 from promote_cli.local.runtime import ControlFunction, LocalLambdaRuntime
 from promote_cli.local.template import (
     Resolver,
@@ -89,6 +89,8 @@ class LocalControlPlane:
         self._workdir = self.options.workdir or Path(tempfile.mkdtemp(prefix="promote-local-"))
         self.runtime = LocalLambdaRuntime(account=ACCOUNT, region=self.options.region, workdir=self._workdir)
         self.outbox = SesOutbox(ACCOUNT, self.options.region)
+        # Slack's Web API and response_urls point at the local HTTP server, which records them here.
+        self.slack_outbox = SlackOutbox()
         self._moto: Any = None
         self._http: LocalHttpServer | None = None
         self._events: ExecutionStatusWatcher | None = None
@@ -142,8 +144,11 @@ class LocalControlPlane:
             port=api_port,
             runtime=self.runtime,
             routes=routes,
-            outbox=lambda: [message.to_json() for message in self.outbox.messages()],
+            outbox=lambda: [
+                message.to_json() for message in [*self.outbox.messages(), *self.slack_outbox.messages()]
+            ],
             info=self.ready_info,
+            slack=self.slack_outbox.handle,
         )
         self._http.start()
         self._events = ExecutionStatusWatcher(
@@ -180,8 +185,15 @@ class LocalControlPlane:
             "repo": sample_pipeline["repo"] if sample_pipeline else None,
             "pipelines": sorted(self.pipelines),
             "outbox_url": f"{self.api_url}/_local/outbox",
+            # Sign Slack interaction posts to {api_url}/slack/interactions with this, as Slack would.
+            "slack_signing_secret": self.slack_signing_secret(),
             "time_scale": self.options.time_scale,
         }
+
+    def slack_signing_secret(self) -> str:
+        assert self.stack is not None
+        secret_id = self.stack.environment["SLACK_SIGNING_SECRET_ID"]
+        return str(self.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=self.options.region, endpoint_url=self.aws_endpoint_url)
@@ -271,6 +283,9 @@ class LocalControlPlane:
                     self._create_simple(kind, resolver.refs[logical_id], properties)
 
         environment["PUBLIC_API_URL"] = self.api_url  # the local HTTP server stands in for API Gateway
+        # ... and for Slack: its Web API and the response_urls of interactions posted to the local plane.
+        environment["SLACK_API_URL"] = f"{self.api_url}/_local/slack/api/"
+        environment["SLACK_RESPONSE_URL_PREFIX"] = f"{self.api_url}/_local/slack/response/"
         os.environ.update(environment)
         self.client("ses").verify_email_identity(EmailAddress=environment["EMAIL_SENDER"])
         bucket = next(resolver.refs[lid] for lid, r in resources.items() if r["Type"] == "AWS::S3::Bucket")
@@ -344,11 +359,13 @@ class LocalControlPlane:
             if properties.get("VersioningConfiguration", {}).get("Status") == "Enabled":
                 s3.put_bucket_versioning(Bucket=physical, VersioningConfiguration={"Status": "Enabled"})
         elif kind == "AWS::DynamoDB::Table":
+            indexes = {"GlobalSecondaryIndexes": properties.get("GlobalSecondaryIndexes")}
             self.client("dynamodb").create_table(
                 TableName=physical,
                 AttributeDefinitions=properties["AttributeDefinitions"],
                 KeySchema=properties["KeySchema"],
                 BillingMode=properties.get("BillingMode", "PAY_PER_REQUEST"),
+                **(indexes if properties.get("GlobalSecondaryIndexes") else {}),
             )
         elif kind == "AWS::SNS::Topic":
             self.client("sns").create_topic(Name=physical.rsplit(":", 1)[1])

@@ -220,6 +220,14 @@ class LocalLambdaRuntime:
         qualifier = (params.get("query_string") or {}).get("Qualifier")
         body = params.get("body") or b""
         payload = body.encode() if isinstance(body, str) else bytes(body)
+        headers = {str(k).lower(): str(v) for k, v in (params.get("headers") or {}).items()}
+        if headers.get("x-amz-invocation-type") == "Event":
+            # Asynchronous invoke: Lambda queues the event and answers 202 at once; so does the local plane.
+            threading.Thread(
+                target=self.invoke, args=(function, payload, qualifier), name=f"async-{function}", daemon=True
+            ).start()
+            accepted: dict[str, Any] = {"StatusCode": 202, "Payload": StreamingBody(io.BytesIO(b""), 0)}
+            return AWSResponse(params.get("url", ""), 202, HTTPHeaders(), None), accepted
         result = self.invoke(function, payload, qualifier)
         parsed: dict[str, Any] = {
             "StatusCode": 200,

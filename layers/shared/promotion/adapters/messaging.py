@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 
 class Mailer(Protocol):
-    def send(self, *, to: list[str], subject: str, text: str) -> str: ...
+    def send(self, *, to: list[str], subject: str, text: str, html: str | None = None) -> str: ...
 
 
 class SesMailer:
@@ -15,16 +15,15 @@ class SesMailer:
         self._sesv2 = sesv2
         self._sender = sender
 
-    def send(self, *, to: list[str], subject: str, text: str) -> str:
+    def send(self, *, to: list[str], subject: str, text: str, html: str | None = None) -> str:
+        body: dict[str, Any] = {"Text": {"Data": text, "Charset": "UTF-8"}}
+        if html is not None:
+            # Both parts: SES sends multipart/alternative, and mail clients pick the one they show.
+            body["Html"] = {"Data": html, "Charset": "UTF-8"}
         response = self._sesv2.send_email(
             FromEmailAddress=self._sender,
             Destination={"ToAddresses": to},
-            Content={
-                "Simple": {
-                    "Subject": {"Data": subject, "Charset": "UTF-8"},
-                    "Body": {"Text": {"Data": text, "Charset": "UTF-8"}},
-                }
-            },
+            Content={"Simple": {"Subject": {"Data": subject, "Charset": "UTF-8"}, "Body": body}},
         )
         return str(response["MessageId"])
 

@@ -1,14 +1,23 @@
-"""Approval records in DynamoDB. Every state change is a conditional write, so decisions are single use."""
+"""Approval records in DynamoDB. Every state change is a conditional write, so decisions are single use.
+
+Indexes (template.yaml): ``by-execution`` (execution_arn) finds an execution's records when its approval
+times out; ``by-pipeline`` (pipeline, requested_at) finds the requests still waiting when a newer one
+arrives, and the last approved commit for the compare link.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from promotion.errors import ApprovalAlreadyDecided, ApprovalNotFound
-from promotion.models.approval import ApprovalRecord, ApprovalStatus
+from promotion.errors import ApprovalAlreadyDecided, ApprovalExpired, ApprovalNotFound
+from promotion.models.approval import ApprovalRecord, ApprovalStatus, SlackMessageRef, Vote
+
+BY_EXECUTION_INDEX = "by-execution"
+BY_PIPELINE_INDEX = "by-pipeline"
 
 
 class ApprovalStore(Protocol):
@@ -16,13 +25,27 @@ class ApprovalStore(Protocol):
 
     def get(self, approval_id: str) -> ApprovalRecord: ...
 
+    def add_vote(self, approval_id: str, *, by: str, vote: Vote) -> ApprovalRecord: ...
+
     def decide(
         self, approval_id: str, *, status: ApprovalStatus, by: str, at: int, channel: str, reason: str | None
     ) -> ApprovalRecord: ...
 
-    def reopen(self, approval_id: str, *, by: str) -> None: ...
+    def reopen(self, approval_id: str, *, voter: str) -> None: ...
 
-    def mark_expired(self, approval_id: str, *, at: int) -> None: ...
+    def mark_expired(self, approval_id: str, *, at: int) -> ApprovalRecord | None: ...
+
+    def expire_for_execution(self, execution_arn: str, *, at: int) -> list[ApprovalRecord]: ...
+
+    def supersede(self, approval_id: str, *, by_approval: str, at: int) -> ApprovalRecord | None: ...
+
+    def open_for_pipeline(self, pipeline: str) -> list[ApprovalRecord]: ...
+
+    def last_approved(self, pipeline: str) -> ApprovalRecord | None: ...
+
+    def list_open(self) -> list[ApprovalRecord]: ...
+
+    def set_slack_message(self, approval_id: str, message: SlackMessageRef) -> None: ...
 
 
 def _conditional_failed(error: ClientError) -> bool:
@@ -41,6 +64,24 @@ class DynamoApprovalStore:
         if item is None:
             raise ApprovalNotFound(f"no approval {approval_id!r}")
         return ApprovalRecord.from_item(item)
+
+    def add_vote(self, approval_id: str, *, by: str, vote: Vote) -> ApprovalRecord:
+        """One approver's approval; refused if the request is decided or this approver already approved."""
+        try:
+            response = self._table.update_item(
+                Key={"approval_id": approval_id},
+                UpdateExpression="SET votes.#by = :vote",
+                ConditionExpression="attribute_exists(approval_id) AND #s = :pending "
+                "AND attribute_not_exists(votes.#by)",
+                ExpressionAttributeNames={"#s": "status", "#by": by},
+                ExpressionAttributeValues={":vote": vote.model_dump(mode="json"), ":pending": "pending"},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if _conditional_failed(error):
+                raise _refusal(self.get(approval_id), by) from error
+            raise
+        return ApprovalRecord.from_item(response["Attributes"])
 
     def decide(
         self, approval_id: str, *, status: ApprovalStatus, by: str, at: int, channel: str, reason: str | None
@@ -64,40 +105,147 @@ class DynamoApprovalStore:
             )
         except ClientError as error:
             if _conditional_failed(error):
-                raise ApprovalAlreadyDecided(_already_decided_message(self.get(approval_id))) from error
+                raise _refusal(self.get(approval_id), by) from error
             raise
         return ApprovalRecord.from_item(response["Attributes"])
 
-    def reopen(self, approval_id: str, *, by: str) -> None:
-        """Undo a decision whose hand-off to Step Functions failed transiently, so it can be tried again."""
+    def reopen(self, approval_id: str, *, voter: str) -> None:
+        """Undo a decision, and ``voter``'s vote, whose hand-off to Step Functions failed transiently."""
         try:
             self._table.update_item(
                 Key={"approval_id": approval_id},
-                UpdateExpression="SET #s = :pending REMOVE decided_by, decided_at, channel, reason",
-                ConditionExpression="decided_by = :by",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":pending": "pending", ":by": by},
+                UpdateExpression="SET #s = :pending "
+                "REMOVE decided_by, decided_at, channel, reason, votes.#by",
+                ConditionExpression="#s IN (:pending, :approved, :rejected)",
+                ExpressionAttributeNames={"#s": "status", "#by": voter},
+                ExpressionAttributeValues={
+                    ":pending": "pending",
+                    ":approved": "approved",
+                    ":rejected": "rejected",
+                },
             )
         except ClientError as error:
             if not _conditional_failed(error):
                 raise
 
-    def mark_expired(self, approval_id: str, *, at: int) -> None:
+    def mark_expired(self, approval_id: str, *, at: int) -> ApprovalRecord | None:
+        """The record, now expired; None if it was no longer pending."""
+        return self._close(approval_id, status="expired", at=at, extra={})
+
+    def expire_for_execution(self, execution_arn: str, *, at: int) -> list[ApprovalRecord]:
+        """Mark every pending record of the execution expired (its approval task timed out)."""
+        expired = []
+        for record in self._query(BY_EXECUTION_INDEX, Key("execution_arn").eq(execution_arn)):
+            if record.status == "pending":
+                closed = self.mark_expired(record.approval_id, at=at)
+                if closed is not None:
+                    expired.append(closed)
+        return expired
+
+    def supersede(self, approval_id: str, *, by_approval: str, at: int) -> ApprovalRecord | None:
+        return self._close(approval_id, status="superseded", at=at, extra={"superseded_by": by_approval})
+
+    def open_for_pipeline(self, pipeline: str) -> list[ApprovalRecord]:
+        """The pipeline's pending requests, oldest first."""
+        return [
+            record
+            for record in self._query(BY_PIPELINE_INDEX, Key("pipeline").eq(pipeline))
+            if record.status == "pending"
+        ]
+
+    def last_approved(self, pipeline: str) -> ApprovalRecord | None:
+        approved = [
+            record
+            for record in self._query(BY_PIPELINE_INDEX, Key("pipeline").eq(pipeline), newest_first=True)
+            if record.status == "approved"
+        ]
+        return approved[0] if approved else None
+
+    def list_open(self) -> list[ApprovalRecord]:
+        records: list[ApprovalRecord] = []
+        arguments: dict[str, Any] = {"FilterExpression": Attr("status").eq("pending")}
+        while True:
+            page = self._table.scan(**arguments)
+            records += [ApprovalRecord.from_item(item) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return sorted(records, key=lambda record: record.requested_at)
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def set_slack_message(self, approval_id: str, message: SlackMessageRef) -> None:
+        self._table.update_item(
+            Key={"approval_id": approval_id},
+            UpdateExpression="SET slack_message = :message",
+            ConditionExpression="attribute_exists(approval_id)",
+            ExpressionAttributeValues={":message": message.model_dump()},
+        )
+
+    # ---- internals ----------------------------------------------------------------------------
+    def _close(
+        self, approval_id: str, *, status: ApprovalStatus, at: int, extra: dict[str, str]
+    ) -> ApprovalRecord | None:
+        sets = ", ".join(["#s = :status", "decided_at = :at", *(f"{key} = :{key}" for key in extra)])
         try:
-            self._table.update_item(
+            response = self._table.update_item(
                 Key={"approval_id": approval_id},
-                UpdateExpression="SET #s = :expired, decided_at = :at",
+                UpdateExpression=f"SET {sets}",
                 ConditionExpression="#s = :pending",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":expired": "expired", ":pending": "pending", ":at": at},
+                ExpressionAttributeValues={
+                    ":status": status,
+                    ":pending": "pending",
+                    ":at": at,
+                    **{f":{key}": value for key, value in extra.items()},
+                },
+                ReturnValues="ALL_NEW",
             )
         except ClientError as error:
-            if not _conditional_failed(error):
-                raise
+            if _conditional_failed(error):
+                return None
+            raise
+        return ApprovalRecord.from_item(response["Attributes"])
+
+    def _query(self, index: str, condition: Any, *, newest_first: bool = False) -> list[ApprovalRecord]:
+        # Indexes project keys only: read each record itself, consistently, for its current status.
+        ids: list[str] = []
+        arguments: dict[str, Any] = {
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ScanIndexForward": not newest_first,
+        }
+        while True:
+            page = self._table.query(**arguments)
+            ids += [str(item["approval_id"]) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                break
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        records = []
+        for approval_id in ids:
+            try:
+                records.append(self.get(approval_id))
+            except ApprovalNotFound:
+                continue
+        return records
 
 
-def _already_decided_message(record: ApprovalRecord) -> str:
+def decided_message(record: ApprovalRecord) -> str:
+    if record.status == "superseded":
+        return f"superseded by a newer promotion of {record.pipeline} at {_when(record.decided_at)}"
     if record.status == "expired":
-        return "this approval request has expired"
-    when = datetime.fromtimestamp(record.decided_at or 0, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f"already {record.status} by {record.decided_by} at {when}"
+        return f"this approval request expired at {_when(record.decided_at or record.expires_at)}"
+    return f"already {record.status} by {record.decided_by} at {_when(record.decided_at)}"
+
+
+def _refusal(record: ApprovalRecord, by: str) -> Exception:
+    if record.status in ("expired", "superseded"):
+        return ApprovalExpired(decided_message(record))
+    if record.status == "pending" and by in record.votes:
+        vote = record.votes[by]
+        waiting = record.rules.required_approvals - len(record.votes)
+        return ApprovalAlreadyDecided(
+            f"already approved by {by} at {_when(vote.at)}; waiting for {waiting} more approval(s)"
+        )
+    return ApprovalAlreadyDecided(decided_message(record))
+
+
+def _when(epoch: int | None) -> str:
+    return datetime.fromtimestamp(epoch or 0, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -2,17 +2,56 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
+ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "superseded"]
+OPEN_STATUSES = ("pending",)
 Decision = Literal["approve", "reject"]
+Channel = Literal["email", "slack", "operator"]
 
 
-class ApprovalRecord(BaseModel):
+class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+
+class ApprovalPolicy(_Frozen):
+    """The pipeline's approval rules as they were when the request was made; every decision applies these."""
+
+    approvers: list[str]
+    required_approvals: int = 1
+    allow_self_approval: bool = False
+    unverified_author: Literal["refuse", "allow"] = "refuse"
+    on_newer_request: Literal["supersede", "queue"] = "supersede"
+    # Slack user id -> approver; IAM principal (or prefix ending in "*") -> approver.
+    slack_users: dict[str, str] = Field(default_factory=dict)
+    operators: dict[str, str] = Field(default_factory=dict)
+    github_logins: dict[str, str] = Field(default_factory=dict)
+
+
+class CommitFacts(_Frozen):
+    """What is known about the commit; ``verified`` only when a signature-checked source supplied it."""
+
+    message: str | None = None
+    author_login: str | None = None
+    author_email: str | None = None
+    verified: bool = False
+
+
+class Vote(_Frozen):
+    at: int
+    channel: Channel
+    comment: str = ""
+
+
+class SlackMessageRef(_Frozen):
+    channel: str
+    ts: str
+
+
+class ApprovalRecord(_Frozen):
     approval_id: str
     # A bearer credential for the waiting task: stored here, never sent anywhere.
     task_token: str
@@ -27,26 +66,58 @@ class ApprovalRecord(BaseModel):
     approvers: list[str]
     requested_at: int
     expires_at: int
+    requested_by: str = ""
+    commit: CommitFacts = Field(default_factory=CommitFacts)
+    compare_url: str = ""
+    console_url: str = ""
+    policy: ApprovalPolicy | None = None
     status: ApprovalStatus = "pending"
+    # approver -> their approval; a decision needs ``policy.required_approvals`` distinct entries.
+    votes: dict[str, Vote] = Field(default_factory=dict)
     decided_by: str | None = None
     decided_at: int | None = None
     channel: str | None = None
     reason: str | None = None
+    superseded_by: str | None = None
+    slack_message: SlackMessageRef | None = None
+
+    @property
+    def rules(self) -> ApprovalPolicy:
+        return self.policy or ApprovalPolicy(approvers=list(self.approvers))
+
+    def approved_by(self) -> list[str]:
+        """Approvers in the order they approved."""
+        return [who for who, _ in sorted(self.votes.items(), key=lambda item: (item[1].at, item[0]))]
 
     def to_item(self) -> dict[str, Any]:
-        return {key: value for key, value in self.model_dump().items() if value is not None}
+        item: dict[str, Any] = _drop_none(self.model_dump(mode="json"))
+        return item
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> ApprovalRecord:
-        # DynamoDB hands numbers back as Decimal.
-        data = {key: int(value) if key in _INT_FIELDS else value for key, value in item.items()}
-        return cls.model_validate(data)
+        # DynamoDB hands numbers back as Decimal, nested ones included.
+        return cls.model_validate(from_dynamo(item))
 
     def public_view(self) -> dict[str, Any]:
         """Everything but the task token."""
-        view = self.model_dump()
+        view = self.model_dump(mode="json")
         view.pop("task_token")
         return view
 
 
-_INT_FIELDS = {"requested_at", "expires_at", "decided_at"}
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _drop_none(inner) for key, inner in value.items() if inner is not None}
+    if isinstance(value, list):
+        return [_drop_none(inner) for inner in value]
+    return value
+
+
+def from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: from_dynamo(inner) for key, inner in value.items()}
+    if isinstance(value, list | set):
+        return [from_dynamo(inner) for inner in value]
+    return value

@@ -1,0 +1,19 @@
+"""Slack decision worker: decide a verified click by the approval rules and update the Slack message."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from promotion.observability import logger, metrics, tracer
+from promotion.runtime import approval_services, parse_request, slack_poster
+from promotion.slack_api import SlackDecisionTask, handle_click
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    task = parse_request(event, SlackDecisionTask)
+    return {"slack_response": handle_click(approval_services(), slack_poster(), task, now=time.time())}

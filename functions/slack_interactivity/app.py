@@ -1,0 +1,29 @@
+"""Slack interactivity: check Slack's signature, hand the click to the decision worker, ack at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from promotion.adapters import aws
+from promotion.observability import logger, metrics, tracer
+from promotion.runtime import slack_signing_secret
+from promotion.settings import control_plane_settings
+from promotion.slack_api import LambdaDispatch, SlackRouteDeps, build_slack_resolver
+
+_settings = control_plane_settings()
+app = build_slack_resolver(
+    SlackRouteDeps(
+        signing_secret=slack_signing_secret,
+        dispatch=LambdaDispatch(aws.client("lambda"), _settings.slack_worker_function or ""),
+        response_url_prefix=_settings.slack_response_url_prefix,
+    )
+)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

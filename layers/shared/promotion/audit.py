@@ -1,0 +1,88 @@
+"""The approval audit trail: every request and decision (who, when, channel, source IP, user agent, comment).
+
+Records go to their own table, which the stack retains and the pipeline never deletes from, and to the log.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AuditAction = Literal[
+    "requested",  # the approval task asked for a decision and notified approvers
+    "viewed",  # a valid link's confirmation page was rendered
+    "approved",  # one approver's approval (more may be needed)
+    "decided",  # the request reached its final approval and Step Functions was told
+    "rejected",
+    "refused",  # a decision attempt that the rules refused (with the reason)
+    "expired",
+    "superseded",
+]
+
+
+class Requester(BaseModel):
+    """Where an HTTP request came from; empty for decisions with no HTTP request (the CLI)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source_ip: str = ""
+    user_agent: str = ""
+
+
+class AuditEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    approval_id: str
+    event_id: str
+    at: int
+    action: AuditAction
+    actor: str
+    channel: str
+    pipeline: str = ""
+    execution_arn: str = ""
+    source_ip: str = ""
+    user_agent: str = Field(default="", max_length=512)
+    comment: str = Field(default="", max_length=1000)
+    detail: str = Field(default="", max_length=2000)
+
+    def to_item(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+def audit_event(
+    *,
+    approval_id: str,
+    action: AuditAction,
+    actor: str,
+    channel: str,
+    at_ms: int,
+    requester: Requester | None = None,
+    pipeline: str = "",
+    execution_arn: str = "",
+    comment: str = "",
+    detail: str = "",
+) -> AuditEvent:
+    # Sort key: time first, then a random suffix so two events in one millisecond never collide.
+    requester = requester or Requester()
+    return AuditEvent(
+        approval_id=approval_id,
+        event_id=f"{at_ms:013d}#{secrets.token_hex(4)}",
+        at=at_ms // 1000,
+        action=action,
+        actor=actor,
+        channel=channel,
+        pipeline=pipeline,
+        execution_arn=execution_arn,
+        source_ip=requester.source_ip[:64],
+        user_agent=requester.user_agent[:512],
+        comment=comment[:1000],
+        detail=detail[:2000],
+    )
+
+
+class AuditLog(Protocol):
+    def record(self, event: AuditEvent) -> None: ...
+
+    def history(self, approval_id: str) -> list[AuditEvent]: ...
