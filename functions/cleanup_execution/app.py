@@ -12,7 +12,7 @@ from promotion.adapters import aws
 from promotion.cleanup import ExecutionStatusChange, clean_up_after
 from promotion.notify import Outcome, notify_outcome
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import approval_store, event_publisher, mailer, parse_request, pipeline_configs
+from promotion.runtime import approval_expirer, event_publisher, mailer, parse_request, pipeline_configs
 
 
 def _notify(outcome: Outcome) -> None:
@@ -25,7 +25,7 @@ def _notify(outcome: Outcome) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     change = parse_request(event.get("detail") or {}, ExecutionStatusChange)
     report = clean_up_after(
-        change, sfn=aws.client("stepfunctions"), expirer=approval_store(), notify=_notify, now=time.time()
+        change, sfn=aws.client("stepfunctions"), expirer=approval_expirer(), notify=_notify, now=time.time()
     )
     metrics.add_metric(
         name=f"Cleanup{change.status.title().replace('_', '')}", unit=MetricUnit.Count, value=1

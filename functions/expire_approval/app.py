@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from promotion.cleanup import expire_approval
 from promotion.models.steps import ExpireApprovalRequest
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import approval_store, parse_request, pipeline_configs
+from promotion.runtime import approval_expirer, parse_request, pipeline_configs
 
 
 @logger.inject_lambda_context
@@ -20,6 +20,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = parse_request(event, ExpireApprovalRequest)
     timeout = pipeline_configs().get(request.pipeline).approval.timeout_seconds
     failure = expire_approval(
-        approval_store(), request.execution_arn, timeout_seconds=timeout, now=time.time()
+        approval_expirer(), request.execution_arn, timeout_seconds=timeout, now=time.time()
     )
     return failure.model_dump()

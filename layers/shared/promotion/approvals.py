@@ -759,3 +759,14 @@ def request_approval(
         now=now,
     )
     return {"approval_id": record.approval_id, "expires_at": record.expires_at, "approvers": record.approvers}
+
+
+class AuditedExpirer:
+    """``expire_for_execution`` for the timeout and cleanup paths: the records turn expired (as the store's
+    method does), each expiry is audited, and the Slack message loses its buttons and says so."""
+
+    def __init__(self, services: ApprovalServices) -> None:
+        self._services = services
+
+    def expire_for_execution(self, execution_arn: str, *, at: int) -> list[ApprovalRecord]:
+        return expire_execution(self._services, execution_arn, now=float(at))

@@ -5,10 +5,13 @@ Records go to their own table, which the stack retains and the pipeline never de
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+
+_SEQUENCE = itertools.count()
 
 AuditAction = Literal[
     "requested",  # the approval task asked for a decision and notified approvers
@@ -64,11 +67,12 @@ def audit_event(
     comment: str = "",
     detail: str = "",
 ) -> AuditEvent:
-    # Sort key: time first, then a random suffix so two events in one millisecond never collide.
+    # Sort key: time first, then this process's sequence (events of one decision keep their order within
+    # a millisecond), then a random suffix so events from two processes never collide.
     requester = requester or Requester()
     return AuditEvent(
         approval_id=approval_id,
-        event_id=f"{at_ms:013d}#{secrets.token_hex(4)}",
+        event_id=f"{at_ms:013d}#{next(_SEQUENCE):09d}#{secrets.token_hex(4)}",
         at=at_ms // 1000,
         action=action,
         actor=actor,

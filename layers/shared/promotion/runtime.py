@@ -11,7 +11,7 @@ from promotion.adapters import aws
 from promotion.adapters.config_store import SsmPipelineConfigStore
 from promotion.adapters.messaging import SesMailer, SnsEventPublisher
 from promotion.adapters.secrets import get_secret_bytes
-from promotion.approvals import ApprovalServices, Notifier
+from promotion.approvals import ApprovalServices, AuditedExpirer, Notifier
 from promotion.dal.approvals import DynamoApprovalStore
 from promotion.dal.audit import DynamoAuditLog
 from promotion.dal.environments import DynamoEnvironmentStateStore
@@ -115,3 +115,7 @@ def approval_notifier(api_url: str) -> Notifier:
         api_url=api_url,
         slack=slack_poster() if settings.slack_bot_token_secret else None,
     )
+
+
+def approval_expirer() -> AuditedExpirer:
+    return AuditedExpirer(approval_services())

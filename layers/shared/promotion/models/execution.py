@@ -23,12 +23,35 @@ class _Model(BaseModel):
         return self.model_dump(mode="json")
 
 
+class Fact(_Model):
+    """One value and where it came from.
+
+    ``verified``: it was inside a webhook body whose signature checked out, so GitHub said it. ``claimed``:
+    nothing vouches for it (a header the signature does not cover, an operator's word).
+    """
+
+    value: str | int
+    provenance: Literal["verified", "claimed"]
+
+
+class GitHubFacts(_Model):
+    """What the GitHub delivery that started this promotion said, fact by fact."""
+
+    event: str = Field(max_length=100)
+    repo: Fact
+    sha: Fact
+    ref: Fact | None = None
+    pull_request: Fact | None = None
+    delivery_id: Fact
+
+
 class Trigger(_Model):
     """Who or what asked for this promotion."""
 
     source: Literal["cli", "webhook", "operator"]
     requested_by: str = Field(min_length=1, max_length=200)
-    delivery_id: str | None = None
+    # Set when a GitHub webhook started the promotion.
+    github: GitHubFacts | None = None
 
 
 class CommitInfo(_Model):

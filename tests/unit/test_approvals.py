@@ -1,0 +1,451 @@
+"""The approval rules, on moto tables shaped by template.yaml: one decision path for every channel."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from promotion import approvals, links
+from promotion.approvals import Actor, decide, open_approval
+from promotion.errors import (
+    ApprovalAlreadyDecided,
+    ApprovalExpired,
+    ApproverNotAllowed,
+    SelfApprovalRefused,
+)
+from promotion.models.execution import CommitInfo
+
+from tests.support.approval_fakes import (
+    SIGNING_KEY,
+    ApprovalWorld,
+    approval_world,
+    pipeline,
+    request,
+)
+
+NOW = 1_800_000_000.0
+SHA_A = "a" * 40
+SHA_B = "b" * 40
+RELEASE = "release-manager@example.com"
+SECOND = "second@example.com"
+AUTHOR_VERIFIED = CommitInfo(message="Fix scoring", author_login="octo", author_email=RELEASE, verified=True)
+OTHER_AUTHOR = CommitInfo(
+    message="Fix scoring", author_login="dev", author_email="dev@example.com", verified=True
+)
+
+
+@pytest.fixture
+def world() -> Iterator[ApprovalWorld]:
+    with approval_world() as world:
+        yield world
+
+
+def email_actor(approver: str = RELEASE) -> Actor:
+    return Actor(approver=approver, channel="email", identity=f"signed link for {approver}")
+
+
+def test_a_request_stores_the_facts_and_mails_each_approver_without_the_token(world: ApprovalWorld) -> None:
+    # Given a pipeline with two approvers, when a verified commit asks for approval
+    config = pipeline(approvers=[RELEASE, SECOND], timeout_seconds=3600)
+    record = open_approval(
+        world.services, world.notifier, config=config, request=request(SHA_A, commit=OTHER_AUTHOR), now=NOW
+    )
+
+    # Then the record holds the facts, the expiry is the task's timeout, and the policy is snapshotted
+    stored = world.store.get(record.approval_id)
+    assert stored.status == "pending"
+    assert stored.expires_at == int(NOW) + 3600
+    assert stored.commit.author_login == "dev"
+    assert stored.commit.verified
+    assert stored.compare_url == f"https://github.com/example-org/sentiment-service/commit/{SHA_A}"
+    assert "console.aws.amazon.com/states" in stored.console_url
+    assert stored.rules.approvers == [RELEASE, SECOND]
+
+    # And each approver gets text and HTML with their own Approve and Reject links; no task token anywhere
+    assert [mail["to"] for mail in world.mailer.sent] == [[RELEASE], [SECOND]]
+    for mail, approver in zip(world.mailer.sent, [RELEASE, SECOND], strict=True):
+        signed = links.sign(SIGNING_KEY, record.approval_id, approver, record.expires_at)
+        assert signed.signature in mail["text"]
+        assert signed.signature in mail["html"]
+        assert "intent=approve" in mail["text"]
+        assert "intent=reject" in mail["text"]
+        assert "Fix scoring" in mail["text"]
+        assert "dev / dev@example.com (verified)" in mail["text"]
+        assert record.task_token not in mail["text"] + mail["html"]
+    assert world.actions(record.approval_id) == ["requested"]
+
+
+def test_slack_gets_a_block_kit_message_with_buttons_that_carry_only_the_approval_id(
+    world: ApprovalWorld,
+) -> None:
+    config = pipeline(
+        channels=["email", "slack"], slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}}
+    )
+    record = open_approval(world.services, world.notifier, config=config, request=request(SHA_A), now=NOW)
+
+    (post,) = world.slack.posts
+    assert post["channel"] == "C0APPROVALS"
+    buttons = [
+        element for block in post["blocks"] if block["type"] == "actions" for element in block["elements"]
+    ]
+    assert [(b["action_id"], b["value"]) for b in buttons] == [
+        ("approve", record.approval_id),
+        ("reject", record.approval_id),
+    ]
+    assert record.task_token not in json.dumps(post)
+    assert world.store.get(record.approval_id).slack_message is not None
+
+
+def test_approval_sends_task_success_naming_the_approver_and_channel(world: ApprovalWorld) -> None:
+    record = open_approval(
+        world.services,
+        world.notifier,
+        config=pipeline(),
+        request=request(SHA_A, commit=OTHER_AUTHOR),
+        now=NOW,
+    )
+
+    result = decide(world.services, record.approval_id, email_actor(), "approve", comment="ship", now=NOW + 5)
+
+    assert result.final
+    assert result.record.status == "approved"
+    ((operation, params),) = world.sfn.calls
+    assert operation == "SendTaskSuccess"
+    assert params["taskToken"] == record.task_token
+    output = json.loads(params["output"])
+    assert output["approved_by"] == RELEASE
+    assert output["channel"] == "email"
+    assert output["approvers"] == [RELEASE]
+    assert world.actions(record.approval_id) == ["requested", "approved", "decided"]
+
+
+def test_rejection_sends_task_failure_rejected_with_the_reason(world: ApprovalWorld) -> None:
+    record = open_approval(world.services, world.notifier, config=pipeline(), request=request(SHA_A), now=NOW)
+
+    decide(world.services, record.approval_id, email_actor(), "reject", comment="breaks billing", now=NOW + 1)
+
+    ((operation, params),) = world.sfn.calls
+    assert operation == "SendTaskFailure"
+    assert params["error"] == "Rejected"
+    assert "rejected by release-manager@example.com via email" in params["cause"]
+    assert "breaks billing" in params["cause"]
+    history = world.audit.history(record.approval_id)
+    assert history[-1].action == "rejected"
+    assert history[-1].comment == "breaks billing"
+
+
+def test_a_second_decision_changes_nothing_and_says_who_decided_when(world: ApprovalWorld) -> None:
+    record = open_approval(
+        world.services,
+        world.notifier,
+        config=pipeline(),
+        request=request(SHA_A, commit=OTHER_AUTHOR),
+        now=NOW,
+    )
+    decide(world.services, record.approval_id, email_actor(), "approve", comment="", now=NOW + 1)
+
+    with pytest.raises(ApprovalAlreadyDecided, match=r"already approved by release-manager@example.com at "):
+        decide(world.services, record.approval_id, email_actor(), "reject", comment="", now=NOW + 2)
+
+    assert len(world.sfn.calls) == 1
+    assert world.store.get(record.approval_id).status == "approved"
+    assert world.actions(record.approval_id)[-1] == "refused"
+
+
+def test_someone_not_on_the_allowlist_cannot_decide(world: ApprovalWorld) -> None:
+    record = open_approval(world.services, world.notifier, config=pipeline(), request=request(SHA_A), now=NOW)
+
+    with pytest.raises(ApproverNotAllowed):
+        decide(
+            world.services,
+            record.approval_id,
+            email_actor("intruder@example.com"),
+            "approve",
+            comment="",
+            now=NOW + 1,
+        )
+
+    assert world.sfn.calls == []
+    assert world.store.get(record.approval_id).status == "pending"
+
+
+@pytest.mark.parametrize(
+    ("commit", "settings", "allowed"),
+    [
+        # the verified author, matched by email
+        (AUTHOR_VERIFIED, {}, False),
+        # matched by GitHub login through the approver's mapping, even with another email on the commit
+        (
+            CommitInfo(author_login="Octo", author_email="x@y.z", verified=True),
+            {"github_logins": {RELEASE: "octo"}},
+            False,
+        ),
+        (OTHER_AUTHOR, {}, True),
+        (AUTHOR_VERIFIED, {"allow_self_approval": True}, True),
+        # unverified or unknown author: refused by default (fail closed), allowed only when configured
+        (CommitInfo(author_email="dev@example.com", verified=False), {}, False),
+        (None, {}, False),
+        (None, {"unverified_author": "allow"}, True),
+    ],
+)
+def test_the_two_person_rule(
+    world: ApprovalWorld, commit: CommitInfo | None, settings: dict[str, object], allowed: bool
+) -> None:
+    record = open_approval(
+        world.services,
+        world.notifier,
+        config=pipeline(**settings),
+        request=request(SHA_A, commit=commit),
+        now=NOW,
+    )
+
+    if allowed:
+        assert decide(
+            world.services, record.approval_id, email_actor(), "approve", comment="", now=NOW + 1
+        ).final
+        assert world.sfn.calls[0][0] == "SendTaskSuccess"
+    else:
+        with pytest.raises(SelfApprovalRefused):
+            decide(world.services, record.approval_id, email_actor(), "approve", comment="", now=NOW + 1)
+        assert world.sfn.calls == []
+        refused = world.audit.history(record.approval_id)[-1]
+        assert refused.action == "refused"
+        assert "SelfApprovalRefused" in refused.detail
+
+
+def test_an_unverified_author_allowed_by_config_is_recorded_as_unchecked(world: ApprovalWorld) -> None:
+    record = open_approval(
+        world.services,
+        world.notifier,
+        config=pipeline(unverified_author="allow"),
+        request=request(SHA_A),
+        now=NOW,
+    )
+    decide(world.services, record.approval_id, email_actor(), "approve", comment="", now=NOW + 1)
+    approved = next(e for e in world.audit.history(record.approval_id) if e.action == "approved")
+    assert "two-person rule NOT checked" in approved.detail
+
+
+def test_the_author_may_still_reject_their_own_change(world: ApprovalWorld) -> None:
+    record = open_approval(
+        world.services,
+        world.notifier,
+        config=pipeline(),
+        request=request(SHA_A, commit=AUTHOR_VERIFIED),
+        now=NOW,
+    )
+    decide(world.services, record.approval_id, email_actor(), "reject", comment="not ready", now=NOW + 1)
+    assert world.sfn.calls[0][1]["error"] == "Rejected"
+
+
+def test_n_distinct_approvals(world: ApprovalWorld) -> None:
+    # Given a pipeline that needs two distinct approvers
+    config = pipeline(approvers=[RELEASE, SECOND], required_approvals=2)
+    record = open_approval(
+        world.services, world.notifier, config=config, request=request(SHA_A, commit=OTHER_AUTHOR), now=NOW
+    )
+
+    # When the first approves, nothing is sent yet, and the same person cannot count twice
+    first = decide(
+        world.services, record.approval_id, email_actor(RELEASE), "approve", comment="", now=NOW + 1
+    )
+    assert not first.final
+    assert first.summary() == "approval recorded (1 of 2); waiting for 1 more"
+    assert world.sfn.calls == []
+    with pytest.raises(ApprovalAlreadyDecided, match="waiting for 1 more"):
+        decide(world.services, record.approval_id, email_actor(RELEASE), "approve", comment="", now=NOW + 2)
+
+    # Then the second approval completes it, naming both
+    second = decide(
+        world.services, record.approval_id, email_actor(SECOND), "approve", comment="", now=NOW + 3
+    )
+    assert second.final
+    output = json.loads(world.sfn.calls[0][1]["output"])
+    assert output["approvers"] == [RELEASE, SECOND]
+    assert output["approved_by"] == f"{RELEASE}, {SECOND}"
+
+
+def test_an_expired_request_cannot_be_decided_and_turns_expired(world: ApprovalWorld) -> None:
+    config = pipeline(
+        channels=["email", "slack"],
+        slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}},
+        timeout_seconds=60,
+    )
+    record = open_approval(
+        world.services, world.notifier, config=config, request=request(SHA_A, commit=OTHER_AUTHOR), now=NOW
+    )
+
+    with pytest.raises(ApprovalExpired):
+        decide(world.services, record.approval_id, email_actor(), "approve", comment="", now=NOW + 60)
+
+    assert world.sfn.calls == []
+    assert world.store.get(record.approval_id).status == "expired"
+    assert "Expired" in world.slack.updates[-1]["text"]
+    assert "expired" in world.actions(record.approval_id)
+
+
+def test_a_task_that_stopped_waiting_expires_the_record(world: ApprovalWorld) -> None:
+    record = open_approval(
+        world.services,
+        world.notifier,
+        config=pipeline(),
+        request=request(SHA_A, commit=OTHER_AUTHOR),
+        now=NOW,
+    )
+    world.sfn.fail_with = "TaskTimedOut"
+
+    with pytest.raises(ApprovalExpired, match="no longer waiting"):
+        decide(world.services, record.approval_id, email_actor(), "approve", comment="", now=NOW + 1)
+
+    assert world.store.get(record.approval_id).status == "expired"
+
+
+def test_a_transient_step_functions_error_reopens_the_request_for_a_retry(world: ApprovalWorld) -> None:
+    record = open_approval(
+        world.services,
+        world.notifier,
+        config=pipeline(),
+        request=request(SHA_A, commit=OTHER_AUTHOR),
+        now=NOW,
+    )
+    world.sfn.fail_with = "ThrottlingException"
+
+    with pytest.raises(approvals.DecisionNotDelivered):
+        decide(world.services, record.approval_id, email_actor(), "approve", comment="", now=NOW + 1)
+    reopened = world.store.get(record.approval_id)
+    assert reopened.status == "pending"
+    assert reopened.votes == {}
+
+    world.sfn.fail_with = None
+    assert decide(world.services, record.approval_id, email_actor(), "approve", comment="", now=NOW + 2).final
+
+
+def test_a_newer_request_supersedes_the_older_waiting_one(world: ApprovalWorld) -> None:
+    # Given an older request waiting, with a Slack message
+    config = pipeline(
+        channels=["email", "slack"], slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}}
+    )
+    older = open_approval(
+        world.services, world.notifier, config=config, request=request(SHA_A, execution="old"), now=NOW
+    )
+
+    # When a newer promotion of the same pipeline asks
+    newer = open_approval(
+        world.services, world.notifier, config=config, request=request(SHA_B, execution="new"), now=NOW + 10
+    )
+
+    # Then the older one's task fails as Superseded, its record and Slack message say so
+    ((operation, params),) = world.sfn.calls
+    assert operation == "SendTaskFailure"
+    assert params["error"] == "Superseded"
+    assert params["taskToken"] == older.task_token
+    closed = world.store.get(older.approval_id)
+    assert closed.status == "superseded"
+    assert closed.superseded_by == newer.approval_id
+    assert "Superseded" in world.slack.updates[-1]["text"]
+    assert world.store.get(newer.approval_id).status == "pending"
+    assert world.actions(older.approval_id) == ["requested", "superseded"]
+    with pytest.raises(ApprovalExpired, match="superseded"):
+        decide(world.services, older.approval_id, email_actor(), "approve", comment="", now=NOW + 11)
+
+
+def test_queue_mode_keeps_the_older_request_and_decides_in_order(world: ApprovalWorld) -> None:
+    config = pipeline(on_newer_request="queue")
+    older = open_approval(
+        world.services,
+        world.notifier,
+        config=config,
+        request=request(SHA_A, execution="old", commit=OTHER_AUTHOR),
+        now=NOW,
+    )
+    newer = open_approval(
+        world.services,
+        world.notifier,
+        config=config,
+        request=request(SHA_B, execution="new", commit=OTHER_AUTHOR),
+        now=NOW + 10,
+    )
+
+    assert world.sfn.calls == []
+    assert "Queued:     behind old" in world.mailer.sent[-1]["text"]
+    with pytest.raises(approvals.ApprovalQueued):
+        decide(world.services, newer.approval_id, email_actor(), "approve", comment="", now=NOW + 11)
+
+    decide(world.services, older.approval_id, email_actor(), "approve", comment="", now=NOW + 12)
+    assert decide(world.services, newer.approval_id, email_actor(), "approve", comment="", now=NOW + 13).final
+    assert [call[0] for call in world.sfn.calls] == ["SendTaskSuccess", "SendTaskSuccess"]
+
+
+def test_expire_for_execution_expires_only_that_executions_pending_records(world: ApprovalWorld) -> None:
+    config = pipeline(
+        on_newer_request="queue",
+        channels=["email", "slack"],
+        slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}},
+    )
+    waiting = open_approval(
+        world.services, world.notifier, config=config, request=request(SHA_A, execution="one"), now=NOW
+    )
+    other = open_approval(
+        world.services, world.notifier, config=config, request=request(SHA_B, execution="two"), now=NOW + 1
+    )
+
+    expired = approvals.AuditedExpirer(world.services).expire_for_execution(
+        waiting.execution_arn, at=int(NOW) + 5
+    )
+
+    assert [record.approval_id for record in expired] == [waiting.approval_id]
+    assert world.store.get(waiting.approval_id).status == "expired"
+    assert world.store.get(other.approval_id).status == "pending"
+    assert world.actions(waiting.approval_id)[-1] == "expired"
+    assert "Expired" in world.slack.updates[-1]["text"]
+    # a second call finds nothing left to expire
+    assert world.store.expire_for_execution(waiting.execution_arn, at=int(NOW) + 6) == []
+
+
+@pytest.mark.parametrize(
+    ("principal", "approver"),
+    [
+        ("arn:aws:iam::123456789012:user/alice", RELEASE),
+        ("arn:aws:sts::123456789012:assumed-role/Release/alice", SECOND),
+        ("arn:aws:iam::123456789012:user/mallory", None),
+    ],
+)
+def test_operators_act_as_the_approver_their_identity_maps_to(
+    world: ApprovalWorld, principal: str, approver: str | None
+) -> None:
+    config = pipeline(
+        approvers=[RELEASE, SECOND],
+        operators={
+            "arn:aws:iam::123456789012:user/alice": RELEASE,
+            "arn:aws:sts::123456789012:assumed-role/Release/*": SECOND,
+        },
+    )
+    record = open_approval(
+        world.services, world.notifier, config=config, request=request(SHA_A, commit=OTHER_AUTHOR), now=NOW
+    )
+
+    if approver is None:
+        with pytest.raises(ApproverNotAllowed):
+            approvals.decide_by_operator(
+                world.services,
+                record.approval_id,
+                principal_arn=principal,
+                decision="approve",
+                reason="",
+                now=NOW + 1,
+            )
+        assert world.actions(record.approval_id)[-1] == "refused"
+        return
+    approvals.decide_by_operator(
+        world.services,
+        record.approval_id,
+        principal_arn=principal,
+        decision="approve",
+        reason="ok",
+        now=NOW + 1,
+    )
+    output = json.loads(world.sfn.calls[0][1]["output"])
+    assert output == {**output, "approved_by": approver, "channel": "operator"}
+    approved = next(e for e in world.audit.history(record.approval_id) if e.action == "approved")
+    assert principal in approved.detail
