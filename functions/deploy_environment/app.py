@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from promotion import steps
 from promotion.adapters import aws
+from promotion.github_runtime import deployment_reporter
 from promotion.models.steps import DeployRequest
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import parse_request, pipeline_configs
@@ -17,4 +18,6 @@ from promotion.runtime import parse_request, pipeline_configs
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, DeployRequest)
-    return steps.deploy(pipeline_configs(), aws.client("lambda"), request).to_payload()
+    return steps.deploy(
+        pipeline_configs(), aws.client("lambda"), request, reporter=deployment_reporter()
+    ).to_payload()

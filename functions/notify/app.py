@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from promotion import steps
+from promotion.github_runtime import deployment_reporter
 from promotion.models.steps import NotifyRequest
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import event_publisher, mailer, parse_request, pipeline_configs
@@ -35,7 +36,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         name=f"Promotion{request.outcome.title().replace('_', '')}", unit=MetricUnit.Count, value=1
     )
     try:
-        return steps.notify(pipeline_configs(), mailer(), event_publisher(), request)
+        return steps.notify(
+            pipeline_configs(), mailer(), event_publisher(), request, reporter=deployment_reporter()
+        )
     except Exception:
         # The state machine retries, then moves on without changing the outcome: count every failure here.
         metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)

@@ -34,6 +34,12 @@ class ControlPlaneSettings(BaseModel):
     )
     # Set on the Slack interactivity function only: the function that decides after the ack.
     slack_worker_function: str | None = Field(default=None, alias="SLACK_WORKER_FUNCTION")
+    # The promotion state machine (built from the stack name in the template, so functions the state machine
+    # invokes can name it without a circular reference).
+    state_machine_arn: str | None = Field(default=None, alias="STATE_MACHINE_ARN")
+    # Set on the GitHub webhook function only: its idempotency records and the stack's webhook secret.
+    deliveries_table: str | None = Field(default=None, alias="DELIVERIES_TABLE")
+    github_webhook_secret_id: str | None = Field(default=None, alias="GITHUB_WEBHOOK_SECRET_ID")
     # How long config and secrets are cached inside one warm function.
     cache_seconds: int = Field(default=60, alias="CONFIG_CACHE_SECONDS", ge=0)
 

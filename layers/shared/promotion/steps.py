@@ -17,6 +17,7 @@ from promotion.approval_policy import DependabotProver, decide_approval_path
 from promotion.artifacts import fetch_and_pin
 from promotion.checks import HttpTransport, LambdaVersionTransport, VersionTarget, run_checks
 from promotion.deploy import deploy_environment
+from promotion.deployment_status import NO_DEPLOYMENT_REPORTS, DeploymentReporter, ExecutionRef
 from promotion.baseline import capture_baseline
 from promotion.dal.environments import EnvironmentStateStore
 from promotion.errors import (
@@ -49,7 +50,7 @@ from promotion.models.steps import (
     RollbackRequest,
     RunChecksRequest,
 )
-from promotion.notify import Outcome, notify_outcome
+from promotion.notify import Outcome, cause_text, notify_outcome
 
 
 def load_pipeline(configs: PipelineConfigStore, request: LoadPipelineRequest) -> PipelineSettings:
@@ -112,19 +113,29 @@ def freeze_environment(
     return {"frozen": True, "environment": request.environment}
 
 
-def deploy(configs: PipelineConfigStore, lambda_client: Any, request: DeployRequest) -> EnvironmentDeployment:
+def deploy(
+    configs: PipelineConfigStore,
+    lambda_client: Any,
+    request: DeployRequest,
+    *,
+    reporter: DeploymentReporter = NO_DEPLOYMENT_REPORTS,
+) -> EnvironmentDeployment:
     config = configs.get(request.pipeline)
     if request.artifact.repo != config.repo:
         raise InvalidExecutionInput(
             f"artifact is from {request.artifact.repo}, pipeline deploys {config.repo}"
         )
-    return deploy_environment(
+    # GitHub deployment statuses: best effort, never raised (promotion.deployment_status).
+    reporter.deploying(config, request.environment, request.artifact.sha)
+    deployment = deploy_environment(
         lambda_client,
         request.environment,
         config.environments.target(request.environment),
         request.artifact,
         must_match=request.must_match,
     )
+    reporter.deployed(config, request.environment, request.artifact.sha)
+    return deployment
 
 
 def run_check_suite(
@@ -185,7 +196,12 @@ def check_alarms(configs: PipelineConfigStore, cloudwatch: Any, request: CheckAl
 
 
 def notify(
-    configs: PipelineConfigStore, mailer: Mailer, publisher: EventPublisher, request: NotifyRequest
+    configs: PipelineConfigStore,
+    mailer: Mailer,
+    publisher: EventPublisher,
+    request: NotifyRequest,
+    *,
+    reporter: DeploymentReporter = NO_DEPLOYMENT_REPORTS,
 ) -> dict[str, str]:
     state = request.promotion
     config = configs.get(state.pipeline)
@@ -204,4 +220,13 @@ def notify(
         rollback_error=state.rollback_error,
     )
     notify_outcome(mailer, publisher, config, outcome)
+    # After the messages, so a slow GitHub never delays them.
+    reporter.finished(
+        config,
+        state.sha,
+        ExecutionRef(arn=request.execution_arn, name=request.execution_name),
+        promoted=promoted,
+        error=state.failure.Error if state.failure else None,
+        cause=cause_text(state.failure.Cause) if state.failure else None,
+    )
     return {"notified": outcome.outcome, "subject": outcome.subject()}

@@ -24,6 +24,7 @@ import requests
 
 from promote_cli.local import moto_patches, sample
 from promote_cli.local.events import EventRule, ExecutionStatusWatcher
+from promote_cli.local.github_stub import GitHubStub
 from promote_cli.local.http_server import LocalHttpServer, Route
 from promote_cli.local.outbox import SesOutbox, SlackOutbox
 from promote_cli.local.runtime import ControlFunction, LocalLambdaRuntime
@@ -91,6 +92,8 @@ class LocalControlPlane:
         self.outbox = SesOutbox(ACCOUNT, self.options.region)
         # Slack's Web API and response_urls point at the local HTTP server, which records them here.
         self.slack_outbox = SlackOutbox()
+        # Stands in for GitHub's REST API; tests set its fixture data (pull requests, comparisons).
+        self.github = GitHubStub(host=self.options.host)
         self._moto: Any = None
         self._http: LocalHttpServer | None = None
         self._events: ExecutionStatusWatcher | None = None
@@ -131,6 +134,7 @@ class LocalControlPlane:
         self.runtime.install_hook()
 
         template = translate(options.template, region=options.region)
+        self.github.start()
         self.stack = self._create_stack(template)
         for path in options.pipeline_files:
             self._load_pipeline(path)
@@ -169,6 +173,7 @@ class LocalControlPlane:
             self._http.stop()
         if self._moto is not None:
             self._moto.stop()
+        self.github.stop()
 
     def ready_info(self) -> dict[str, Any]:
         assert self.stack is not None
@@ -188,7 +193,50 @@ class LocalControlPlane:
             # Sign Slack interaction posts to {api_url}/slack/interactions with this, as Slack would.
             "slack_signing_secret": self.slack_signing_secret(),
             "time_scale": self.options.time_scale,
+            # Sign payloads with webhook_secret (X-Hub-Signature-256) and POST them here, as GitHub would.
+            "webhook_url": self.webhook_url(sample_pipeline["name"]) if sample_pipeline else None,
+            "webhook_secret": self.webhook_secret(sample_pipeline["name"]) if sample_pipeline else None,
+            "github_api_url": self.github.url,
         }
+
+    def webhook_url(self, pipeline: str) -> str:
+        return f"{self.api_url}/webhooks/github/{pipeline}"
+
+    def webhook_secret(self, pipeline: str) -> str:
+        """The current secret the pipeline's webhook deliveries are signed with."""
+        secret_id = self._github_secret_ids(pipeline)[0]
+        value = str(self.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
+        try:
+            document = json.loads(value)
+        except ValueError:
+            return value
+        return str(document["current"]) if isinstance(document, dict) else value
+
+    def _github_secret_ids(self, pipeline: str) -> tuple[str, str | None]:
+        """(webhook secret, API token secret) of a loaded pipeline."""
+        from promotion.models.config import parse_pipeline_config
+
+        assert self.stack is not None
+        parameter = f"{self.stack.pipeline_config_prefix}{pipeline}"
+        text = self.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
+        github = parse_pipeline_config(text, source=parameter).github
+        webhook = github.webhook_secret_id or self.stack.environment["GITHUB_WEBHOOK_SECRET_ID"]
+        return webhook, github.token_secret_id
+
+    def _ensure_github_secrets(self, pipeline: str) -> None:
+        """Create the pipeline's GitHub secrets that do not exist yet; the GitHub stand-in takes its token."""
+        webhook_id, token_id = self._github_secret_ids(pipeline)
+        sm = self.client("secretsmanager")
+        wanted = [(webhook_id, json.dumps({"current": secrets.token_urlsafe(32), "previous": ""}))]
+        if token_id:
+            wanted.append((token_id, "ghp_local_" + secrets.token_urlsafe(24)))
+        for secret_id, fresh in wanted:
+            try:
+                sm.describe_secret(SecretId=secret_id)
+            except sm.exceptions.ResourceNotFoundException:
+                sm.create_secret(Name=secret_id, SecretString=fresh)
+        if token_id:
+            self.github.accept_token(str(sm.get_secret_value(SecretId=token_id)["SecretString"]).strip())
 
     def slack_signing_secret(self) -> str:
         assert self.stack is not None
@@ -231,6 +279,10 @@ class LocalControlPlane:
                 value = "".join(
                     secrets.choice(alphabet) for _ in range(int(generate.get("PasswordLength", 64)))
                 )
+                if "GenerateStringKey" in generate:
+                    # As Secrets Manager does: the generated value goes into the template JSON, at the key.
+                    document = json.loads(generate.get("SecretStringTemplate") or "{}")
+                    value = json.dumps({**document, generate["GenerateStringKey"]: value})
                 arn = sm.create_secret(Name=properties["Name"], SecretString=value)["ARN"]
                 resolver.refs[logical_id] = arn
                 resolver.attributes[(logical_id, "Id")] = arn
@@ -466,13 +518,22 @@ class LocalControlPlane:
         self.put_pipeline(path.read_text(), source=str(path))
 
     def put_pipeline(self, text: str, *, source: str = "pipeline document") -> str:
-        """Store a pipeline document (placeholders ``${LOCAL_API_URL}``, ``${ARTIFACT_BUCKET}`` filled in)."""
+        """Store a pipeline document (placeholders ``${LOCAL_API_URL}``, ``${ARTIFACT_BUCKET}`` filled in).
+
+        Its ``github.api_url`` defaults to the local GitHub stand-in, and the GitHub secrets it names are
+        created when missing.
+        """
         from promotion.models.config import parse_pipeline_config
 
         assert self.stack is not None
         text = text.replace("${LOCAL_API_URL}", self.api_url).replace(
             "${ARTIFACT_BUCKET}", self.stack.artifact_bucket
         )
+        document = json.loads(text)
+        if isinstance(document, dict) and isinstance(document.get("github", {}), dict):
+            # Locally, GitHub's API is the stand-in unless the document names another.
+            document.setdefault("github", {}).setdefault("api_url", self.github.url)
+            text = json.dumps(document, indent=2)
         config = parse_pipeline_config(text, source=source)
         self.client("ssm").put_parameter(
             Name=f"{self.stack.pipeline_config_prefix}{config.name}",
@@ -481,6 +542,7 @@ class LocalControlPlane:
             Overwrite=True,
         )
         self.pipelines[config.name] = {"name": config.name, "repo": config.repo, "file": source}
+        self._ensure_github_secrets(config.name)
         return config.name
 
     def _bootstrap_service(self, template_path: Path, stage: str) -> None:

@@ -192,7 +192,7 @@ DEFAULT_DEPENDENCY_MANIFESTS = (
     "Gemfile.lock",
     "composer.lock",
 )
-SECRET_ID_PATTERN = r"^[A-Za-z0-9/_+=.@:-]{1,2048}$"
+SECRET_ID_PATTERN = r"^[A-Za-z0-9/_+=.@:-]{1,2048}$"  # noqa: S105 (a name pattern, not a secret)
 
 
 class GitHubSettings(_Strict):

@@ -1,0 +1,78 @@
+"""GitHub collaborators for the handlers, built from settings and the pipeline's ``github`` section.
+
+Kept apart from ``promotion.runtime`` so that only the functions that talk to GitHub import ``requests``
+sessions and the webhook's pieces.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import requests
+from aws_lambda_powertools.utilities import parameters
+
+from promotion.adapters import aws
+from promotion.dal.deliveries import DynamoDeliveryStore
+from promotion.dependabot import GitHubDependabotProver, LambdaProdCommit
+from promotion.deployment_status import GitHubDeploymentReporter, RunningExecutionLocator
+from promotion.github import GitHubClient
+from promotion.models.config import PipelineConfig
+from promotion.observability import metrics
+from promotion.runtime import pipeline_configs
+from promotion.settings import control_plane_settings
+from promotion.webhook import WebhookDeps, WebhookKeys
+
+
+@cache
+def _session() -> requests.Session:
+    return requests.Session()
+
+
+def github_token(config: PipelineConfig) -> str | None:
+    """The pipeline's API token, or None when it names none (then nothing is proven or posted)."""
+    secret_id = config.github.token_secret_id
+    if not secret_id:
+        return None
+    value = parameters.get_secret(secret_id, max_age=control_plane_settings().cache_seconds)
+    token = str(value).strip()
+    return token or None
+
+
+def github_client(config: PipelineConfig) -> GitHubClient | None:
+    token = github_token(config)
+    if token is None:
+        return None
+    return GitHubClient(config.github.api_url, token, _session())
+
+
+@cache
+def dependabot_prover() -> GitHubDependabotProver:
+    return GitHubDependabotProver(github_client, LambdaProdCommit(aws.client("lambda")))
+
+
+def deployment_reporter() -> GitHubDeploymentReporter:
+    """A fresh reporter per invocation: it stops calling GitHub for the rest of one after a failure."""
+    locator = RunningExecutionLocator(aws.client("stepfunctions"), control_plane_settings().state_machine_arn)
+    return GitHubDeploymentReporter(github_client, metrics, locate_execution=locator)
+
+
+def _fetch_secret(secret_id: str, force: bool) -> str:
+    value = parameters.get_secret(
+        secret_id, max_age=control_plane_settings().cache_seconds, force_fetch=force
+    )
+    return str(value)
+
+
+@cache
+def webhook_deps() -> WebhookDeps:
+    settings = control_plane_settings()
+    if not settings.deliveries_table or not settings.state_machine_arn:
+        raise RuntimeError("the webhook function needs DELIVERIES_TABLE and STATE_MACHINE_ARN")
+    return WebhookDeps(
+        configs=pipeline_configs(),
+        keys=WebhookKeys(_fetch_secret),
+        store=DynamoDeliveryStore(aws.table(settings.deliveries_table)),
+        sfn=aws.client("stepfunctions"),
+        state_machine_arn=settings.state_machine_arn,
+        default_secret_id=settings.github_webhook_secret_id,
+    )

@@ -1,0 +1,238 @@
+"""A small stand-in for the GitHub REST endpoints the control plane calls, served on 127.0.0.1.
+
+Only what the Dependabot proof and the deployment statuses use:
+
+- ``GET  /repos/{owner}/{repo}/commits/{sha}/pulls``      pull requests of a commit (fixture data)
+- ``GET  /repos/{owner}/{repo}/compare/{base}...{head}``  a comparison (fixture data; 404 without one)
+- ``GET|POST /repos/{owner}/{repo}/deployments``          recorded here, listed newest first
+- ``GET|POST /repos/{owner}/{repo}/deployments/{id}/statuses``
+
+Answers are whatever tests (or ``POST /_local/fixtures``) put in, in GitHub's shapes; nothing is invented
+about who authored what. Requests need ``Authorization: Bearer <token>`` with a token the plane accepted,
+as GitHub would, and ``set_outage`` makes every API answer fail, for the outage paths.
+``GET /_local/deployments`` shows the deployments and statuses received.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+MAX_REQUEST_BYTES = 1024 * 1024
+_REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
+_PULLS = re.compile(_REPO + r"/commits/(?P<sha>[^/]+)/pulls$")
+_COMPARE = re.compile(_REPO + r"/compare/(?P<base>[^/.]+)\.\.\.(?P<head>[^/.]+)$")
+_DEPLOYMENTS = re.compile(_REPO + r"/deployments$")
+_STATUSES = re.compile(_REPO + r"/deployments/(?P<id>[0-9]+)/statuses$")
+_DEPLOYMENT_STATES = {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _key(repo: str) -> str:
+    return repo.lower()  # GitHub's repository names are case-insensitive
+
+
+class GitHubStub:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._tokens: set[str] = set()
+        self._pulls: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._comparisons: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._deployments: list[dict[str, Any]] = []
+        self._statuses: dict[int, list[dict[str, Any]]] = {}
+        self._outage: int | None = None
+        self.requests: list[tuple[str, str]] = []
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="github-stub", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # ---- fixture data (Python API; POST /_local/fixtures does the same over HTTP) --------------------
+    def accept_token(self, token: str) -> None:
+        with self._lock:
+            self._tokens.add(token)
+
+    def set_pull_requests(self, repo: str, sha: str, pulls: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._pulls[(_key(repo), sha)] = json.loads(json.dumps(pulls))
+
+    def set_comparison(self, repo: str, base: str, head: str, comparison: dict[str, Any]) -> None:
+        with self._lock:
+            self._comparisons[(_key(repo), base, head)] = json.loads(json.dumps(comparison))
+
+    def set_outage(self, status: int | None) -> None:
+        """Every API call answers ``status`` (e.g. 503) until set back to None."""
+        with self._lock:
+            self._outage = status
+
+    def load_fixtures(self, document: dict[str, Any]) -> None:
+        for item in document.get("pull_requests", []):
+            self.set_pull_requests(item["repo"], item["sha"], item["pulls"])
+        for item in document.get("comparisons", []):
+            self.set_comparison(item["repo"], item["base"], item["head"], item["comparison"])
+        if "outage" in document:
+            self.set_outage(document["outage"])
+
+    def deployments(self, repo: str | None = None, sha: str | None = None) -> list[dict[str, Any]]:
+        """Deployments received (oldest first), each with its statuses (oldest first)."""
+        with self._lock:
+            found = []
+            for deployment in self._deployments:
+                if repo is not None and deployment["repo"] != _key(repo):
+                    continue
+                if sha is not None and deployment["sha"] != sha:
+                    continue
+                found.append({**deployment, "statuses": list(self._statuses.get(deployment["id"], []))})
+            copied: list[dict[str, Any]] = json.loads(json.dumps(found))
+            return copied
+
+    # ---- HTTP ---------------------------------------------------------------------------------
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                stub._dispatch(self)
+
+            def do_POST(self) -> None:
+                stub._dispatch(self)
+
+        return Handler
+
+    def _dispatch(self, request: BaseHTTPRequestHandler) -> None:
+        split = urlsplit(request.path)
+        path = unquote(split.path)
+        query = {k: v[0] for k, v in parse_qs(split.query).items()}
+        length = int(request.headers.get("content-length") or 0)
+        if length > MAX_REQUEST_BYTES:
+            self._send(request, 413, {"message": "too large"})
+            return
+        raw = request.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            self._send(request, 400, {"message": "Problems parsing JSON"})
+            return
+        method = request.command
+        self.requests.append((method, path))
+
+        if path == "/_local/fixtures" and method == "POST" and isinstance(body, dict):
+            self.load_fixtures(body)
+            self._send(request, 204, None)
+            return
+        if path == "/_local/deployments" and method == "GET":
+            self._send(request, 200, self.deployments(query.get("repo"), query.get("sha")))
+            return
+
+        with self._lock:
+            outage, tokens = self._outage, set(self._tokens)
+        if outage is not None:
+            self._send(request, outage, {"message": "Service unavailable (local outage)"})
+            return
+        token = (request.headers.get("authorization") or "").removeprefix("Bearer ").strip()
+        if token not in tokens:
+            self._send(request, 401, {"message": "Bad credentials"})
+            return
+        status, answer = self._api(method, path, query, body)
+        self._send(request, status, answer)
+
+    def _api(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        if (found := _PULLS.match(path)) and method == "GET":
+            with self._lock:
+                return 200, self._pulls.get((_key(f"{found['owner']}/{found['name']}"), found["sha"]), [])
+        if (found := _COMPARE.match(path)) and method == "GET":
+            key = (_key(f"{found['owner']}/{found['name']}"), found["base"], found["head"])
+            with self._lock:
+                comparison = self._comparisons.get(key)
+            return (200, comparison) if comparison is not None else (404, {"message": "Not Found"})
+        if found := _DEPLOYMENTS.match(path):
+            repo = _key(f"{found['owner']}/{found['name']}")
+            if method == "POST":
+                return self._create_deployment(repo, body)
+            with self._lock:
+                listed = [
+                    d
+                    for d in reversed(self._deployments)
+                    if d["repo"] == repo
+                    and all(d.get(k) == query[k] for k in ("sha", "environment", "task") if k in query)
+                ]
+            return 200, listed
+        if found := _STATUSES.match(path):
+            deployment_id = int(found["id"])
+            with self._lock:
+                known = any(d["id"] == deployment_id for d in self._deployments)
+            if not known:
+                return 404, {"message": "Not Found"}
+            if method == "POST":
+                return self._create_status(deployment_id, body)
+            with self._lock:
+                return 200, list(reversed(self._statuses.get(deployment_id, [])))
+        return 404, {"message": "Not Found"}
+
+    def _create_deployment(self, repo: str, body: Any) -> tuple[int, Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("ref"), str):
+            return 422, {"message": "Invalid request: ref is required"}
+        with self._lock:
+            deployment = {
+                "id": len(self._deployments) + 1,
+                "repo": repo,
+                "sha": body["ref"],
+                "ref": body["ref"],
+                "task": body.get("task", "deploy"),
+                "environment": body.get("environment", "production"),
+                "description": body.get("description"),
+                "payload": body.get("payload") or {},
+                "production_environment": bool(body.get("production_environment", False)),
+                "created_at": _now(),
+            }
+            self._deployments.append(deployment)
+        return 201, deployment
+
+    def _create_status(self, deployment_id: int, body: Any) -> tuple[int, Any]:
+        if not isinstance(body, dict) or body.get("state") not in _DEPLOYMENT_STATES:
+            return 422, {"message": "Invalid request: state is not a deployment state"}
+        with self._lock:
+            statuses = self._statuses.setdefault(deployment_id, [])
+            status = {
+                "id": deployment_id * 1000 + len(statuses) + 1,
+                "state": body["state"],
+                "description": body.get("description", ""),
+                "log_url": body.get("log_url"),
+                "environment_url": body.get("environment_url"),
+                "created_at": _now(),
+            }
+            statuses.append(status)
+        return 201, status
+
+    @staticmethod
+    def _send(request: BaseHTTPRequestHandler, status: int, document: Any) -> None:
+        payload = b"" if document is None else json.dumps(document).encode()
+        request.send_response(status)
+        request.send_header("content-type", "application/json; charset=utf-8")
+        request.send_header("content-length", str(len(payload)))
+        request.end_headers()
+        request.wfile.write(payload)
