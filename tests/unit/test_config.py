@@ -1,0 +1,136 @@
+"""Pipeline config validation: every mistake is one clear line that names the field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from promotion.errors import InvalidPipelineConfig
+from promotion.models.config import parse_pipeline_config
+
+from tests.support.pipelines import sample_config_dict
+
+Edit = Callable[[dict[str, Any]], None]
+
+
+def rejection(edit: Edit) -> str:
+    """The error message for the sample config after ``edit``; fails the test if it is accepted."""
+    document = sample_config_dict()
+    edit(document)
+    with pytest.raises(InvalidPipelineConfig) as caught:
+        parse_pipeline_config(document, source="SSM parameter /stack/pipelines/sentiment-service")
+    message = str(caught.value)
+    assert "\n" not in message, "errors are one line (an HTTP body or a CLI line)"
+    assert message.startswith("SSM parameter /stack/pipelines/sentiment-service: ")
+    return message
+
+
+def test_the_sample_config_is_valid() -> None:
+    config = parse_pipeline_config(sample_config_dict(), source="test")
+    assert config.name == "sentiment-service"
+    assert set(config.environments.prod.functions) == {"api", "worker"}
+    assert config.environments.preprod.http_entry == "api"
+    # canary_checks are given, so they are what the canary runs
+    assert [check.name for check in config.effective_canary_checks][-1] == "worker-health"
+
+
+def test_without_canary_checks_the_canary_runs_the_integration_checks() -> None:
+    document = sample_config_dict()
+    del document["canary_checks"]
+    config = parse_pipeline_config(document, source="test")
+    assert config.effective_canary_checks == config.checks
+
+
+def test_json_text_is_accepted_and_bad_json_is_a_clear_error() -> None:
+    assert parse_pipeline_config(json.dumps(sample_config_dict()), source="f").name == "sentiment-service"
+    with pytest.raises(InvalidPipelineConfig, match=r"^pipeline\.json: not JSON: "):
+        parse_pipeline_config("{not json", source="pipeline.json")
+
+
+def test_unknown_top_level_key() -> None:
+    message = rejection(lambda d: d.update(bypass_approval=True))
+    assert "bypass_approval: Extra inputs are not permitted" in message
+
+
+def test_unknown_nested_key_is_named_by_its_path() -> None:
+    message = rejection(lambda d: d["environments"]["prod"].update(colour="blue"))
+    assert "environments.prod.colour: Extra inputs are not permitted" in message
+
+
+def test_bad_approver_email() -> None:
+    message = rejection(lambda d: d["approval"].update(approvers=["release-manager"]))
+    assert message.count("approval.approvers") == 1
+    assert "'release-manager' is not an email address" in message
+
+
+def test_bad_notification_email() -> None:
+    message = rejection(lambda d: d["notifications"].update(emails=["team@example.com", "team at example"]))
+    assert "notifications.emails" in message
+    assert "'team at example' is not an email address" in message
+
+
+def test_no_approvers_is_refused() -> None:
+    message = rejection(lambda d: d["approval"].update(approvers=[]))
+    assert "approval.approvers" in message
+
+
+def test_http_entry_must_be_one_of_the_functions() -> None:
+    message = rejection(lambda d: d["environments"]["preprod"].update(http_entry="frontend"))
+    assert "environments.preprod" in message
+    assert "http_entry 'frontend' is not one of functions ['api', 'worker']" in message
+
+
+def test_preprod_and_prod_must_have_the_same_function_keys() -> None:
+    def add_prod_only_function(document: dict[str, Any]) -> None:
+        document["environments"]["prod"]["functions"]["reporter"] = "svc-sentiment-prod-reporter"
+
+    message = rejection(add_prod_only_function)
+    assert "environments" in message
+    assert "['api', 'worker']" in message
+    assert "['api', 'reporter', 'worker']" in message
+    assert "must have the same keys" in message
+
+
+def test_a_canary_check_naming_an_unknown_function() -> None:
+    message = rejection(lambda d: d["canary_checks"][-1].update(function="scheduler"))
+    assert "check 'worker-health' names unknown function 'scheduler'" in message
+
+
+def test_an_integration_check_naming_an_unknown_function() -> None:
+    message = rejection(lambda d: d["checks"][0].update(function="scheduler"))
+    assert "check 'health' names unknown function 'scheduler'" in message
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda d: d.update(name="Sentiment Service"), "name"),
+        (lambda d: d.update(repo="sentiment-service"), "repo"),
+        (
+            lambda d: d["environments"]["prod"].update(base_url="ftp://example.com"),
+            "environments.prod.base_url",
+        ),
+        (lambda d: d["approval"].update(timeout_seconds=5), "approval.timeout_seconds"),
+        (lambda d: d["bake"].update(poll_interval_seconds=0), "bake.poll_interval_seconds"),
+        (lambda d: d["checks"][0].update(path="health"), "checks.0.path"),
+        (lambda d: d["checks"][0].update(method="TRACE"), "checks.0.method"),
+        (lambda d: d.update(checks=[]), "checks"),
+        (lambda d: d["artifacts"].update(prefix="/builds/"), "artifacts.prefix"),
+        (lambda d: d.pop("approval"), "approval"),
+    ],
+)
+def test_field_errors_name_the_field(edit: Edit, field: str) -> None:
+    assert f": {field}: " in rejection(edit)
+
+
+def test_several_mistakes_are_all_reported_on_one_line() -> None:
+    def two_mistakes(document: dict[str, Any]) -> None:
+        document["repo"] = "no-owner"
+        document["bake"]["duration_seconds"] = -1
+
+    message = rejection(two_mistakes)
+    assert "repo: " in message
+    assert "bake.duration_seconds: " in message
+    assert "; " in message

@@ -1,0 +1,133 @@
+"""Outcome notices: subject and text, the cause pulled out of a Lambda error, and where they are sent."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from promotion.notify import Failure, Outcome, cause_text, notify_outcome
+
+from tests.support.pipelines import sample_config
+
+SHA = "89abcdef0123456789abcdef0123456789abcdef"
+ARN = (
+    "arn:aws:states:us-east-1:123456789012:execution:release-promotion-promotion:"
+    "sentiment-service-89abcdef0123-a1"
+)
+CAUSE_MESSAGE = "1/3 integration checks failed on http://preprod: score-negative: JSON 'label' is 'x'"
+LAMBDA_CAUSE = json.dumps(
+    {
+        "errorType": "IntegrationTestsFailed",
+        "errorMessage": CAUSE_MESSAGE,
+        "stackTrace": ["Traceback (most recent call last):\n", '  File "app.py", line 1\n'],
+    }
+)
+
+
+def outcome(**changes: Any) -> Outcome:
+    fields: dict[str, Any] = {
+        "outcome": "failed",
+        "pipeline": "sentiment-service",
+        "sha": SHA,
+        "execution_name": "sentiment-service-89abcdef0123-a1",
+        "execution_arn": ARN,
+        "failure": Failure(Error="IntegrationTestsFailed", Cause=LAMBDA_CAUSE),
+    }
+    fields.update(changes)
+    return Outcome.model_validate(fields)
+
+
+class RecordingMailer:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send(self, *, to: list[str], subject: str, text: str, html: str | None = None) -> str:
+        self.sent.append({"to": to, "subject": subject, "text": text})
+        return f"message-{len(self.sent)}"
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.published: list[dict[str, Any]] = []
+
+    def publish(self, *, subject: str, event: dict[str, Any]) -> None:
+        self.published.append({"subject": subject, "event": event})
+
+
+@pytest.mark.parametrize(
+    ("cause", "text"),
+    [
+        (
+            LAMBDA_CAUSE,
+            "1/3 integration checks failed on http://preprod: score-negative: JSON 'label' is 'x'",
+        ),
+        (
+            "rejected by release-manager@example.com via email: not today",
+            "rejected by release-manager@example.com via email: not today",
+        ),
+        ('{"error": "no errorMessage here"}', '{"error": "no errorMessage here"}'),
+        ('["a", "list"]', '["a", "list"]'),
+        ("", ""),
+    ],
+)
+def test_cause_text_shows_the_lambda_error_message_alone(cause: str, text: str) -> None:
+    assert cause_text(cause) == text
+
+
+def test_a_failure_notice_names_the_error_and_its_cause_without_the_stack_trace() -> None:
+    failed = outcome()
+    assert failed.subject() == "Promotion of sentiment-service@89abcdef0123 failed: IntegrationTestsFailed"
+    text = failed.text()
+    assert text.splitlines()[0] == failed.subject()
+    assert "Execution: sentiment-service-89abcdef0123-a1" in text
+    assert f"ARN:       {ARN}" in text
+    assert "Error: IntegrationTestsFailed" in text
+    assert (
+        "Cause: 1/3 integration checks failed on http://preprod: score-negative: JSON 'label' is 'x'" in text
+    )
+    assert "Traceback" not in text
+    assert "Prod now runs" not in text
+
+
+def test_a_promoted_notice_names_the_approver_and_the_prod_versions() -> None:
+    promoted = outcome(
+        outcome="promoted",
+        failure=None,
+        approved_by="release-manager@example.com",
+        prod_versions={"worker": "7", "api": "12"},
+    )
+    assert promoted.subject() == "Promoted sentiment-service@89abcdef0123 to prod"
+    text = promoted.text()
+    assert "Approved by: release-manager@example.com" in text
+    assert "Prod now runs: api v12, worker v7" in text
+    assert "Error:" not in text
+
+
+def test_notify_outcome_publishes_the_event_and_mails_the_recipients() -> None:
+    mailer, publisher = RecordingMailer(), RecordingPublisher()
+    failed = outcome()
+
+    notify_outcome(mailer, publisher, sample_config(), failed)
+
+    (published,) = publisher.published
+    assert published["subject"] == failed.subject()
+    event = published["event"]
+    assert event["outcome"] == "failed"
+    assert event["repo"] == "example-org/sentiment-service"
+    assert event["sha"] == SHA
+    assert event["execution_arn"] == ARN
+    # subscribers get the readable cause, not Lambda's JSON with a stack trace
+    assert event["failure"] == {
+        "Error": "IntegrationTestsFailed",
+        "Cause": "1/3 integration checks failed on http://preprod: score-negative: JSON 'label' is 'x'",
+    }
+    json.dumps(event)  # what SNS carries must be JSON
+    assert mailer.sent == [{"to": ["team@example.com"], "subject": failed.subject(), "text": failed.text()}]
+
+
+def test_without_notification_emails_only_the_event_is_published() -> None:
+    mailer, publisher = RecordingMailer(), RecordingPublisher()
+    notify_outcome(mailer, publisher, sample_config(notifications={"emails": []}), outcome())
+    assert len(publisher.published) == 1
+    assert mailer.sent == []
