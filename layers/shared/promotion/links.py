@@ -43,7 +43,7 @@ def verify(
     key: bytes, approval_id: str, approver: str, expires: str, signature: str, *, now: float
 ) -> SignedLink:
     """The link's parts if the signature holds and the link has not expired; raises otherwise."""
-    if "\n" in approver or "\n" in approval_id or not expires.isdigit() or len(expires) > 12:
+    if "\n" in approver or "\n" in approval_id or not _digits(expires, 12):
         raise ApprovalLinkInvalid("approval link is malformed")
     expires_at = int(expires)
     expected = sign(key, approval_id, approver, expires_at).signature
@@ -74,10 +74,15 @@ def issue_csrf(key: bytes, approval_id: str, approver: str, *, now: float) -> tu
 
 def verify_csrf(key: bytes, approval_id: str, approver: str, nonce: str, token: str, *, now: float) -> None:
     issued, _, _random = nonce.partition(".")
-    if not issued.isdigit() or len(issued) > 12 or not _random:
+    if not _digits(issued, 12) or not _random:
         raise ApprovalCsrfInvalid("the form is missing its CSRF token: open the link again")
     expected = hmac.new(key, _csrf_message(approval_id, approver, nonce), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, token):
         raise ApprovalCsrfInvalid("the form's CSRF token does not verify: open the link again")
     if not (0 <= now - int(issued) <= CSRF_MAX_AGE_SECONDS):
         raise ApprovalCsrfInvalid("the form is too old: open the link again")
+
+
+def _digits(value: str, max_length: int) -> bool:
+    # str.isdigit alone accepts other scripts' digits ("¹", "٣") that int() then refuses.
+    return value.isascii() and value.isdigit() and len(value) <= max_length

@@ -160,7 +160,12 @@ def verify_request(
     clock: Clock | None = None,
 ) -> None:
     """Raise unless the body carries Slack's signature and a timestamp within five minutes."""
-    if not timestamp or not timestamp.isdigit() or len(timestamp) > 12 or not signature:
+    if (
+        not timestamp
+        or not (timestamp.isascii() and timestamp.isdigit())
+        or len(timestamp) > 12
+        or not signature
+    ):
         raise SlackRequestInvalid("missing or malformed Slack signature headers")
     verifier = SignatureVerifier(signing_secret, clock) if clock else SignatureVerifier(signing_secret)
     if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
