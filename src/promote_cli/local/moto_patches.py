@@ -4,6 +4,8 @@
   version. A promotion pins a version precisely so that a later overwrite cannot change what deploys.
 - UpdateAlias with ``RevisionId``: moto ignores it and never changes an alias's revision; AWS refuses a
   stale revision with PreconditionFailedException. Deploys and rollbacks guard every alias move with it.
+- SendTaskFailure's ``cause``: moto drops it (the task fails with a null cause); AWS keeps it. A rejection's
+  reason and a superseded request's successor travel in it.
 
 And one deliberate difference, only when asked for: ``apply_time_scale`` shrinks the interpreter's Wait
 states, Retry intervals and task timeouts by one factor, so the long paths (artifact wait, approval
@@ -52,7 +54,22 @@ def apply() -> None:
 
     lambda_models.LambdaFunction._set_function_code = set_function_code  # type: ignore[method-assign]
     _apply_alias_revisions()
+    _apply_task_failure_cause()
     _applied = True
+
+
+def _apply_task_failure_cause() -> None:
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def send_task_failure(self: Any) -> Any:
+        from moto.core.responses import EmptyResult
+
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
 
 
 def _apply_alias_revisions() -> None:
