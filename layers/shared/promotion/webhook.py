@@ -477,8 +477,6 @@ def _handle_event(
         )
     if event_name == "ping":
         return WebhookAnswer(200, "pong", "webhook reached the pipeline", {"pipeline": config.name})
-    if envelope.repository is None:
-        return _rejected(422, f"the {event_name} payload names no repository")
 
     decision: StartWanted | Ignored
     if event_name == "workflow_run":
@@ -487,6 +485,8 @@ def _handle_event(
         decision = decide_push(config, _parse(PushEvent, payload, event_name))
     else:
         decision = Ignored(f"{event_name} events do not start promotions (workflow_run and push do)")
+    if envelope.repository is None:
+        return _rejected(422, f"the {event_name} payload names no repository")
 
     now = int(deps.clock())
     try:
