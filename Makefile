@@ -53,10 +53,18 @@ unit: setup
 integration: setup
 	$(BIN)/pytest tests/integration
 
-e2e: setup
+e2e: setup e2e-setup
 	$(BIN)/pytest tests/e2e
 
-test: lint typecheck sam-validate sam-build
+# The browser test drives Debian's Chromium with Selenium (browser downloads are not possible here).
+# Idempotent: installs only when the browser or its driver is missing.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+e2e-setup:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver; \
+	fi
+
+test: lint typecheck sam-validate sam-build e2e-setup
 	$(BIN)/pytest
 
 clean:

@@ -61,7 +61,9 @@ def _html(status: int, body: str) -> Response[str]:
         body=body,
         headers={
             "Cache-Control": "no-store",
-            "Referrer-Policy": "no-referrer",
+            # Same-origin only: the page URL carries the link signature and must not leak to the links it
+            # shows, while form posts keep a real Origin header (no-referrer would make it "null").
+            "Referrer-Policy": "same-origin",
             "X-Frame-Options": "DENY",
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
