@@ -1,24 +1,42 @@
-"""Record baseline: what the environment runs before the deploy (the rollback target); refuses a frozen
-environment and, for prod, one whose alarms already fire."""
+"""Check and lock: right before an environment is deployed, refuse a frozen one (and for prod, one whose
+alarms fire or a commit older than what it runs), take its deploy lock, and record the baseline in the
+deployment ledger."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from promotion import steps
 from promotion.adapters import aws
-from promotion.models.steps import EnvironmentRequest
+from promotion.github_runtime import github_client
+from promotion.models.steps import PrepareRequest
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import environment_store, parse_request, pipeline_configs
+from promotion.prepare import PrepareDeps
+from promotion.runtime import environment_store, ledger, parse_request, pipeline_configs
+
+
+def _reclaimed(environment: str, stale_owner: str) -> None:
+    metrics.add_metric(name="StaleLocksReclaimed", unit=MetricUnit.Count, value=1)
+    logger.warning(
+        "reclaimed a stale deploy lock", extra={"environment": environment, "stale_owner": stale_owner}
+    )
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = parse_request(event, EnvironmentRequest)
-    return steps.record_baseline(
-        pipeline_configs(), aws.client("lambda"), aws.client("cloudwatch"), environment_store(), request
-    ).to_payload()
+    request = parse_request(event, PrepareRequest)
+    config = pipeline_configs().get(request.pipeline)
+    deps = PrepareDeps(
+        lambda_client=aws.client("lambda"),
+        cloudwatch=aws.client("cloudwatch"),
+        sfn=aws.client("stepfunctions"),
+        environments=environment_store(),
+        ledger=ledger(),
+        commit_order=github_client(config),
+        on_reclaim=_reclaimed,
+    )
+    return steps.check_and_lock(pipeline_configs(), deps, request).to_payload()

@@ -7,12 +7,19 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from promotion.adapters import aws
-from promotion.cleanup import ExecutionStatusChange, clean_up_after
+from promotion.cleanup import ExecutionStatusChange, clean_up_after, close_out
 from promotion.notify import Outcome, notify_outcome
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import approval_expirer, event_publisher, mailer, parse_request, pipeline_configs
+from promotion.runtime import (
+    approval_expirer,
+    environment_store,
+    event_publisher,
+    ledger,
+    mailer,
+    parse_request,
+    pipeline_configs,
+)
 
 
 def _notify(outcome: Outcome) -> None:
@@ -24,8 +31,16 @@ def _notify(outcome: Outcome) -> None:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     change = parse_request(event.get("detail") or {}, ExecutionStatusChange)
+    now = time.time()
     report = clean_up_after(
-        change, sfn=aws.client("stepfunctions"), expirer=approval_expirer(), notify=_notify, now=time.time()
+        change,
+        sfn=aws.client("stepfunctions"),
+        expirer=approval_expirer(),
+        notify=_notify,
+        now=now,
+        close=lambda pipeline, arn, status: close_out(
+            pipeline, arn, status, locks=environment_store(), ledger=ledger(), now=now
+        ),
     )
     metrics.add_metric(
         name=f"Cleanup{change.status.title().replace('_', '')}", unit=MetricUnit.Count, value=1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -10,7 +11,7 @@ from promotion.adapters import aws
 from promotion.github_runtime import deployment_reporter
 from promotion.models.steps import DeployRequest
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import parse_request, pipeline_configs
+from promotion.runtime import ledger, parse_request, pipeline_configs
 
 
 @logger.inject_lambda_context
@@ -19,5 +20,10 @@ from promotion.runtime import parse_request, pipeline_configs
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, DeployRequest)
     return steps.deploy(
-        pipeline_configs(), aws.client("lambda"), request, reporter=deployment_reporter()
+        pipeline_configs(),
+        aws.client("lambda"),
+        request,
+        reporter=deployment_reporter(),
+        ledger=ledger(),
+        now=time.time(),
     ).to_payload()

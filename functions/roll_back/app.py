@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from promotion import steps
 from promotion.adapters import aws
 from promotion.models.steps import RollbackRequest
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import parse_request
+from promotion.runtime import ledger, parse_request
 
 
 @logger.inject_lambda_context
@@ -21,6 +21,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = parse_request(event, RollbackRequest)
     metrics.add_dimension(name="environment", value=request.baseline.environment)
     metrics.add_metric(name="Rollbacks", unit=MetricUnit.Count, value=1)
-    result = steps.roll_back_environment(aws.client("lambda"), request)
+    result = steps.roll_back_environment(aws.client("lambda"), ledger(), request, now=time.time())
     logger.info("rolled back", extra={"restored": result.restored, "moved_from": result.moved_from})
     return result.to_payload()

@@ -152,7 +152,8 @@ def test_checksum_mismatch_stops_at_once(plane: LocalControlPlane) -> None:
     history = plane.client("stepfunctions").get_execution_history(executionArn=started["execution_arn"])[
         "events"
     ]
-    assert len([e for e in history if e["type"] == "LambdaFunctionScheduled"]) == 3  # load, fetch, notify
+    scheduled = [e for e in history if e["type"] == "LambdaFunctionScheduled"]
+    assert len(scheduled) == 4  # load, fetch (once), record failure, notify
     assert promotion_snapshot(plane) == before
 
 
@@ -174,7 +175,13 @@ def test_failed_integration_tests_put_preprod_back_and_leave_prod_alone(plane: L
 
     # Then preprod was rolled back to what it ran before, prod was never touched
     states = promotion.states()
-    assert states[-4:] == ["Run integration tests", "Roll back preprod", "Notify failure", "Promotion failed"]
+    assert states[-5:] == [
+        "Run integration tests",
+        "Roll back preprod",
+        "Record failure",
+        "Notify failure",
+        "Promotion failed",
+    ]
     after = promotion.after()
     assert versions(after["preprod"]) == versions(promotion.before["preprod"])
     assert after["prod"] == promotion.before["prod"]
@@ -213,9 +220,10 @@ def test_approval_timeout_ends_the_promotion_and_expires_the_links(plane: LocalC
     failed(plane, promotion, "ApprovalTimedOut")
 
     # Then the record is expired, the link says so, and prod is untouched
-    assert promotion.states()[-4:] == [
+    assert promotion.states()[-5:] == [
         "Wait for approval",
         "Expire approval",
+        "Record failure",
         "Notify failure",
         "Promotion failed",
     ]
@@ -285,9 +293,10 @@ def test_prod_deploy_failure_rolls_every_function_back(
         failed(plane, promotion, "DeployFailed")
 
     # Then prod serves exactly what it served before
-    assert promotion.states()[-4:] == [
+    assert promotion.states()[-5:] == [
         "Deploy to prod",
         "Roll back prod",
+        "Record failure",
         "Notify failure",
         "Promotion failed",
     ]
@@ -308,9 +317,10 @@ def test_canary_failure_rolls_prod_back_to_the_previous_version(
     # Then the canary fails, and every prod function is back on the exact version it served before
     described = failed(plane, promotion, "CanaryFailed")
     assert "canary checks failed on svc-sentiment-prod-api:" in described["cause"]
-    assert promotion.states()[-4:] == [
+    assert promotion.states()[-5:] == [
         "Run canary checks",
         "Roll back prod",
+        "Record failure",
         "Notify failure",
         "Promotion failed",
     ]
@@ -380,10 +390,11 @@ def test_failed_rollback_freezes_prod_and_sends_the_recovery_commands(
     assert described["status"] == "FAILED"
     assert described["error"] == "RollbackFailed"
     assert fault.hits >= 4  # the first try and the rollback's own retries
-    assert promotion.states()[-5:] == [
+    assert promotion.states()[-6:] == [
         "Run canary checks",
         "Roll back prod",
         "Freeze prod",
+        "Record rollback failure",
         "Notify rollback failed",
         "Rollback failed",
     ]
@@ -432,4 +443,4 @@ def test_a_failing_notice_never_changes_the_outcome(plane: LocalControlPlane, he
     assert fault.hits >= 2  # retried
     output = promotion.output()
     assert "notification_error" in output
-    assert promotion.states()[-2:] == ["Notify promoted", "Promoted"]
+    assert promotion.states()[-3:] == ["Record success", "Notify promoted", "Promoted"]

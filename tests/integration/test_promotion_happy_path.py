@@ -15,13 +15,18 @@ from tests.support.promotion import (
 HAPPY_PATH = [
     "Load pipeline config",
     "Fetch artifact",
+    "Check and lock preprod",
     "Deploy to preprod",
     "Run integration tests",
+    "Release preprod lock",
     "Decide approval path",
     "Approval needed?",
     "Wait for approval",
+    "Check and lock prod",
     "Deploy to prod",
     "Run canary checks",
+    "Shift traffic",
+    "All traffic shifted?",
     "Start bake",
     "Check prod alarms",
     "Bake complete?",
@@ -45,7 +50,7 @@ def test_approved_promotion_puts_the_pinned_build_in_both_environments(plane) ->
     assert described["status"] == "SUCCEEDED"
     states = promotion.states()
     assert states[: len(HAPPY_PATH)] == HAPPY_PATH
-    assert states[-2:] == ["Notify promoted", "Promoted"]
+    assert states[-3:] == ["Record success", "Notify promoted", "Promoted"]
     assert "Approval bypassed" not in states
     # the bake polled the alarms more than once (4 s bake, 2 s polls)
     assert states.count("Check prod alarms") == 3

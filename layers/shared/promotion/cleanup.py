@@ -84,6 +84,33 @@ def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
     return events
 
 
+class LockReleaser(Protocol):
+    def release_lock(self, pipeline: str, environment: str, *, owner: str) -> bool: ...
+
+
+class LedgerCloser(Protocol):
+    def history(self, pipeline: str, environment: str, *, limit: int = 10) -> list[Any]: ...
+
+    def finish(
+        self, pipeline: str, environment: str, key: str, *, outcome: Any, at: int, **extra: Any
+    ) -> Any: ...
+
+
+def close_out(
+    pipeline: str, execution_arn: str, status: str, *, locks: LockReleaser, ledger: LedgerCloser, now: float
+) -> list[str]:
+    """Release the execution's deploy locks (not a frozen one) and close its open ledger entries."""
+    closed = []
+    for environment in ("preprod", "prod"):
+        locks.release_lock(pipeline, environment, owner=execution_arn)
+        for entry in ledger.history(pipeline, environment, limit=20):
+            if entry.execution_arn == execution_arn and entry.outcome in ("started", "deployed"):
+                outcome = "aborted" if status in ("ABORTED", "TIMED_OUT") else "failed"
+                ledger.finish(pipeline, environment, entry.entry_key, outcome=outcome, at=int(now))
+                closed.append(environment)
+    return closed
+
+
 def clean_up_after(
     change: ExecutionStatusChange,
     *,
@@ -91,6 +118,7 @@ def clean_up_after(
     expirer: ApprovalExpirer,
     notify: Callable[[Outcome], None],
     now: float,
+    close: Callable[[str, str, str], Any] | None = None,
 ) -> CleanupReport:
     if change.status not in ("FAILED", "TIMED_OUT", "ABORTED"):
         return CleanupReport(change.executionArn, change.status, 0, False, "nothing to clean up")
@@ -102,6 +130,8 @@ def clean_up_after(
         return CleanupReport(
             change.executionArn, change.status, len(expired), False, "execution input not valid"
         )
+    if close is not None:
+        close(request.pipeline, change.executionArn, change.status)
     if already_notified(execution_history(sfn, change.executionArn)):
         return CleanupReport(change.executionArn, change.status, len(expired), False, "already notified")
     error = change.error or {"ABORTED": "Cancelled", "TIMED_OUT": "ExecutionTimedOut"}.get(

@@ -8,6 +8,7 @@ back before the error is raised.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from promotion.models.config import Environment, EnvironmentTarget
 from promotion.models.execution import EnvironmentDeployment, FunctionDeployment, PinnedArtifact
 
 _WAITER_CONFIG = {"Delay": 2, "MaxAttempts": 60}
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,13 @@ def deploy_environment(
     artifact: PinnedArtifact,
     *,
     must_match: EnvironmentDeployment | None = None,
+    route: bool = True,
 ) -> EnvironmentDeployment:
-    """Deploy ``artifact`` to every function of ``target``; with ``must_match``, prove the bytes are the same."""
+    """Deploy ``artifact`` to every function of ``target``; with ``must_match``, prove the bytes are the same.
+
+    With ``route=False`` the new versions are published but no traffic moves: a gradual rollout shifts it
+    later (``promotion.traffic``), after the canary checks have called the new versions directly.
+    """
     expected = lambda_code_sha256(artifact.sha256)
     if must_match is not None:
         for function in must_match.functions:
@@ -117,7 +124,7 @@ def deploy_environment(
     ]
     moved: list[tuple[_Prepared, str]] = []
     try:
-        for item in prepared:
+        for item in prepared if route else []:
             new_revision = _move_alias(lambda_client, item, target.alias, item.version, item.alias_revision)
             moved.append((item, new_revision))
     except ClientError as error:
@@ -126,8 +133,9 @@ def deploy_environment(
             # runs half old and half new.
             try:
                 _move_alias(lambda_client, item, target.alias, item.previous_version, revision)
-            except ClientError:
-                pass
+            except ClientError as undo_error:
+                # The rollback state restores every alias from the baseline; say what it will find.
+                _log.warning("could not undo alias move of %s: %s", item.function_name, undo_error)
         raise DeployFailed(
             f"alias move failed, earlier moves undone: {_error_code(error)}: {error}"
         ) from error

@@ -125,3 +125,11 @@ class SelfApprovalRefused(PromotionError):
 
 class ApprovalCsrfInvalid(PromotionError):
     """The decision form's CSRF token is missing, forged, stale, or the request came from another site."""
+
+
+class EnvironmentLocked(PromotionError):
+    """Another running promotion is deploying this environment; retried until it is done."""
+
+
+class WouldGoBackwards(PromotionError):
+    """Prod runs a newer commit (or it cannot be proven otherwise); only an explicit rollback/redeploy may."""

@@ -15,6 +15,7 @@ from promotion.approvals import ApprovalServices, AuditedExpirer, Notifier
 from promotion.dal.approvals import DynamoApprovalStore
 from promotion.dal.audit import DynamoAuditLog
 from promotion.dal.environments import DynamoEnvironmentStateStore
+from promotion.dal.ledger import DynamoLedger
 from promotion.errors import InvalidExecutionInput
 from promotion.models.validation import describe_validation_error
 from promotion.settings import control_plane_settings
@@ -58,6 +59,14 @@ def environment_store() -> DynamoEnvironmentStateStore:
     if not table:
         raise RuntimeError("control-plane environment: ENVIRONMENTS_TABLE is not set")
     return DynamoEnvironmentStateStore(aws.table(table))
+
+
+@cache
+def ledger() -> DynamoLedger:
+    table = control_plane_settings().deployments_table
+    if not table:
+        raise RuntimeError("control-plane environment: DEPLOYMENTS_TABLE is not set")
+    return DynamoLedger(aws.table(table))
 
 
 def approval_signing_key() -> bytes:

@@ -23,6 +23,7 @@ class ControlPlaneSettings(BaseModel):
     notifications_topic_arn: str = Field(alias="NOTIFICATIONS_TOPIC_ARN")
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE")
     environments_table: str | None = Field(default=None, alias="ENVIRONMENTS_TABLE")
+    deployments_table: str | None = Field(default=None, alias="DEPLOYMENTS_TABLE")
     audit_table: str | None = Field(default=None, alias="AUDIT_TABLE")
     # Slack approvals: both secrets are set in Globals; a pipeline that asks for Slack needs them filled in.
     slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET_ID")

@@ -16,10 +16,11 @@ from promotion.adapters.messaging import EventPublisher, Mailer
 from promotion.approval_policy import DependabotProver, decide_approval_path
 from promotion.artifacts import fetch_and_pin
 from promotion.checks import HttpTransport, LambdaVersionTransport, VersionTarget, run_checks
+from promotion.dal.environments import EnvironmentStateStore
+from promotion.dal.ledger import DynamoLedger, LedgerFunction
+from promotion.dal.ledger import Outcome as LedgerOutcome
 from promotion.deploy import deploy_environment
 from promotion.deployment_status import NO_DEPLOYMENT_REPORTS, DeploymentReporter, ExecutionRef
-from promotion.baseline import capture_baseline
-from promotion.dal.environments import EnvironmentStateStore
 from promotion.errors import (
     ArtifactNotFound,
     BuildNotPublished,
@@ -27,10 +28,10 @@ from promotion.errors import (
     IntegrationTestsFailed,
     InvalidExecutionInput,
 )
-from promotion.rollback import roll_back
 from promotion.models.execution import (
     ApprovalPath,
     BakeProgress,
+    BaselineFunction,
     CheckReport,
     EnvironmentBaseline,
     EnvironmentDeployment,
@@ -44,13 +45,20 @@ from promotion.models.steps import (
     DeployRequest,
     EnvironmentRequest,
     FetchArtifactRequest,
+    FinishRequest,
     LoadPipelineRequest,
     NotifyRequest,
+    PrepareRequest,
+    ReleaseLockRequest,
     RequestApprovalRequest,
     RollbackRequest,
     RunChecksRequest,
+    ShiftTrafficRequest,
 )
 from promotion.notify import Outcome, cause_text, notify_outcome
+from promotion.prepare import Deployment, PrepareDeps, prepare_environment
+from promotion.rollback import roll_back
+from promotion.traffic import TrafficStep, shift_traffic
 
 
 def load_pipeline(configs: PipelineConfigStore, request: LoadPipelineRequest) -> PipelineSettings:
@@ -61,6 +69,7 @@ def load_pipeline(configs: PipelineConfigStore, request: LoadPipelineRequest) ->
         approval_timeout_seconds=config.approval.timeout_seconds,
         bake_seconds=config.bake.duration_seconds,
         poll_seconds=config.bake.poll_interval_seconds,
+        mode=request.input.mode,
     )
 
 
@@ -76,7 +85,8 @@ def fetch_artifact(
         waited = now - _parse_time(request.entered_at) if request.entered_at else float("inf")
         if waited >= config.artifacts.wait_seconds:
             raise BuildNotPublished(
-                f"no build of {config.repo}@{request.sha} after waiting {config.artifacts.wait_seconds}s: {error}"
+                f"no build of {config.repo}@{request.sha} after waiting "
+                f"{config.artifacts.wait_seconds}s: {error}"
             ) from error
         raise
 
@@ -85,19 +95,101 @@ def _parse_time(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def record_baseline(
-    configs: PipelineConfigStore,
-    lambda_client: Any,
-    cloudwatch: Any,
-    environments: EnvironmentStateStore,
-    request: EnvironmentRequest,
+def check_and_lock(
+    configs: PipelineConfigStore, deps: PrepareDeps, request: PrepareRequest
 ) -> EnvironmentBaseline:
     config = configs.get(request.pipeline)
-    return capture_baseline(lambda_client, cloudwatch, environments, config, request.environment)
+    return prepare_environment(
+        deps,
+        config,
+        request.environment,
+        Deployment(
+            execution_arn=request.execution_arn,
+            execution_name=request.execution_name,
+            sha=request.sha,
+            mode=request.mode,
+            artifact=request.artifact,
+        ),
+        now=int(_parse_time(request.entered_at)),
+    )
 
 
-def roll_back_environment(lambda_client: Any, request: RollbackRequest) -> RollbackResult:
-    return roll_back(lambda_client, request.baseline)
+def roll_back_environment(
+    lambda_client: Any, ledger: DynamoLedger, request: RollbackRequest, *, now: float
+) -> RollbackResult:
+    """Restore from the ledger entry written right before the deploy (the state's copy if it is missing)."""
+    baseline = request.baseline
+    entry = (
+        ledger.entry(request.pipeline, baseline.environment, baseline.ledger_key)
+        if baseline.ledger_key
+        else None
+    )
+    if entry is not None:
+        baseline = EnvironmentBaseline(
+            environment=baseline.environment,
+            functions=[
+                BaselineFunction(
+                    key=f.key,
+                    function_name=f.function_name,
+                    alias=f.alias,
+                    version=f.previous_version,
+                    code_sha256=f.previous_code_sha256,
+                )
+                for f in entry.functions
+            ],
+            previous_sha=entry.previous_sha,
+            ledger_key=entry.entry_key,
+        )
+    result = roll_back(lambda_client, baseline)
+    if baseline.ledger_key:
+        ledger.finish(
+            request.pipeline, baseline.environment, baseline.ledger_key, outcome="rolled_back", at=int(now)
+        )
+    return result
+
+
+def shift_prod_traffic(
+    configs: PipelineConfigStore, lambda_client: Any, request: ShiftTrafficRequest
+) -> TrafficStep:
+    return shift_traffic(lambda_client, request.deployment, configs.get(request.pipeline).rollout)
+
+
+def finish(
+    environments: EnvironmentStateStore, ledger: DynamoLedger, request: FinishRequest, *, now: float
+) -> dict[str, Any]:
+    """Close the promotion's ledger entries and release its locks (a frozen environment keeps its lock)."""
+    state = request.promotion
+    approver = (state.approval or {}).get("approved_by")
+    closed: dict[str, str] = {}
+    for baseline in (state.preprod_baseline, state.prod_baseline):
+        if baseline is None or baseline.ledger_key is None:
+            continue
+        entry = ledger.entry(state.pipeline, baseline.environment, baseline.ledger_key)
+        if entry is None or entry.outcome in ("rolled_back", "rollback_failed"):
+            continue
+        outcome: LedgerOutcome = request.outcome if entry.outcome == "deployed" else "failed"
+        detail = state.failure.Error if state.failure else None
+        ledger.finish(
+            state.pipeline,
+            baseline.environment,
+            baseline.ledger_key,
+            outcome=outcome,
+            at=int(now),
+            approver=approver,
+            detail=detail,
+        )
+        closed[baseline.environment] = outcome
+    released = [
+        environment
+        for environment in ("preprod", "prod")
+        if environments.release_lock(state.pipeline, environment, owner=request.execution_arn)
+    ]
+    return {"ledger": closed, "released_locks": released}
+
+
+def release_lock(environments: EnvironmentStateStore, request: ReleaseLockRequest) -> dict[str, Any]:
+    released = environments.release_lock(request.pipeline, request.environment, owner=request.execution_arn)
+    return {"environment": request.environment, "released": released}
 
 
 def freeze_environment(
@@ -119,6 +211,8 @@ def deploy(
     request: DeployRequest,
     *,
     reporter: DeploymentReporter = NO_DEPLOYMENT_REPORTS,
+    ledger: DynamoLedger | None = None,
+    now: float = 0.0,
 ) -> EnvironmentDeployment:
     config = configs.get(request.pipeline)
     if request.artifact.repo != config.repo:
@@ -133,7 +227,31 @@ def deploy(
         config.environments.target(request.environment),
         request.artifact,
         must_match=request.must_match,
+        # Prod with a gradual rollout: publish only; "Shift traffic" moves the aliases after the canary.
+        route=request.environment != "prod" or config.rollout.strategy == "all_at_once",
     )
+    if ledger is not None and request.baseline is not None and request.baseline.ledger_key:
+        previous = {f.key: f for f in request.baseline.functions}
+        ledger.record_deployed(
+            config.name,
+            request.environment,
+            request.baseline.ledger_key,
+            sha=request.artifact.sha,
+            functions=[
+                LedgerFunction(
+                    key=f.key,
+                    function_name=f.function_name,
+                    alias=f.alias,
+                    previous_version=f.previous_version,
+                    previous_code_sha256=previous[f.key].code_sha256 if f.key in previous else "",
+                    version=f.version,
+                    code_sha256=f.code_sha256,
+                )
+                for f in deployment.functions
+            ],
+            at=int(now),
+            execution_name=request.execution_name,
+        )
     reporter.deployed(config, request.environment, request.artifact.sha)
     return deployment
 
@@ -185,6 +303,11 @@ def request_approval(
 def check_alarms(configs: PipelineConfigStore, cloudwatch: Any, request: CheckAlarmsRequest) -> BakeProgress:
     config = configs.get(request.pipeline)
     states = alarms.alarm_states(cloudwatch, config.environments.target(request.environment).alarms)
+    if request.mode == "gate":
+        # During a traffic shift: only an alarm in ALARM stops it; the bake judges missing data later.
+        return alarms.bake_step(
+            states, elapsed_seconds=0, duration_seconds=0, poll_seconds=1, insufficient_data="ok"
+        )
     return alarms.bake_step(
         states,
         elapsed_seconds=request.elapsed_seconds,

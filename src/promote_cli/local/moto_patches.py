@@ -4,6 +4,9 @@
   version. A promotion pins a version precisely so that a later overwrite cannot change what deploys.
 - UpdateAlias with ``RevisionId``: moto ignores it and never changes an alias's revision; AWS refuses a
   stale revision with PreconditionFailedException. Deploys and rollbacks guard every alias move with it.
+- StopExecution: moto flags the execution stopped but leaves a ``waitForTaskToken`` task waiting (the
+  execution stays RUNNING until the task times out); AWS ends the execution at once as ABORTED. The patch
+  also interrupts the execution's waiting tasks, so ``promote cancel`` ends a promotion waiting for approval.
 - SendTaskFailure's ``cause``: moto drops it (the task fails with a null cause); AWS keeps it. A rejection's
   reason and a superseded request's successor travel in it.
 
@@ -55,7 +58,50 @@ def apply() -> None:
     lambda_models.LambdaFunction._set_function_code = set_function_code  # type: ignore[method-assign]
     _apply_alias_revisions()
     _apply_task_failure_cause()
+    _apply_stop_interrupts()
     _applied = True
+
+
+def _apply_stop_interrupts() -> None:
+    from moto.stepfunctions.parser.asl.eval import environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original_stop = Execution.stop
+    original_set_error = environment.Environment.set_error
+
+    def set_error(self: Any, error: Any) -> None:
+        # A stopped execution stays ABORTED, whatever its interrupted task reports afterwards.
+        if isinstance(self._program_state, ProgramStopped):
+            return
+        original_set_error(self, error)
+
+    environment.Environment.set_error = set_error  # type: ignore[method-assign]
+
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original_response = StepFunctionResponse.stop_execution
+
+    def stop_execution(self: Any) -> Any:
+        # moto drops StopExecution's error and cause; AWS records them on the aborted execution.
+        answer = original_response(self)
+        execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+        execution.error = self._get_param("error") or None
+        execution.cause = self._get_param("cause") or None
+        return answer
+
+    StepFunctionResponse.stop_execution = stop_execution  # type: ignore[method-assign]
+
+    def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
+        original_stop(self, stop_date, error, cause)
+        worker = getattr(self, "exec_worker", None)
+        env = getattr(worker, "env", None)
+        if env is None:
+            return
+        for endpoint in list(env.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()
+
+    Execution.stop = stop  # type: ignore[method-assign]
 
 
 def _apply_task_failure_cause() -> None:

@@ -16,6 +16,7 @@ import importlib.util
 import io
 import json
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -119,6 +120,7 @@ class LocalLambdaRuntime:
         self._code_cache.mkdir(parents=True, exist_ok=True)
         self._control: dict[str, ControlFunction] = {}
         self._extract_lock = threading.Lock()
+        self._random = random.Random()
         self.invocations: list[tuple[str, str]] = []
 
     def register_control(self, function: ControlFunction) -> None:
@@ -152,7 +154,7 @@ class LocalLambdaRuntime:
 
         backend = lambda_backends[self._account][self._region]
         try:
-            function = backend.get_function(name, qualifier)
+            function = backend.get_function(name, self._route(backend, name, qualifier))
         except Exception as error:
             return InvokeResult(_error_payload(error), "Unhandled", qualifier or "$LATEST")
         code_dir = self._extract(function.code_bytes)
@@ -195,6 +197,22 @@ class LocalLambdaRuntime:
         if "errorType" in answer:
             return InvokeResult(json.dumps(answer).encode(), "Unhandled", str(function.version))
         return InvokeResult(json.dumps(answer["result"]).encode(), None, str(function.version))
+
+    def _route(self, backend: Any, name: str, qualifier: str | None) -> str | None:
+        """An alias with weighted routing sends each request to one of its versions, as Lambda does."""
+        if qualifier is None or qualifier == "$LATEST" or qualifier.isdigit():
+            return qualifier
+        try:
+            alias = backend.get_alias(qualifier, name)
+        except Exception:
+            return qualifier  # not an alias: let get_function answer as Lambda would
+        weights = (alias.routing_config or {}).get("AdditionalVersionWeights") or {}
+        draw = self._random.random()
+        for version, weight in weights.items():
+            if draw < float(weight):
+                return str(version)
+            draw -= float(weight)
+        return str(alias.function_version)
 
     def _extract(self, code: bytes) -> Path:
         target = self._code_cache / hashlib.sha256(code).hexdigest()

@@ -165,6 +165,35 @@ class BakeSettings(_Strict):
     insufficient_data: Literal["fail", "ok"] = "fail"
 
 
+class RolloutSettings(_Strict):
+    """How prod's traffic moves to the new version after the canary checks pass.
+
+    ``all_at_once``: the alias moves in one step. ``canary``: ``canary_percent`` of requests for
+    ``interval_seconds``, then all. ``linear``: ``step_percent`` more every ``interval_seconds``. The alarms
+    are polled at every step, and any failure puts 100% back on the previous version.
+    """
+
+    strategy: Literal["all_at_once", "canary", "linear"] = "all_at_once"
+    canary_percent: int = Field(default=10, ge=1, le=99)
+    step_percent: int = Field(default=10, ge=1, le=99)
+    interval_seconds: int = Field(default=60, ge=1, le=3_600)
+
+    def weights(self) -> list[float]:
+        """The share of traffic on the new version at each step, ending at 1.0."""
+        if self.strategy == "canary":
+            return [self.canary_percent / 100, 1.0]
+        if self.strategy == "linear":
+            steps = list(range(self.step_percent, 100, self.step_percent))
+            return [step / 100 for step in steps] + [1.0]
+        return [1.0]
+
+
+class LockSettings(_Strict):
+    # How long a deploy lock lasts without renewal; a lock whose owner execution has ended is reclaimed
+    # at once, so this only bounds a lock left by an execution that is still running but stuck.
+    lease_seconds: int = Field(default=3 * 3_600, ge=60, le=7 * 86_400)
+
+
 class NotificationSettings(_Strict):
     emails: list[str] = Field(default_factory=list)
 
@@ -236,6 +265,8 @@ class PipelineConfig(_Strict):
     canary_checks: list[HttpCheck] | None = None
     approval: ApprovalSettings
     bake: BakeSettings = Field(default_factory=BakeSettings)
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    locks: LockSettings = Field(default_factory=LockSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     github: GitHubSettings = Field(default_factory=GitHubSettings)
 

@@ -75,6 +75,9 @@ class ExecutionInput(_Model):
     attempt: int = Field(default=1, ge=1, le=9999)
     trigger: Trigger
     commit: CommitInfo | None = None
+    # "promote": the normal path, never backwards. "rollback" / "redeploy": an operator's explicit request
+    # to run an older build again (promote rollback / promote redeploy); still locked, audited, approved.
+    mode: Literal["promote", "rollback", "redeploy"] = "promote"
 
 
 def parse_execution_input(raw: dict[str, Any]) -> ExecutionInput:
@@ -92,6 +95,7 @@ class PipelineSettings(_Model):
     approval_timeout_seconds: int
     bake_seconds: int
     poll_seconds: int
+    mode: str = "promote"
 
 
 class PinnedArtifact(_Model):
@@ -138,6 +142,10 @@ class EnvironmentBaseline(_Model):
 
     environment: Environment
     functions: list[BaselineFunction]
+    # The commit the environment ran (from the ledger; None for a bootstrap version) and this
+    # deployment's ledger entry, which the rollback and the outcome update.
+    previous_sha: str | None = None
+    ledger_key: str | None = None
 
 
 class RollbackResult(_Model):

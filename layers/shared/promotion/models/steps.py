@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +40,38 @@ class DeployRequest(_Request):
     artifact: PinnedArtifact
     # For prod: what preprod runs, which prod must equal byte for byte.
     must_match: EnvironmentDeployment | None = None
+    # From "Check and lock": the deployment's ledger entry, which records the new versions.
+    baseline: EnvironmentBaseline | None = None
+    execution_name: str = ""
+
+
+class PrepareRequest(_Request):
+    pipeline: str
+    environment: Environment
+    execution_arn: str
+    execution_name: str
+    sha: str
+    mode: Literal["promote", "rollback", "redeploy"] = "promote"
+    artifact: PinnedArtifact
+    # $$.State.EnteredTime: stable across retries, so a retried step writes the same ledger entry.
+    entered_at: str
+
+
+class ShiftTrafficRequest(_Request):
+    pipeline: str
+    deployment: EnvironmentDeployment
+
+
+class FinishRequest(_Request):
+    outcome: Literal["succeeded", "failed", "rollback_failed"]
+    execution_arn: str
+    promotion: PromotionState
+
+
+class ReleaseLockRequest(_Request):
+    pipeline: str
+    environment: Environment
+    execution_arn: str
 
 
 class RunChecksRequest(_Request):
@@ -68,8 +100,10 @@ class RequestApprovalRequest(_Request):
 class CheckAlarmsRequest(_Request):
     pipeline: str
     environment: Environment = "prod"
-    elapsed_seconds: int = Field(ge=0)
+    elapsed_seconds: int = Field(default=0, ge=0)
     seen_data: list[str] = Field(default_factory=list)
+    # "bake": the timed bake; "gate": one look during a traffic shift (ALARM fails, nothing else counts).
+    mode: Literal["bake", "gate"] = "bake"
 
 
 class EnvironmentRequest(_Request):
@@ -84,6 +118,7 @@ class EnvironmentRequest(_Request):
 class RollbackRequest(_Request):
     pipeline: str
     baseline: EnvironmentBaseline
+    execution_arn: str = ""
 
 
 class ExpireApprovalRequest(_Request):
@@ -99,7 +134,7 @@ class PromotionState(BaseModel):
     pipeline: str
     sha: str
     failure: Failure | None = None
-    approval: dict[str, str] | None = None
+    approval: dict[str, Any] | None = None
     prod: EnvironmentDeployment | None = None
     preprod_baseline: EnvironmentBaseline | None = None
     prod_baseline: EnvironmentBaseline | None = None

@@ -1,0 +1,20 @@
+"""Record success / Record failure: close the promotion's ledger entries and release its deploy locks."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from promotion import steps
+from promotion.models.steps import FinishRequest
+from promotion.observability import logger, metrics, tracer
+from promotion.runtime import environment_store, ledger, parse_request
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_request(event, FinishRequest)
+    return steps.finish(environment_store(), ledger(), request, now=time.time())

@@ -1,0 +1,22 @@
+"""Shift traffic: move prod's aliases one rollout step further towards the new versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from promotion import steps
+from promotion.adapters import aws
+from promotion.models.steps import ShiftTrafficRequest
+from promotion.observability import logger, metrics, tracer
+from promotion.runtime import parse_request, pipeline_configs
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_request(event, ShiftTrafficRequest)
+    step = steps.shift_prod_traffic(pipeline_configs(), aws.client("lambda"), request)
+    logger.info("traffic shifted", extra={"weight": step.weight, "done": step.done})
+    return step.to_payload()
