@@ -19,7 +19,7 @@ from promotion.settings import control_plane_settings
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, RequestApprovalRequest)
-    api_url = control_plane_settings().public_api_url or ""
+    notifier = approval_notifier(control_plane_settings().public_api_url)
     return steps.request_approval(
-        pipeline_configs(), approval_services(), approval_notifier(api_url), request=request, now=time.time()
+        pipeline_configs(), approval_services(), notifier, request=request, now=time.time()
     )

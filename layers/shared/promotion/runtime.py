@@ -116,8 +116,11 @@ def approval_services() -> ApprovalServices:
     )
 
 
-def approval_notifier(api_url: str) -> Notifier:
+def approval_notifier(api_url: str | None) -> Notifier:
     settings = control_plane_settings()
+    if not api_url:
+        # Links without the API's address would lead nowhere; refuse rather than send them.
+        raise RuntimeError("control-plane environment: PUBLIC_API_URL is not set")
     return Notifier(
         mailer=mailer(),
         signing_key=approval_signing_key(),
