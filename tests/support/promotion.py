@@ -10,12 +10,14 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
 
+import boto3
 import requests
+from promotion.dal.ledger import DynamoLedger
+from promotion.models.config import PipelineConfig
 
 from promote_cli.control import ControlPlane, serving
 from promote_cli.local import sample
 from promote_cli.local.plane import LocalControlPlane
-from promotion.models.config import PipelineConfig
 
 FAILED_STATUSES = {"FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -178,3 +180,21 @@ def publish_and_start(
     )
     started = ctl.start(pipeline, sha, requested_by="tests")
     return Promotion(plane, config, sha, started["execution_arn"], build, before)
+
+
+def declare_ahead_of_prod(plane: LocalControlPlane, config: PipelineConfig, sha: str) -> None:
+    """Tell the GitHub stand-in that ``sha`` is one commit ahead of what prod runs now.
+
+    Prod refuses a commit it cannot prove newer than its current one (never backwards), and the stand-in
+    knows no comparisons until a test gives it one.
+    """
+    assert plane.stack is not None
+    dynamodb = boto3.resource(
+        "dynamodb", region_name=plane.options.region, endpoint_url=plane.aws_endpoint_url
+    )
+    ledger = DynamoLedger(dynamodb.Table(plane.stack.environment["DEPLOYMENTS_TABLE"]))
+    current = ledger.pointer(config.name, "prod", "current")
+    if current is None or current.sha is None or current.sha == sha:
+        return
+    comparison = {"status": "ahead", "ahead_by": 1, "behind_by": 0, "total_commits": 1, "commits": []}
+    plane.github.set_comparison(config.repo, current.sha, sha, comparison)
