@@ -3,7 +3,10 @@
 Only what the Dependabot proof and the deployment statuses use:
 
 - ``GET  /repos/{owner}/{repo}/commits/{sha}/pulls``      pull requests of a commit (fixture data)
-- ``GET  /repos/{owner}/{repo}/compare/{base}...{head}``  a comparison (fixture data; 404 without one)
+- ``GET  /repos/{owner}/{repo}/compare/{base}...{head}``  a comparison: fixture data when a test set one;
+  otherwise, when both commits are in the branch history the plane provides (the commits CI published
+  builds for, in publishing order), ahead/behind/identical from their order, with each commit's author
+  unknown (so nothing is proven by it); 404 for anything else
 - ``GET|POST /repos/{owner}/{repo}/deployments``          recorded here, listed newest first
 - ``GET|POST /repos/{owner}/{repo}/deployments/{id}/statuses``
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -49,6 +53,7 @@ class GitHubStub:
         self._deployments: list[dict[str, Any]] = []
         self._statuses: dict[int, list[dict[str, Any]]] = {}
         self._outage: int | None = None
+        self._history: Callable[[str], list[str]] = lambda repo: []
         self.requests: list[tuple[str, str]] = []
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -78,6 +83,26 @@ class GitHubStub:
     def set_comparison(self, repo: str, base: str, head: str, comparison: dict[str, Any]) -> None:
         with self._lock:
             self._comparisons[(_key(repo), base, head)] = json.loads(json.dumps(comparison))
+
+    def set_history_source(self, history: Callable[[str], list[str]]) -> None:
+        """Where the branch's commits (oldest first) come from, for comparisons no fixture covers."""
+        self._history = history
+
+    def _compare_from_history(self, repo: str, base: str, head: str) -> dict[str, Any] | None:
+        commits = self._history(repo)
+        if base not in commits or head not in commits:
+            return None
+        start, end = commits.index(base), commits.index(head)
+        between = commits[start + 1 : end + 1] if end > start else []
+        status = "identical" if start == end else ("ahead" if end > start else "behind")
+        return {
+            "status": status,
+            "ahead_by": max(0, end - start),
+            "behind_by": max(0, start - end),
+            "total_commits": len(between),
+            "commits": [{"sha": sha, "author": None, "commit": {}, "parents": []} for sha in between],
+            "files": None,
+        }
 
     def set_outage(self, status: int | None) -> None:
         """Every API call answers ``status`` (e.g. 503) until set back to None."""
@@ -168,6 +193,8 @@ class GitHubStub:
             key = (_key(f"{found['owner']}/{found['name']}"), found["base"], found["head"])
             with self._lock:
                 comparison = self._comparisons.get(key)
+            if comparison is None:
+                comparison = self._compare_from_history(*key)
             return (200, comparison) if comparison is not None else (404, {"message": "Not Found"})
         if found := _DEPLOYMENTS.match(path):
             repo = _key(f"{found['owner']}/{found['name']}")

@@ -94,6 +94,7 @@ class LocalControlPlane:
         self.slack_outbox = SlackOutbox()
         # Stands in for GitHub's REST API; tests set its fixture data (pull requests, comparisons).
         self.github = GitHubStub(host=self.options.host)
+        self.github.set_history_source(self._published_commits)
         self._moto: Any = None
         self._http: LocalHttpServer | None = None
         self._events: ExecutionStatusWatcher | None = None
@@ -259,7 +260,7 @@ class LocalControlPlane:
         }
 
     def _create_stack(self, template: TranslatedTemplate) -> StackResources:
-        region, stack = self.options.region, self.options.stack_name
+        stack = self.options.stack_name
         resolver = Resolver(
             pseudo=self._pseudo(),
             parameters=parameter_defaults(template, {}),
@@ -473,7 +474,7 @@ class LocalControlPlane:
         return env
 
     def _create_event_rule(self, name: str, properties: dict[str, Any]) -> EventRule:
-        """The rule exists in moto's EventBridge too; delivery is the local watcher's (moto emits no events)."""
+        """The rule exists in moto's EventBridge too; the local watcher delivers (moto emits no events)."""
         pattern = properties["EventPattern"]
         events = self.client("events")
         events.put_rule(Name=name, EventPattern=json.dumps(pattern), State=properties.get("State", "ENABLED"))
@@ -516,6 +517,31 @@ class LocalControlPlane:
     # ---- pipelines and the sample service ----------------------------------------------------------
     def _load_pipeline(self, path: Path) -> None:
         self.put_pipeline(path.read_text(), source=str(path))
+
+    def _published_commits(self, repo: str) -> list[str]:
+        """The commits CI published builds for, oldest first: the local stand-in for the branch history."""
+        if self.stack is None:
+            return []
+        s3 = self.client("s3")
+        published: list[tuple[Any, str]] = []
+        prefixes = {
+            json.loads(
+                self.client("ssm").get_parameter(Name=f"{self.stack.pipeline_config_prefix}{name}")[
+                    "Parameter"
+                ]["Value"]
+            )
+            .get("artifacts", {})
+            .get("prefix", "builds/")
+            for name in self.pipelines
+        }
+        for prefix in prefixes:
+            for page in s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.stack.artifact_bucket, Prefix=f"{prefix}{repo}/"
+            ):
+                for item in page.get("Contents", []):
+                    if item["Key"].endswith("/manifest.json"):
+                        published.append((item["LastModified"], item["Key"].rsplit("/", 2)[-2]))
+        return [sha for _, sha in sorted(published)]
 
     def put_pipeline(self, text: str, *, source: str = "pipeline document") -> str:
         """Store a pipeline document (placeholders ``${LOCAL_API_URL}``, ``${ARTIFACT_BUCKET}`` filled in).
@@ -590,7 +616,7 @@ class LocalControlPlane:
             )
             lam.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)
         cloudwatch = self.client("cloudwatch")
-        for logical_id, resource in template.resources.items():
+        for resource in template.resources.values():
             if resource["Type"] == "AWS::CloudWatch::Alarm":
                 properties = resolver.resolve(resource["Properties"])
                 self._put_alarm(properties)

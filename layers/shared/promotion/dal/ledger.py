@@ -58,7 +58,7 @@ class EnvironmentPointer(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    sha: str | None
+    sha: str | None = None
     versions: dict[str, str]
     entry_key: str | None = None
     updated_at: int = 0
