@@ -226,7 +226,7 @@ class LocalLambdaRuntime:
 
     # ---- the botocore hook ----------------------------------------------------------------
     def install_hook(self) -> None:
-        """Answer every Lambda Invoke made through boto3's default session (moto's ASL interpreter included)."""
+        """Answer every Lambda Invoke made through boto3's default session (moto's interpreter included)."""
         if boto3.DEFAULT_SESSION is None:
             boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None
