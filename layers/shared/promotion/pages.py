@@ -12,7 +12,8 @@ from promotion.models.approval import ApprovalRecord
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#1b1f23}"
-    "dt{font-weight:600}dd{margin:0 0 .6rem 0;font-family:ui-monospace,monospace;word-break:break-all}"
+    "dt{font-weight:600}dd{margin:0 0 .6rem 0;font-family:ui-monospace,monospace;word-break:break-all;"
+    "white-space:pre-wrap}"
     "button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.6rem}textarea{width:100%}"
     ".warn{background:#fff5d6;border-left:4px solid #d4a000;padding:.5rem .8rem}"
 )
@@ -52,7 +53,7 @@ def _facts(record: ApprovalRecord) -> str:
         ("Repository", escape(record.repo)),
         ("Commit", _link(record.compare_url, record.sha)),
         ("Message", escape(record.commit.message or "unknown")),
-        ("Author", escape(author_note(record))),
+        ("Author", escape(author_note(record).removeprefix("Author ").rstrip("."))),
         ("Requested by", escape(record.requested_by or "unknown")),
         ("Build sha256", escape(record.artifact_sha256)),
         ("Preprod", escape(record.preprod_report)),
