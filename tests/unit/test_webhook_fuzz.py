@@ -34,6 +34,7 @@ from promote_cli.local.sample import SAMPLE_DIR
 from tests.support.github import (
     SAMPLE_REPO,
     body_of,
+    event_of,
     fixture,
     new_sha,
     push_payload,
@@ -67,12 +68,15 @@ class Handler:
     invoke: Any
     sfn: Any
     state_machine_arn: str
+    # Successful StartExecution calls the handler's own client made (counted by a botocore hook on it).
+    starts: list[str]
 
     def call(self, event: dict[str, Any]) -> dict[str, Any]:
         return dict(self.invoke(event, LambdaContext()))
 
     def execution_count(self) -> int:
-        return len(self.sfn.list_executions(stateMachineArn=self.state_machine_arn)["executions"])
+        pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn)
+        return sum(len(page["executions"]) for page in pages)
 
 
 def _clear_caches() -> None:
@@ -144,8 +148,15 @@ def webhook_handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[Handler]:
         assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+        starts: list[str] = []
+
+        def count_start(parsed: dict[str, Any], **_: Any) -> None:
+            if "executionArn" in parsed:
+                starts.append(str(parsed["executionArn"]))
+
+        github_runtime.webhook_deps().sfn.meta.events.register("after-call.sfn.StartExecution", count_start)
         try:
-            yield Handler(module.lambda_handler, sfn, machine_arn)
+            yield Handler(module.lambda_handler, sfn, machine_arn, starts)
         finally:
             _clear_caches()
 
@@ -238,16 +249,19 @@ EVENTS = ["workflow_run", "push", "ping", "pull_request", "release", "", "WORKFL
 
 
 @st.composite
-def payload_bodies(draw: st.DrawFn) -> bytes:
-    """Real payloads, some made startable (a build or push of main), with random fields changed."""
+def payload_bodies(draw: st.DrawFn) -> tuple[str, bytes]:
+    """Real payloads and their event, some made startable (a build or push of main), random fields changed."""
     kind = draw(st.sampled_from(["startable_run", "startable_push", "fixture"]))
+    # Drawn, not random: hypothesis must be able to replay every case.
+    sha = draw(st.binary(min_size=20, max_size=20)).hex()
     if kind == "startable_run":
-        payload = workflow_run_payload(sha=new_sha())
+        event, payload = "workflow_run", workflow_run_payload(sha=sha)
     elif kind == "startable_push":
-        payload = push_payload(sha=new_sha())
+        event, payload = "push", push_payload(sha=sha)
     else:
-        payload = fixture(draw(st.sampled_from(webhook_fixture_names())))
-    for _ in range(draw(st.integers(0, 3))):
+        name = draw(st.sampled_from(webhook_fixture_names()))
+        event, payload = event_of(name), fixture(name)
+    for _ in range(draw(st.sampled_from([0, 0, 1, 2, 3]))):
         path = draw(
             st.sampled_from(
                 [
@@ -284,11 +298,10 @@ def payload_bodies(draw: st.DrawFn) -> bytes:
             target = target.get(key) if isinstance(target, dict) else None
         if isinstance(target, dict):
             target[path[-1]] = value
-    return body_of(payload)
+    return event, body_of(payload)
 
 
 bodies = st.one_of(
-    payload_bodies(),
     st.binary(max_size=300),
     st.text(max_size=300).map(lambda text: text.encode("utf-8", "surrogatepass")),
     st.recursive(
@@ -301,7 +314,9 @@ bodies = st.one_of(
 
 @st.composite
 def deliveries(draw: st.DrawFn) -> tuple[str, dict[str, str], str | None, bool]:
-    raw = draw(bodies)
+    if draw(st.booleans()):
+        return draw(well_formed_deliveries())
+    raw = draw(st.one_of(payload_bodies().map(lambda pair: pair[1]), bodies))
     headers = {
         name: draw(st.text(max_size=80))
         for name in draw(st.lists(st.sampled_from(HEADER_NAMES), unique=True, max_size=len(HEADER_NAMES)))
@@ -341,10 +356,40 @@ def deliveries(draw: st.DrawFn) -> tuple[str, dict[str, str], str | None, bool]:
     return pipeline, headers, body, encoding in ("base64", "broken_base64")
 
 
+@st.composite
+def well_formed_deliveries(draw: st.DrawFn) -> tuple[str, dict[str, str], str | None, bool]:
+    """Deliveries as GitHub sends them (real payload, matching event, JSON), signed right or wrong."""
+    event, raw = draw(payload_bodies())
+    headers = {
+        "content-type": "application/json",
+        "x-github-event": event,
+        "x-github-delivery": str(draw(st.uuids())),
+        "user-agent": "GitHub-Hookshot/0d2a1a7",
+    }
+    signing = draw(st.sampled_from(["valid", "valid", "other_secret", "other_body", "absent", "flipped"]))
+    if signing == "valid":
+        headers["x-hub-signature-256"] = signature(raw)
+    elif signing == "other_secret":
+        headers["x-hub-signature-256"] = (
+            "sha256=" + hmac.new(b"not-the-secret", raw, hashlib.sha256).hexdigest()
+        )
+    elif signing == "other_body":
+        headers["x-hub-signature-256"] = signature(raw + draw(st.binary(min_size=1, max_size=4)))
+    elif signing == "flipped":
+        good = signature(raw)
+        position = draw(st.integers(len("sha256="), len(good) - 1))
+        digit = draw(st.sampled_from("0123456789abcdef").filter(lambda d: d != good[position]))
+        headers["x-hub-signature-256"] = good[:position] + digit + good[position + 1 :]
+    is_base64 = draw(st.booleans())
+    body = base64.b64encode(raw).decode() if is_base64 else raw.decode("utf-8")
+    return PIPELINE, headers, body, is_base64
+
+
 def test_fuzzed_deliveries_never_get_a_5xx_and_never_start_without_a_valid_signature(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     valid_starts = [0]
+    validly_signed_cases = [0]
     statuses: set[int] = set()
     with webhook_handler(monkeypatch) as handler:
 
@@ -357,7 +402,7 @@ def test_fuzzed_deliveries_never_get_a_5xx_and_never_start_without_a_valid_signa
         @given(case=deliveries())
         def deliver(case: tuple[str, dict[str, str], str | None, bool]) -> None:
             pipeline, headers, body, is_base64 = case
-            before = handler.execution_count()
+            before = len(handler.starts)
 
             answer = handler.call(
                 api_event(pipeline=pipeline, headers=headers, body=body, is_base64=is_base64)
@@ -366,13 +411,14 @@ def test_fuzzed_deliveries_never_get_a_5xx_and_never_start_without_a_valid_signa
             status = int(answer["statusCode"])
             statuses.add(status)
             assert status < 500, answer
-            started = handler.execution_count() - before
+            started = len(handler.starts) - before
             raw = received_bytes(body, is_base64)
             header = headers.get("x-hub-signature-256", "")
             expected = signature(raw).encode() if raw is not None else b""
             validly_signed = raw is not None and hmac.compare_digest(
                 header.lower().encode("utf-8", "surrogatepass"), expected
             )
+            validly_signed_cases[0] += validly_signed
             if not validly_signed or pipeline != PIPELINE:
                 assert started == 0, (status, answer["body"])
             else:
@@ -382,7 +428,10 @@ def test_fuzzed_deliveries_never_get_a_5xx_and_never_start_without_a_valid_signa
                 assert status == 201
 
         deliver()
+        # The hook saw every execution there is.
+        assert handler.execution_count() == len(handler.starts) == valid_starts[0]
 
     # The fuzz reached the interesting paths: real starts with valid signatures, and the refusals.
-    assert valid_starts[0] > 0
+    assert validly_signed_cases[0] > FUZZ_EXAMPLES // 10
+    assert valid_starts[0] >= 20
     assert {201, 202, 400, 401, 404}.issubset(statuses)
