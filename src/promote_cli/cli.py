@@ -53,7 +53,10 @@ def _control(args: argparse.Namespace) -> ControlPlane:
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     stack = _local_state()["stack_name"] if args.local else args.stack
     return ControlPlane(
-        stack_name=stack, sfn=boto3.client("stepfunctions", **options), ssm=boto3.client("ssm", **options)
+        stack_name=stack,
+        sfn=boto3.client("stepfunctions", **options),
+        ssm=boto3.client("ssm", **options),
+        dynamodb=boto3.resource("dynamodb", **options),
     )
 
 
@@ -145,8 +148,62 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_unfreeze(args: argparse.Namespace) -> int:
     control = _control(args)
-    dynamodb = boto3.resource("dynamodb", **_session_args(args))
-    print(json.dumps(control.unfreeze(dynamodb, args.pipeline, args.environment, by=getpass.getuser())))
+    print(
+        json.dumps(control.unfreeze(control.dynamodb, args.pipeline, args.environment, by=getpass.getuser()))
+    )
+    return 0
+
+
+def cmd_freeze(args: argparse.Namespace) -> int:
+    control = _control(args)
+    print(
+        json.dumps(control.freeze(args.pipeline, args.environment, reason=args.reason, by=getpass.getuser()))
+    )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    control = _control(args)
+    report = control.status(
+        boto3.client("lambda", **_session_args(args)), args.pipeline, history=args.history
+    )
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    frozen = f"  FROZEN: {report['frozen']}" if report["frozen"] else ""
+    print(f"{report['pipeline']} ({report['repo']}){frozen}")
+    for environment, state in report["environments"].items():
+        flags = "".join(
+            f"  [{label}: {value}]"
+            for label, value in (("frozen", state["frozen"]), ("locked by", state["locked_by"]))
+            if value
+        )
+        versions = ", ".join(f"{key} v{s['version']}" for key, s in state["serving"].items())
+        print(
+            f"  {environment}: {versions}; commit {str(state['sha'])[:12]}, "
+            f"known-good {str(state['known_good_sha'])[:12]}{flags}"
+        )
+        for entry in state["history"]:
+            print(
+                f"    {entry['execution']:45} {entry['mode']:8} {entry['outcome']:16} "
+                f"approver {entry['approver']}"
+            )
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    control = _control(args)
+    print(json.dumps(control.rollback(args.pipeline, args.environment, requested_by=getpass.getuser())))
+    return 0
+
+
+def cmd_redeploy(args: argparse.Namespace) -> int:
+    control = _control(args)
+    print(
+        json.dumps(
+            control.redeploy(args.pipeline, args.environment, args.sha, requested_by=getpass.getuser())
+        )
+    )
     return 0
 
 
@@ -229,10 +286,38 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("--reason", default="cancelled by an operator")
     cancel.set_defaults(func=cmd_cancel)
 
-    unfreeze = commands.add_parser("unfreeze", help="clear a freeze left by a failed rollback")
+    unfreeze = commands.add_parser("unfreeze", help="clear a freeze (a failed rollback's, or an operator's)")
     unfreeze.add_argument("--pipeline", required=True)
-    unfreeze.add_argument("--environment", required=True, choices=("preprod", "prod"))
+    unfreeze.add_argument(
+        "--environment",
+        default="*",
+        choices=("preprod", "prod", "*"),
+        help="default: the pipeline-wide freeze",
+    )
     unfreeze.set_defaults(func=cmd_unfreeze)
+
+    freeze = commands.add_parser("freeze", help="stop new promotions of a pipeline or one environment")
+    freeze.add_argument("--pipeline", required=True)
+    freeze.add_argument("--environment", default="*", choices=("preprod", "prod", "*"), help="default: all")
+    freeze.add_argument("--reason", required=True)
+    freeze.set_defaults(func=cmd_freeze)
+
+    status = commands.add_parser("status", help="what each environment runs, and its recent deployments")
+    status.add_argument("--pipeline", required=True)
+    status.add_argument("--history", type=int, default=5)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    rollback = commands.add_parser("rollback", help="run the environment's last known-good build again")
+    rollback.add_argument("environment", choices=("preprod", "prod"))
+    rollback.add_argument("--pipeline", required=True)
+    rollback.set_defaults(func=cmd_rollback)
+
+    redeploy = commands.add_parser("redeploy", help="deploy a given (possibly older) build on purpose")
+    redeploy.add_argument("environment", choices=("preprod", "prod"))
+    redeploy.add_argument("sha", type=_sha)
+    redeploy.add_argument("--pipeline", required=True)
+    redeploy.set_defaults(func=cmd_redeploy)
 
     start = commands.add_parser("start", help="start a promotion of one commit")
     start.add_argument("--pipeline", required=True)

@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 from promotion.models.config import PipelineConfig, parse_pipeline_config
@@ -27,6 +27,8 @@ class ControlPlane:
     stack_name: str
     sfn: Any
     ssm: Any
+    # DynamoDB (a boto3 resource) for the ledger and environment state; optional for start/watch.
+    dynamodb: Any = None
 
     def state_machine_arn(self) -> str:
         wanted = f"{self.stack_name}-promotion"
@@ -57,9 +59,18 @@ class ControlPlane:
         return sorted(found)
 
     def start(
-        self, pipeline: str, sha: str, *, requested_by: str, attempt: int | None = None
+        self,
+        pipeline: str,
+        sha: str,
+        *,
+        requested_by: str,
+        attempt: int | None = None,
+        mode: Literal["promote", "rollback", "redeploy"] = "promote",
+        target: Literal["preprod", "prod"] = "prod",
+        source: Literal["cli", "operator"] = "cli",
     ) -> dict[str, Any]:
         config = self.pipeline(pipeline)
+        self.refuse_if_frozen(config.name, target)
         arn = self.state_machine_arn()
         if attempt is None:
             # An explicit start by an operator is a new attempt: never a redelivery of an earlier one.
@@ -69,7 +80,9 @@ class ControlPlane:
             pipeline=config.name,
             sha=sha,
             attempt=attempt,
-            trigger=Trigger(source="cli", requested_by=requested_by),
+            trigger=Trigger(source=source, requested_by=requested_by),
+            mode=mode,
+            target=target,
         )
         name = execution_name(config.name, sha, attempt)
         try:
@@ -81,6 +94,98 @@ class ControlPlane:
                 raise ControlError(f"attempt {attempt} of {sha[:12]} already exists ({name})") from error
             raise
         return {"execution_arn": response["executionArn"], "name": name, "attempt": attempt}
+
+    # ---- environments: freeze, ledger, operator rollback and redeploy -----------------------------------
+    def environments(self) -> Any:
+        from promotion.dal.environments import DynamoEnvironmentStateStore
+
+        if self.dynamodb is None:
+            raise ControlError("no DynamoDB access configured")
+        return DynamoEnvironmentStateStore(self.dynamodb.Table(f"{self.stack_name}-environments"))
+
+    def ledger(self) -> Any:
+        from promotion.dal.ledger import DynamoLedger
+
+        if self.dynamodb is None:
+            raise ControlError("no DynamoDB access configured")
+        return DynamoLedger(self.dynamodb.Table(f"{self.stack_name}-deployments"))
+
+    def refuse_if_frozen(self, pipeline: str, target: str) -> None:
+        """A frozen pipeline or target environment starts nothing new, and says why."""
+        if self.dynamodb is None:
+            return  # the state machine's "Check and lock" refuses it anyway
+        environments = self.environments()
+        for environment in ("*", "preprod", "prod") if target == "prod" else ("*", "preprod"):
+            state = environments.get(pipeline, environment)
+            if state.frozen:
+                what = "the pipeline" if environment == "*" else environment
+                raise ControlError(
+                    f"{pipeline}: {what} is frozen ({state.reason or 'no reason given'}); "
+                    f"clear it with: promote unfreeze --pipeline {pipeline}"
+                    + ("" if environment == "*" else f" --environment {environment}")
+                )
+
+    def freeze(self, pipeline: str, environment: str, *, reason: str, by: str) -> dict[str, Any]:
+        self.pipeline(pipeline)
+        self.environments().freeze(pipeline, environment, reason=reason, by=by, at=int(time.time()))
+        return {"pipeline": pipeline, "environment": environment, "frozen": True, "reason": reason}
+
+    def status(self, lambda_client: Any, pipeline: str, *, history: int = 5) -> dict[str, Any]:
+        config = self.pipeline(pipeline)
+        ledger = self.ledger()
+        environments = self.environments()
+        report: dict[str, Any] = {"pipeline": config.name, "repo": config.repo, "environments": {}}
+        pipeline_state = environments.get(config.name, "*")
+        report["frozen"] = pipeline_state.reason if pipeline_state.frozen else None
+        for environment in ("preprod", "prod"):
+            state = environments.get(config.name, environment)
+            current = ledger.pointer(config.name, environment, "current")
+            known_good = ledger.pointer(config.name, environment, "known_good")
+            report["environments"][environment] = {
+                "serving": serving(lambda_client, config, environment),
+                "sha": current.sha if current else None,
+                "known_good_sha": known_good.sha if known_good else None,
+                "frozen": state.reason if state.frozen else None,
+                "locked_by": state.lock_owner.rsplit(":", 1)[-1] if state.lock_owner else None,
+                "history": [
+                    {
+                        "execution": entry.execution_name,
+                        "sha": entry.sha,
+                        "mode": entry.mode,
+                        "outcome": entry.outcome,
+                        "started_at": entry.started_at,
+                        "finished_at": entry.finished_at,
+                        "approver": entry.approver,
+                        "versions": {f.key: f.version for f in entry.functions if f.version},
+                    }
+                    for entry in ledger.history(config.name, environment, limit=history)
+                ],
+            }
+        return report
+
+    def rollback(
+        self, pipeline: str, environment: Literal["preprod", "prod"], *, requested_by: str
+    ) -> dict[str, Any]:
+        """Run the last known-good build of ``environment`` again, through the whole state machine."""
+        known_good = self.ledger().pointer(pipeline, environment, "known_good")
+        if known_good is None or known_good.sha is None:
+            raise ControlError(f"{pipeline} {environment} has no known-good deployment in the ledger yet")
+        started = self.start(
+            pipeline,
+            known_good.sha,
+            requested_by=requested_by,
+            mode="rollback",
+            target=environment,
+            source="operator",
+        )
+        return {**started, "sha": known_good.sha}
+
+    def redeploy(
+        self, pipeline: str, environment: Literal["preprod", "prod"], sha: str, *, requested_by: str
+    ) -> dict[str, Any]:
+        return self.start(
+            pipeline, sha, requested_by=requested_by, mode="redeploy", target=environment, source="operator"
+        )
 
     def cancel(self, execution_arn: str, *, reason: str, requested_by: str) -> dict[str, Any]:
         try:

@@ -19,6 +19,7 @@ HAPPY_PATH = [
     "Deploy to preprod",
     "Run integration tests",
     "Release preprod lock",
+    "Going to prod?",
     "Decide approval path",
     "Approval needed?",
     "Wait for approval",

@@ -24,6 +24,12 @@ def capture_baseline(
     config: PipelineConfig,
     environment: Environment,
 ) -> EnvironmentBaseline:
+    pipeline_state = environments.get(config.name, "*")
+    if pipeline_state.frozen:
+        raise EnvironmentFrozen(
+            f"{config.name} is frozen by an operator ({pipeline_state.reason}); "
+            f"clear it with: promote unfreeze --pipeline {config.name}"
+        )
     state = environments.get(config.name, environment)
     if state.frozen:
         raise EnvironmentFrozen(

@@ -70,6 +70,7 @@ def load_pipeline(configs: PipelineConfigStore, request: LoadPipelineRequest) ->
         bake_seconds=config.bake.duration_seconds,
         poll_seconds=config.bake.poll_interval_seconds,
         mode=request.input.mode,
+        target=request.input.target,
     )
 
 

@@ -519,28 +519,21 @@ class LocalControlPlane:
         self.put_pipeline(path.read_text(), source=str(path))
 
     def _published_commits(self, repo: str) -> list[str]:
-        """The commits CI published builds for, oldest first: the local stand-in for the branch history."""
+        """The commits CI published builds for, oldest first (by the manifests' ``built_at``): the local
+        stand-in for the branch's history."""
         if self.stack is None:
             return []
         s3 = self.client("s3")
-        published: list[tuple[Any, str]] = []
-        prefixes = {
-            json.loads(
-                self.client("ssm").get_parameter(Name=f"{self.stack.pipeline_config_prefix}{name}")[
-                    "Parameter"
-                ]["Value"]
-            )
-            .get("artifacts", {})
-            .get("prefix", "builds/")
-            for name in self.pipelines
-        }
-        for prefix in prefixes:
-            for page in s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.stack.artifact_bucket, Prefix=f"{prefix}{repo}/"
-            ):
-                for item in page.get("Contents", []):
-                    if item["Key"].endswith("/manifest.json"):
-                        published.append((item["LastModified"], item["Key"].rsplit("/", 2)[-2]))
+        published: list[tuple[str, str]] = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.stack.artifact_bucket):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                if key.endswith("/manifest.json") and f"/{repo}/" in f"/{key}":
+                    manifest = json.loads(
+                        s3.get_object(Bucket=self.stack.artifact_bucket, Key=key)["Body"].read()
+                    )
+                    if manifest.get("repo") == repo:
+                        published.append((str(manifest.get("built_at", "")), str(manifest.get("sha"))))
         return [sha for _, sha in sorted(published)]
 
     def put_pipeline(self, text: str, *, source: str = "pipeline document") -> str:

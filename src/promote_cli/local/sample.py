@@ -110,7 +110,7 @@ def build_manifest(
         "repo": repo,
         "sha": sha,
         "package": {"key": package_name, "sha256": hashlib.sha256(package).hexdigest(), "size": len(package)},
-        "built_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "built_at": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
         "builder": builder,
     }
     BuildManifest.model_validate(document)

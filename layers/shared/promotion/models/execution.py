@@ -78,6 +78,8 @@ class ExecutionInput(_Model):
     # "promote": the normal path, never backwards. "rollback" / "redeploy": an operator's explicit request
     # to run an older build again (promote rollback / promote redeploy); still locked, audited, approved.
     mode: Literal["promote", "rollback", "redeploy"] = "promote"
+    # How far this execution goes: "prod" (the whole promotion) or "preprod" (stops after its checks).
+    target: Literal["preprod", "prod"] = "prod"
 
 
 def parse_execution_input(raw: dict[str, Any]) -> ExecutionInput:
@@ -96,6 +98,7 @@ class PipelineSettings(_Model):
     bake_seconds: int
     poll_seconds: int
     mode: str = "promote"
+    target: str = "prod"
 
 
 class PinnedArtifact(_Model):
