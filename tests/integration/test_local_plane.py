@@ -79,30 +79,39 @@ def test_aws_clients_at_the_endpoint_see_the_stack(plane: LocalControlPlane) -> 
             assert int(alias["FunctionVersion"]) >= 1
 
 
-def test_the_outbox_lists_sent_mail_as_json_with_its_links(plane: LocalControlPlane) -> None:
-    # Given a message sent through the plane's SES, as the control plane's functions send them
+def send_email(plane: LocalControlPlane, to: str, subject: str, body: dict[str, Any]) -> None:
     assert plane.stack is not None
-    subject = f"outbox check {secrets.token_hex(4)}"
-    link = f"{plane.api_url}/approvals/example?approver=a%40example.com&sig=abc"
     aws(plane, "sesv2").send_email(
         FromEmailAddress=plane.stack.environment["EMAIL_SENDER"],
-        Destination={"ToAddresses": ["someone@example.com"]},
-        Content={
-            "Simple": {"Subject": {"Data": subject}, "Body": {"Text": {"Data": f"Open:\n{link}\nThanks"}}}
-        },
+        Destination={"ToAddresses": [to]},
+        Content={"Simple": {"Subject": {"Data": subject}, "Body": body}},
     )
+
+
+def test_the_outbox_lists_sent_mail_as_json_with_its_links(plane: LocalControlPlane) -> None:
+    # Given a plain-text and an HTML message sent through the plane's SES, as the functions send them
+    tag = secrets.token_hex(4)
+    link = f"{plane.api_url}/approvals/example?approver=a%40example.com&sig=abc"
+    send_email(plane, "someone@example.com", f"text {tag}", {"Text": {"Data": f"Open:\n{link}\nThanks"}})
+    html = f'<html><body><p>Open <a href="{link}">the page</a></p><p>Thanks</p></body></html>'
+    send_email(plane, "other@example.com", f"html {tag}", {"Html": {"Data": html}})
 
     # When the outbox is read over HTTP
     answer = requests.get(f"{plane.api_url}/_local/outbox", timeout=5)
 
-    # Then it is JSON, one entry per recipient, with the links found in the text
+    # Then it is JSON, one entry per recipient, with the links found in each message
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "application/json"
-    (message,) = [m for m in answer.json() if m["subject"] == subject]
-    assert message["channel"] == "email"
-    assert message["recipient"] == "someone@example.com"
-    assert message["text"] == f"Open:\n{link}\nThanks"
-    assert message["links"] == [link]
+    messages = {m["subject"]: m for m in answer.json() if tag in m["subject"]}
+    text = messages[f"text {tag}"]
+    assert (text["channel"], text["recipient"]) == ("email", "someone@example.com")
+    assert text["text"] == f"Open:\n{link}\nThanks"
+    assert text["links"] == [link]
+    rendered = messages[f"html {tag}"]
+    assert rendered["recipient"] == "other@example.com"
+    assert rendered["links"] == [link]
+    assert "Open the page" in rendered["text"]
+    assert "<a" not in rendered["text"]
 
 
 @pytest.mark.parametrize("function", ["svc-sentiment-prod-api", "svc-sentiment-prod-worker"])
