@@ -91,9 +91,7 @@ class LockReleaser(Protocol):
 class LedgerCloser(Protocol):
     def history(self, pipeline: str, environment: str, *, limit: int = 10) -> list[Any]: ...
 
-    def finish(
-        self, pipeline: str, environment: str, key: str, *, outcome: Any, at: int, **extra: Any
-    ) -> Any: ...
+    def finish(self, pipeline: str, environment: str, key: str, *, outcome: Any, at: int) -> Any: ...
 
 
 def close_out(

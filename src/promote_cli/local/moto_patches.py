@@ -175,7 +175,7 @@ def apply_time_scale(scale: float) -> None:
         def sleep(seconds: float) -> None:
             _time.sleep(seconds * _time_scale)
 
-    retrier_decl.time = _ScaledTime()  # type: ignore[assignment]
+    retrier_decl.time = _ScaledTime()  # type: ignore[assignment,attr-defined]
 
     def wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
         if wait_seconds > 0:
