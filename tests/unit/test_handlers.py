@@ -96,30 +96,32 @@ def settings_environment() -> dict[str, str]:
     return environment
 
 
-@pytest.fixture
-def lambda_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+@pytest.fixture(scope="module")
+def lambda_environment() -> Iterator[None]:
     """What the template's Globals give every function, on moto, with fresh cached collaborators."""
     environment = settings_environment()
     ControlPlaneSettings.model_validate(environment)  # the test's own environment must be a valid one
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    _clear_cached_collaborators()
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        for table, key in (
-            (environment["IDEMPOTENCY_TABLE"], "id"),
-            (environment["APPROVALS_TABLE"], "approval_id"),
-        ):
-            dynamodb.create_table(
-                TableName=table,
-                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-                BillingMode="PAY_PER_REQUEST",
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        patch.setenv("AWS_DEFAULT_REGION", REGION)
+        patch.delenv("AWS_ENDPOINT_URL", raising=False)
+        _clear_cached_collaborators()
+        with mock_aws():
+            dynamodb = boto3.client("dynamodb", region_name=REGION)
+            tables = (
+                (environment["IDEMPOTENCY_TABLE"], "id"),
+                (environment["APPROVALS_TABLE"], "approval_id"),
             )
-        yield
-    _clear_cached_collaborators()
+            for table, key in tables:
+                dynamodb.create_table(
+                    TableName=table,
+                    AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                    KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                    BillingMode="PAY_PER_REQUEST",
+                )
+            yield
+        _clear_cached_collaborators()
 
 
 def load_handler(logical_id: str) -> Any:
