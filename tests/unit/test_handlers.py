@@ -147,6 +147,13 @@ def test_the_template_declares_handlers_for_the_state_machine() -> None:
     assert set(STATE_FUNCTIONS) <= set(FUNCTIONS)
 
 
+def test_every_handler_directory_is_a_function_of_the_template() -> None:
+    # A handler the template does not deploy is dead code, or a function someone forgot to declare.
+    declared = {(REPO_ROOT / properties["CodeUri"]).resolve() for properties in FUNCTIONS.values()}
+    on_disk = {path.parent.resolve() for path in (REPO_ROOT / "functions").glob("*/app.py")}
+    assert on_disk - declared == set()
+
+
 @pytest.mark.usefixtures("lambda_environment")
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
 def test_every_handler_loads(logical_id: str) -> None:
