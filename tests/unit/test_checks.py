@@ -51,6 +51,24 @@ def check(**fields: Any) -> HttpCheck:
             CheckResponse(200, '{"count": "1"}'),
             "JSON 'count' is '1', expected 1",
         ),
+        # JSON's true is not the number 1 (Python's == says it is)
+        (
+            {"expect_json": {"healthy": True}},
+            CheckResponse(200, '{"healthy": 1}'),
+            "JSON 'healthy' is 1, expected True",
+        ),
+        (
+            {"expect_json": {"replicas": 1}},
+            CheckResponse(200, '{"replicas": true}'),
+            "JSON 'replicas' is True, expected 1",
+        ),
+        (
+            {"expect_json": {"flags": [True, 0]}},
+            CheckResponse(200, '{"flags": [1, false]}'),
+            "JSON 'flags' is [1, False], expected [True, 0]",
+        ),
+        ({"expect_json": {"ratio": 1}}, CheckResponse(200, '{"ratio": 1.0}'), None),
+        ({"expect_json": {"nested": {"ok": True}}}, CheckResponse(200, '{"nested": {"ok": true}}'), None),
         # status is judged first: a 500 with the right body still fails on its status
         (
             {"expect_json": {"status": "ok"}},

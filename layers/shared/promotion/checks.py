@@ -150,9 +150,20 @@ def evaluate(check: HttpCheck, response: CheckResponse) -> str | None:
         for key, expected in check.expect_json.items():
             if key not in document:
                 return f"JSON has no {key!r}"
-            if document[key] != expected:
+            if not _json_equal(document[key], expected):
                 return f"JSON {key!r} is {document[key]!r}, expected {expected!r}"
     return None
+
+
+def _json_equal(actual: Any, expected: Any) -> bool:
+    """Equality as JSON means it: Python's ``==`` takes ``true`` for ``1`` and ``false`` for ``0``."""
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return type(actual) is type(expected) and actual == expected
+    if isinstance(actual, dict) and isinstance(expected, dict):
+        return actual.keys() == expected.keys() and all(_json_equal(actual[k], expected[k]) for k in actual)
+    if isinstance(actual, list) and isinstance(expected, list):
+        return len(actual) == len(expected) and all(map(_json_equal, actual, expected))
+    return bool(actual == expected)
 
 
 def run_checks(
