@@ -1,7 +1,8 @@
 """``promote demo``: a full promotion on a fresh local control plane, shown state by state.
 
-It starts ``promote local up`` in its own process, publishes a build as CI would, starts the promotion,
-and when the approval email lands in the outbox it opens the link and posts Approve from the page, as a
+It starts ``promote local up`` in its own process, publishes a build as CI would, starts the promotion
+through the GitHub webhook (the build's ``workflow_run``, signed with the plane's webhook secret), and
+when the approval email lands in the outbox it opens the link and posts Approve from the page, as a
 person would. It exits 0 only if prod ends up serving exactly the published bytes.
 """
 
@@ -27,7 +28,7 @@ import requests
 from promotion.artifacts import lambda_code_sha256
 
 from promote_cli.control import ControlError, ControlPlane, follow, serving
-from promote_cli.local import sample
+from promote_cli.local import github_payloads, sample
 
 Say = Callable[[str], None]
 
@@ -146,8 +147,10 @@ def _promote(ready: dict[str, Any], variant: str, *, say: Say) -> tuple[str, Any
         f"CI published {config.repo}@{sha[:12]} ({variant}): sha256 {build.sha256[:16]}..., "
         f"S3 version {build.package_version_id}"
     )
-    started = control.start(config.name, sha, requested_by="demo")
-    say(f"started {started['name']}")
+    started = start_through_webhook(
+        ready, config.repo, sha, branch=config.branch, workflow=config.github.build_workflow
+    )
+    say(f"GitHub webhook (signed workflow_run, build succeeded) -> started {started['execution_name']}")
     began = time.monotonic()
     final = "UNKNOWN"
     for event in follow(control.sfn, started["execution_arn"], timeout_seconds=120):
@@ -160,6 +163,20 @@ def _promote(ready: dict[str, Any], variant: str, *, say: Say) -> tuple[str, Any
         else:
             final = event.detail
     return final, build, before, config.name
+
+
+def start_through_webhook(
+    ready: dict[str, Any], repo: str, sha: str, *, branch: str, workflow: str
+) -> dict[str, Any]:
+    """Deliver the build's successful ``workflow_run`` to the webhook, signed as GitHub signs it."""
+    payload = github_payloads.build_run_completed(repo=repo, sha=sha, branch=branch, workflow=workflow)
+    body, headers = github_payloads.signed_delivery(
+        payload, event="workflow_run", secret=ready["webhook_secret"]
+    )
+    answer = requests.post(ready["webhook_url"], data=body, headers=headers, timeout=15)
+    if answer.status_code != 201:
+        raise ControlError(f"webhook answered {answer.status_code}: {answer.text[:300]}")
+    return dict(answer.json())
 
 
 def _show_prod(ready: dict[str, Any], before: dict[str, Any], *, say: Say) -> dict[str, Any]:

@@ -53,6 +53,7 @@ class GitHubStub:
         self._deployments: list[dict[str, Any]] = []
         self._statuses: dict[int, list[dict[str, Any]]] = {}
         self._outage: int | None = None
+        self._outage_paths: tuple[str, ...] = ()
         self._history: Callable[[str], list[str]] = lambda repo: []
         self.requests: list[tuple[str, str]] = []
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
@@ -104,10 +105,12 @@ class GitHubStub:
             "files": None,
         }
 
-    def set_outage(self, status: int | None) -> None:
-        """Every API call answers ``status`` (e.g. 503) until set back to None."""
+    def set_outage(self, status: int | None, *, paths: tuple[str, ...] = ()) -> None:
+        """API calls answer ``status`` (e.g. 503) until set back to None: every call, or only those whose
+        path contains one of ``paths`` (e.g. ``"/deployments"``)."""
         with self._lock:
             self._outage = status
+            self._outage_paths = paths
 
     def load_fixtures(self, document: dict[str, Any]) -> None:
         for item in document.get("pull_requests", []):
@@ -174,8 +177,8 @@ class GitHubStub:
             return
 
         with self._lock:
-            outage, tokens = self._outage, set(self._tokens)
-        if outage is not None:
+            outage, outage_paths, tokens = self._outage, self._outage_paths, set(self._tokens)
+        if outage is not None and (not outage_paths or any(part in path for part in outage_paths)):
             self._send(request, outage, {"message": "Service unavailable (local outage)"})
             return
         token = (request.headers.get("authorization") or "").removeprefix("Bearer ").strip()
