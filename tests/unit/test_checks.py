@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import threading
@@ -258,6 +259,22 @@ def test_a_plain_json_answer_is_a_200_with_that_body() -> None:
     answer = LambdaVersionTransport(fake, TARGETS, default_key="api").send(check())
     assert answer.status == 200
     assert json.loads(answer.body) == {"status": "ok"}
+
+
+def test_a_base64_encoded_answer_is_judged_on_its_decoded_body() -> None:
+    # What API Gateway would decode before the client sees it (binary or compressed answers)
+    body = base64.b64encode(b'{"status": "ok"}').decode()
+    fake = FakeLambda({"payload": {"statusCode": 200, "body": body, "isBase64Encoded": True}})
+    answer = LambdaVersionTransport(fake, TARGETS, default_key="api").send(check())
+    assert json.loads(answer.body) == {"status": "ok"}
+    assert evaluate(check(expect_json={"status": "ok"}), answer) is None
+
+
+def test_a_body_claiming_base64_that_is_not_fails_the_check() -> None:
+    fake = FakeLambda({"payload": {"statusCode": 200, "body": "not base64!", "isBase64Encoded": True}})
+    answer = LambdaVersionTransport(fake, TARGETS, default_key="api").send(check())
+    assert answer.status == 502
+    assert evaluate(check(), answer) == "status 502, expected 200"
 
 
 def test_an_invoke_that_raises_is_no_answer() -> None:

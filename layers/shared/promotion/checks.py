@@ -7,6 +7,7 @@ new version itself, not whatever an alias routes to).
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable
@@ -128,8 +129,14 @@ def _decode_proxy_result(payload: str) -> CheckResponse:
     except json.JSONDecodeError:
         return CheckResponse(200, payload)
     if isinstance(result, dict) and "statusCode" in result:
-        body = result.get("body") or ""
-        return CheckResponse(int(result["statusCode"]), str(body), dict(result.get("headers") or {}))
+        body = str(result.get("body") or "")
+        if result.get("isBase64Encoded"):
+            # API Gateway decodes these before any client sees them; the check judges what a client gets.
+            try:
+                body = base64.b64decode(body, validate=True).decode("utf-8", "replace")
+            except ValueError:
+                return CheckResponse(502, "function error: isBase64Encoded body is not base64")
+        return CheckResponse(int(result["statusCode"]), body, dict(result.get("headers") or {}))
     # HTTP API payload 2.0 treats any other JSON as a 200 with that body.
     return CheckResponse(200, payload)
 
