@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
 from promotion.artifacts import lambda_code_sha256
 from promotion.deploy import deploy_environment
@@ -90,11 +90,14 @@ def alias_versions(lam: Any) -> dict[str, str]:
 
 
 class FailingAliasClient:
-    """The real client, except that moving ``fail_for``'s alias fails the way AWS would refuse it."""
+    """The real client, except that moving ``fail_for``'s alias fails (as AWS refuses it, by default)."""
 
-    def __init__(self, client: Any, fail_for: str) -> None:
+    def __init__(self, client: Any, fail_for: str, error: Exception | None = None) -> None:
         self._client = client
         self._fail_for = fail_for
+        self._error = error or ClientError(
+            {"Error": {"Code": "PreconditionFailedException", "Message": "revision changed"}}, "UpdateAlias"
+        )
         self.alias_moves: list[tuple[str, str]] = []
 
     def __getattr__(self, name: str) -> Any:
@@ -103,10 +106,7 @@ class FailingAliasClient:
     def update_alias(self, **kwargs: Any) -> Any:
         self.alias_moves.append((kwargs["FunctionName"], kwargs["FunctionVersion"]))
         if kwargs["FunctionName"] == self._fail_for:
-            raise ClientError(
-                {"Error": {"Code": "PreconditionFailedException", "Message": "revision changed"}},
-                "UpdateAlias",
-            )
+            raise self._error
         return self._client.update_alias(**kwargs)
 
 
@@ -229,6 +229,23 @@ def test_published_code_that_is_not_the_pinned_bytes_is_a_code_sha_mismatch(aws:
     with pytest.raises(CodeShaMismatch, match="svc-unit-prod-api version 2 has CodeSha256"):
         deploy_environment(lam, "prod", TARGET, artifact)
 
+    assert alias_versions(lam) == {"api": "1", "worker": "1"}
+
+
+def test_a_connection_lost_during_the_alias_moves_also_undoes_them(aws: tuple[Any, Any]) -> None:
+    # Given the network fails while the second alias (worker) moves: no answer, not a refusal
+    lam, s3 = aws
+    lost = EndpointConnectionError(endpoint_url="https://lambda.us-east-1.amazonaws.com")
+    client = FailingAliasClient(lam, fail_for=FUNCTIONS["worker"], error=lost)
+
+    # When the environment is deployed
+    with pytest.raises(
+        DeployFailed, match="alias move failed, earlier moves undone: EndpointConnectionError"
+    ):
+        deploy_environment(client, "prod", TARGET, pin(s3, BUILD))
+
+    # Then the api alias that had moved is back: the service never runs half old and half new
+    assert client.alias_moves[-1] == (FUNCTIONS["api"], "1")
     assert alias_versions(lam) == {"api": "1", "worker": "1"}
 
 

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from promotion.artifacts import lambda_code_sha256
 from promotion.errors import CodeShaMismatch, DeployFailed
@@ -33,7 +33,9 @@ class _Prepared:
     code_sha256: str
 
 
-def _error_code(error: ClientError) -> str:
+def _error_code(error: ClientError | BotoCoreError) -> str:
+    if isinstance(error, BotoCoreError):
+        return type(error).__name__  # no answer at all (connection, timeout): no AWS error code
     return str(error.response.get("Error", {}).get("Code", "Unknown"))
 
 
@@ -127,13 +129,14 @@ def deploy_environment(
         for item in prepared if route else []:
             new_revision = _move_alias(lambda_client, item, target.alias, item.version, item.alias_revision)
             moved.append((item, new_revision))
-    except ClientError as error:
+    # A lost connection (BotoCoreError) leaves the moves as half done as a refusal (ClientError) does.
+    except (ClientError, BotoCoreError) as error:
         for item, revision in reversed(moved):
             # Best effort: put the functions already moved back where they were, so the service never
             # runs half old and half new.
             try:
                 _move_alias(lambda_client, item, target.alias, item.previous_version, revision)
-            except ClientError as undo_error:
+            except (ClientError, BotoCoreError) as undo_error:
                 # The rollback state restores every alias from the baseline; say what it will find.
                 _log.warning("could not undo alias move of %s: %s", item.function_name, undo_error)
         raise DeployFailed(
