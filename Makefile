@@ -7,7 +7,8 @@ VENV := .venv
 SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
 # sam build needs the Lambda runtime's interpreter on PATH.
-PY313_DIR ?= $(or $(dir $(shell command -v python3.13 2>/dev/null)),/root/.pyenv/versions/3.13.0/bin/)
+# A real interpreter directory first: a pyenv shim directory makes sam's builder hang in `pyenv which`.
+PY313_DIR ?= $(or $(firstword $(wildcard /root/.pyenv/versions/3.13*/bin/)),$(dir $(shell command -v python3.13 2>/dev/null)))
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: setup sam-setup demo up test lint typecheck sam-validate sam-build unit integration e2e e2e-setup clean
