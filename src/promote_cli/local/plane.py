@@ -247,6 +247,16 @@ class LocalControlPlane:
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=self.options.region, endpoint_url=self.aws_endpoint_url)
 
+    def delivered_statuses(self, execution_arn: str) -> list[str]:
+        """The status changes of an execution that the local EventBridge has delivered (targets done)."""
+        if self._events is None:
+            return []
+        return [
+            str(item["event"]["detail"]["status"])
+            for item in list(self._events.delivered)
+            if item["event"]["detail"]["executionArn"] == execution_arn
+        ]
+
     # ---- the control-plane stack --------------------------------------------------------------
     def _pseudo(self, stack_name: str | None = None) -> dict[str, str]:
         stack = stack_name or self.options.stack_name

@@ -25,9 +25,9 @@ import urllib.parse
 import uuid
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.awsrequest import AWSResponse, HTTPHeaders
@@ -100,6 +100,55 @@ def _error_payload(error: BaseException) -> bytes:
     ).encode()
 
 
+FaultKind = Literal["transient", "permanent", "timeout"]
+
+# What Lambda answers, per kind of injected fault (FunctionError "Unhandled" and this payload).
+# - transient: a Lambda service error. Step Functions names it ``Lambda.ServiceException`` (the ASL retries
+#   it). On AWS it is the Invoke API's 5xx; here it travels as the error payload's ``errorType``, because
+#   moto's interpreter names every ClientError of a direct-ARN Lambda task "Exception".
+# - permanent: the function raised an error no Retry of the ASL lists.
+# - timeout: the function ran past its Timeout. Current Lambda runtimes report ``Sandbox.Timedout``
+#   ("Task timed out after N seconds"); the handler's side effects have happened, its answer is lost.
+FAULT_ERRORS: dict[str, tuple[str, str]] = {
+    "transient": ("Lambda.ServiceException", "injected: Lambda service error (transient)"),
+    "permanent": ("InjectedFault", "injected: the function failed"),
+    "timeout": ("Sandbox.Timedout", "injected: Task timed out after {timeout:.2f} seconds"),
+}
+
+
+@dataclass
+class InjectedFault:
+    """A fault the runtime answers for ``function_name`` instead of (or, for a timeout, after) the handler."""
+
+    function_name: str
+    kind: FaultKind
+    times: int | None = None  # None: every matching invocation
+    when: Callable[[dict[str, Any]], bool] | None = None  # filter on the decoded payload
+    hits: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def claim(self, name: str, payload: bytes) -> bool:
+        """True when this invocation is one the fault answers (and counts it)."""
+        if name != self.function_name:
+            return False
+        if self.when is not None:
+            try:
+                event = json.loads(payload or b"{}")
+            except ValueError:
+                return False
+            if not isinstance(event, dict) or not self.when(event):
+                return False
+        with self._lock:
+            if self.times is not None and self.hits >= self.times:
+                return False
+            self.hits += 1
+        return True
+
+    def answer(self, timeout: int) -> bytes:
+        error_type, message = FAULT_ERRORS[self.kind]
+        return json.dumps({"errorType": error_type, "errorMessage": message.format(timeout=timeout)}).encode()
+
+
 def split_function(name_or_arn: str, qualifier: str | None) -> tuple[str, str | None]:
     """``name``, ``name:qualifier`` or a function ARN (with or without qualifier) -> (name, qualifier)."""
     if name_or_arn.startswith("arn:"):
@@ -122,6 +171,8 @@ class LocalLambdaRuntime:
         self._extract_lock = threading.Lock()
         self._random = random.Random()
         self.invocations: list[tuple[str, str]] = []
+        self._faults: list[InjectedFault] = []
+        self._faults_lock = threading.Lock()
 
     def register_control(self, function: ControlFunction) -> None:
         self._control[function.function_name] = function
@@ -129,10 +180,56 @@ class LocalLambdaRuntime:
     def control_functions(self) -> dict[str, ControlFunction]:
         return dict(self._control)
 
+    # ---- fault injection ------------------------------------------------------------------
+    def inject_fault(
+        self,
+        function_name: str,
+        *,
+        kind: FaultKind,
+        times: int | None = None,
+        when: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> InjectedFault:
+        """Answer matching invocations of ``function_name`` with a fault (see ``FAULT_ERRORS``).
+
+        ``when`` filters on the payload (one function serves several states); ``times=1`` makes a fault
+        that the first retry gets past. Faults apply in the order injected; ``clear_faults`` removes all.
+        """
+        if kind not in FAULT_ERRORS:
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_ERRORS)}")
+        fault = InjectedFault(function_name, kind, times, when)
+        with self._faults_lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._faults_lock:
+            self._faults.clear()
+
+    def _claim_fault(self, name: str, payload: bytes) -> InjectedFault | None:
+        with self._faults_lock:
+            faults = list(self._faults)
+        return next((fault for fault in faults if fault.claim(name, payload)), None)
+
     # ---- dispatch -------------------------------------------------------------------------
     def invoke(self, name_or_arn: str, payload: bytes, qualifier: str | None = None) -> InvokeResult:
         name, qualifier = split_function(name_or_arn, qualifier)
         self.invocations.append((name, qualifier or "$LATEST"))
+        fault = self._claim_fault(name, payload)
+        if fault is not None:
+            return self._invoke_faulted(fault, name, payload, qualifier)
+        return self._dispatch(name, payload, qualifier)
+
+    def _invoke_faulted(
+        self, fault: InjectedFault, name: str, payload: bytes, qualifier: str | None
+    ) -> InvokeResult:
+        control = self._control.get(name)
+        timeout = control.timeout if control is not None else 3
+        if fault.kind == "timeout":
+            # The function did its work (or part of it) before Lambda stopped it; only the answer is lost.
+            self._dispatch(name, payload, qualifier)
+        return InvokeResult(fault.answer(timeout), "Unhandled", qualifier or "$LATEST")
+
+    def _dispatch(self, name: str, payload: bytes, qualifier: str | None) -> InvokeResult:
         control = self._control.get(name)
         if control is not None:
             return self._invoke_control(control, payload)
