@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from promotion.models.execution import BaselineFunction, EnvironmentBaseline
 from promotion.notify import Failure, Outcome, cause_text, notify_outcome
 
 from tests.support.pipelines import sample_config
@@ -102,6 +103,52 @@ def test_a_promoted_notice_names_the_approver_and_the_prod_versions() -> None:
     assert "Approved by: release-manager@example.com" in text
     assert "Prod now runs: api v12, worker v7" in text
     assert "Error:" not in text
+
+
+def rollback_failed(**changes: Any) -> Outcome:
+    baseline = EnvironmentBaseline(
+        environment="prod",
+        functions=[
+            BaselineFunction(
+                key="api", function_name="svc-prod-api", alias="live", version="7", code_sha256="x"
+            )
+        ],
+    )
+    return outcome(
+        outcome="rollback_failed",
+        failure=Failure(Error="CanaryFailed", Cause="canary"),
+        baseline=baseline,
+        rollback_error=Failure(Error="RollbackFailed", Cause="alias refused"),
+        **changes,
+    )
+
+
+def test_a_rollback_failed_notice_says_the_environment_is_frozen_and_how_to_recover() -> None:
+    notice = rollback_failed()
+    assert (
+        notice.subject()
+        == "CRITICAL: rollback of prod failed for sentiment-service@89abcdef0123; prod is frozen"
+    )
+    commands = notice.text().split("Recover by hand, then clear the freeze:\n", 1)[1].splitlines()
+    assert commands == [
+        "aws lambda update-alias --function-name svc-prod-api --name live --function-version 7 "
+        "--routing-config 'AdditionalVersionWeights={}'",
+        "promote unfreeze --pipeline sentiment-service --environment prod",
+    ]
+
+
+def test_when_the_freeze_failed_too_the_notice_says_so_and_freezing_comes_first() -> None:
+    # The freeze after the failed rollback failed as well: nothing stops the next promotion.
+    notice = rollback_failed(freeze_error=Failure(Error="InjectedFault", Cause="table unavailable"))
+    assert notice.subject().endswith("; prod could NOT be frozen")
+    text = notice.text()
+    assert "Freeze error: table unavailable" in text
+    commands = text.split("Recover by hand, then clear the freeze:\n", 1)[1].splitlines()
+    assert commands[0] == (
+        "promote freeze --pipeline sentiment-service --environment prod "
+        "--reason 'rollback failed; recovering by hand'"
+    )
+    assert commands[-1] == "promote unfreeze --pipeline sentiment-service --environment prod"
 
 
 def test_notify_outcome_publishes_the_event_and_mails_the_recipients() -> None:

@@ -41,6 +41,8 @@ class Outcome(BaseModel):
     rollback: RollbackResult | None = None
     baseline: EnvironmentBaseline | None = None
     rollback_error: Failure | None = None
+    # The freeze after a failed rollback failed too: the environment is NOT frozen.
+    freeze_error: Failure | None = None
 
     def subject(self) -> str:
         short = f"{self.pipeline}@{self.sha[:12]}"
@@ -49,7 +51,8 @@ class Outcome(BaseModel):
             return f"Promoted {short} to prod"
         if self.outcome == "rollback_failed":
             environment = self.baseline.environment if self.baseline else "the environment"
-            return f"CRITICAL: rollback of {environment} failed for {short}; {environment} is frozen"
+            frozen = "could NOT be frozen" if self.freeze_error else "is frozen"
+            return f"CRITICAL: rollback of {environment} failed for {short}; {environment} {frozen}"
         if self.outcome == "cancelled":
             return f"Promotion of {short} stopped: {error}"
         rolled = f"; {self.rollback.environment} rolled back" if self.rollback else ""
@@ -74,6 +77,11 @@ class Outcome(BaseModel):
                     "",
                     f"Rollback error: {cause_text(self.rollback_error.Cause) or self.rollback_error.Error}",
                 ]
+            if self.freeze_error:
+                lines += [
+                    f"Freeze error: {cause_text(self.freeze_error.Cause) or self.freeze_error.Error}",
+                    "Nothing stops a new promotion from deploying it: freeze it first (the first command).",
+                ]
             lines += ["", "Recover by hand, then clear the freeze:", *recovery_commands(self)]
         return "\n".join(lines)
 
@@ -81,7 +89,16 @@ class Outcome(BaseModel):
 def recovery_commands(outcome: Outcome) -> list[str]:
     if outcome.baseline is None:
         return ["(no baseline was recorded: inspect each function's alias before unfreezing)"]
-    commands = [
+    # When the automatic freeze failed, the operator freezes by hand before touching the aliases.
+    freeze = (
+        [
+            f"promote freeze --pipeline {outcome.pipeline} --environment {outcome.baseline.environment} "
+            f"--reason {shlex.quote('rollback failed; recovering by hand')}"
+        ]
+        if outcome.freeze_error
+        else []
+    )
+    commands = freeze + [
         "aws lambda update-alias "
         f"--function-name {shlex.quote(function.function_name)} --name {shlex.quote(function.alias)} "
         f"--function-version {function.version} --routing-config 'AdditionalVersionWeights={{}}'"

@@ -342,6 +342,7 @@ def notify(
         rollback=None if promoted else state.rollback,
         baseline=state.failed_environment_baseline() if request.outcome == "rollback_failed" else None,
         rollback_error=state.rollback_error,
+        freeze_error=state.freeze_error,
     )
     notify_outcome(mailer, publisher, config, outcome)
     # After the messages, so a slow GitHub never delays them.

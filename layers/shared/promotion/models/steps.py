@@ -140,6 +140,8 @@ class PromotionState(BaseModel):
     prod_baseline: EnvironmentBaseline | None = None
     rollback: RollbackResult | None = None
     rollback_error: Failure | None = None
+    # "Freeze preprod/prod" failed after a failed rollback (its Catch's ResultPath).
+    freeze_error: Failure | None = None
 
     def failed_environment_baseline(self) -> EnvironmentBaseline | None:
         # Preprod is only ever rolled back before prod's baseline is recorded, so a recorded prod
