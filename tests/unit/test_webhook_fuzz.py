@@ -27,7 +27,6 @@ from hypothesis import strategies as st
 from moto import mock_aws
 from promotion import github_runtime, runtime
 from promotion.adapters import aws
-from promotion.observability import metrics
 from promotion.settings import ControlPlaneSettings, control_plane_settings
 
 from promote_cli.local.sample import SAMPLE_DIR
@@ -105,8 +104,6 @@ def webhook_handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[Handler]:
     for field in ControlPlaneSettings.model_fields.values():
         if field.is_required() and field.alias:
             monkeypatch.setenv(field.alias, "unused")
-    # The template sets POWERTOOLS_METRICS_NAMESPACE; the shared Metrics object read its namespace at import.
-    monkeypatch.setattr(metrics.provider, "namespace", "ReleasePromotion")
     with mock_aws():
         _clear_caches()
         prefix = f"/{STACK}/pipelines/"

@@ -51,6 +51,7 @@ STALE_CLAIM_SECONDS = 60
 SECRET_REFRESH_INTERVAL_SECONDS = 10
 WEBHOOK_ATTEMPT = 1  # a redelivery must map to the same execution name
 
+SIGNATURE_MISMATCH = "X-Hub-Signature-256 does not match the webhook secret"
 _SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
 _EVENT = re.compile(r"[a-z_]{1,64}")
 _DELIVERY = re.compile(r"[A-Za-z0-9-]{1,100}")
@@ -97,7 +98,7 @@ def signature_problem(body: bytes, headers: dict[str, str], keys: Sequence[bytes
         # Every key is compared, in constant time, whatever the earlier ones gave.
         expected = hmac.new(key, body, hashlib.sha256).hexdigest()
         matched |= hmac.compare_digest(expected, digest)
-    return None if matched else "X-Hub-Signature-256 does not match the webhook secret"
+    return None if matched else SIGNATURE_MISMATCH
 
 
 class WebhookSecretUnusable(Exception):
@@ -405,9 +406,8 @@ def _receive(deps: WebhookDeps, delivery: Delivery) -> WebhookAnswer:
         config = deps.configs.get(delivery.pipeline)
     except UnknownPipeline:
         return _rejected(404, "no such pipeline")
-    except (
-        Exception
-    ) as error:  # Parameter Store down or a broken stored config: ours to fix, not the client's
+    # Parameter Store down, or a broken stored config: ours to fix, not the client's.
+    except Exception as error:
         raise _ServiceDown(f"pipeline config: {type(error).__name__}: {error}") from error
     if len(delivery.body) > MAX_BODY_BYTES:
         return _rejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
@@ -454,7 +454,7 @@ def _verify(deps: WebhookDeps, config: PipelineConfig, delivery: Delivery) -> st
         return "this pipeline has no webhook secret configured"
     try:
         problem = signature_problem(delivery.body, delivery.headers, deps.keys.keys(secret_id))
-        if problem is not None and problem.endswith("does not match the webhook secret"):
+        if problem == SIGNATURE_MISMATCH:
             fresh = deps.keys.refreshed_keys(secret_id)
             if fresh is not None:
                 problem = signature_problem(delivery.body, delivery.headers, fresh)

@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
 from promotion.deployment_status import MetricsSink
+from promotion.observability import logger
 from promotion.webhook import Delivery, WebhookAnswer, WebhookDeps, receive
 
 ROUTE = "/webhooks/github/<pipeline>"
@@ -52,7 +53,10 @@ def build_resolver(deps: WebhookDeps, metrics: MetricsSink) -> APIGatewayHttpRes
         else:
             headers = {str(k).lower(): str(v) for k, v in (event.headers or {}).items()}
             answer = receive(deps, Delivery(pipeline=pipeline, headers=headers, body=body))
-        metrics.add_metric(name=f"Webhook{answer.outcome.capitalize()}", unit=MetricUnit.Count, value=1)
+        try:
+            metrics.add_metric(name=f"Webhook{answer.outcome.capitalize()}", unit=MetricUnit.Count, value=1)
+        except Exception:  # the answer stands: a delivery is never refused for want of a metric
+            logger.exception("webhook metric not recorded", extra={"outcome": answer.outcome})
         return _json(answer)
 
     return app
