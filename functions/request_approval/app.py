@@ -10,7 +10,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from promotion import steps
 from promotion.models.steps import RequestApprovalRequest
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import approval_notifier, approval_services, parse_request, pipeline_configs
+from promotion.runtime import (
+    approval_notifier,
+    approval_services,
+    approval_signing_key,
+    parse_request,
+    pipeline_configs,
+)
 from promotion.settings import control_plane_settings
 
 
@@ -21,5 +27,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = parse_request(event, RequestApprovalRequest)
     notifier = approval_notifier(control_plane_settings().public_api_url)
     return steps.request_approval(
-        pipeline_configs(), approval_services(), notifier, request=request, now=time.time()
+        pipeline_configs(),
+        approval_services(),
+        notifier,
+        request=request,
+        now=time.time(),
+        attestation_key=approval_signing_key(),
     )

@@ -129,6 +129,30 @@ def test_the_verified_author_cannot_approve_their_own_change(plane: LocalControl
     assert wait_for_end(plane, promotion.execution_arn)["error"] == "Rejected"
 
 
+def test_verified_facts_written_by_a_caller_of_start_execution_count_as_claims(
+    plane: LocalControlPlane,
+) -> None:
+    # Given an execution input that says "verified" but that the webhook never attested
+    pipeline = derived_pipeline(plane, "approval-forged", unverified_author="refuse")
+    promotion = start_with_commit(
+        plane,
+        pipeline,
+        CommitInfo(
+            message="Tune scores", author_login="someone-else", author_email="x@example.com", verified=True
+        ),
+        attested=False,
+    )
+    (link,) = wait_for_approval_links(plane, promotion)
+
+    # Then the facts are treated as unverified: the two-person rule cannot pass on them
+    assert "NOT verified" in requests.get(link, timeout=5).text
+    answer = decide_via_link(link, "approve")
+    assert answer.status_code == 403
+    assert "unknown or unverified" in answer.text
+    assert still_waiting(plane, promotion)
+    assert decide_via_link(link, "reject", "forged facts").status_code == 200
+
+
 def test_an_unverified_author_fails_closed_by_default(plane: LocalControlPlane) -> None:
     pipeline = derived_pipeline(plane, "approval-unverified", unverified_author="refuse")
     promotion = start(plane, pipeline)  # started by the CLI: no verified commit facts

@@ -10,6 +10,7 @@ from typing import Any
 
 import requests
 from promotion import links
+from promotion.attestation import attest
 from promotion.models.execution import CommitInfo, ExecutionInput, Trigger
 from promotion.naming import execution_name
 
@@ -32,8 +33,11 @@ def derived_pipeline(plane: LocalControlPlane, name: str, **approval: Any) -> st
     return plane.put_pipeline(json.dumps(document), source=f"test pipeline {name}")
 
 
-def start_with_commit(plane: LocalControlPlane, pipeline: str, commit: CommitInfo) -> Promotion:
-    """Publish a build and start its promotion with commit facts, as the webhook does for a verified push."""
+def start_with_commit(
+    plane: LocalControlPlane, pipeline: str, commit: CommitInfo, *, attested: bool = True
+) -> Promotion:
+    """Publish a build and start its promotion with commit facts, attested as the webhook does for a
+    verified push (``attested=False``: as anyone with StartExecution could write them)."""
     ctl = control(plane)
     config = ctl.pipeline(pipeline)
     sha = secrets.token_hex(20)
@@ -48,6 +52,8 @@ def start_with_commit(plane: LocalControlPlane, pipeline: str, commit: CommitInf
     document = ExecutionInput(
         pipeline=pipeline, sha=sha, trigger=Trigger(source="webhook", requested_by="tests"), commit=commit
     )
+    if attested:
+        document = attest(document, signing_key(plane))
     started = plane.client("stepfunctions").start_execution(
         stateMachineArn=ctl.state_machine_arn(),
         name=execution_name(pipeline, sha, 1),

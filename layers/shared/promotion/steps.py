@@ -15,6 +15,7 @@ from promotion.adapters.config_store import PipelineConfigStore
 from promotion.adapters.messaging import EventPublisher, Mailer
 from promotion.approval_policy import DependabotProver, decide_approval_path
 from promotion.artifacts import fetch_and_pin
+from promotion.attestation import trusted_input
 from promotion.checks import HttpTransport, LambdaVersionTransport, VersionTarget, run_checks
 from promotion.dal.environments import EnvironmentStateStore
 from promotion.dal.ledger import DynamoLedger, LedgerFunction
@@ -296,9 +297,14 @@ def request_approval(
     *,
     request: RequestApprovalRequest,
     now: float,
+    attestation_key: bytes,
 ) -> dict[str, Any]:
     config = configs.get(request.pipeline)
-    return approvals.request_approval(config, services, notifier, request=request, now=now)
+    # Only facts the webhook attested count as verified (the two-person rule relies on them).
+    trusted = request.model_copy(
+        update={"execution_input": trusted_input(request.execution_input, attestation_key)}
+    )
+    return approvals.request_approval(config, services, notifier, request=trusted, now=now)
 
 
 def check_alarms(configs: PipelineConfigStore, cloudwatch: Any, request: CheckAlarmsRequest) -> BakeProgress:

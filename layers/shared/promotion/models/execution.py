@@ -80,6 +80,9 @@ class ExecutionInput(_Model):
     mode: Literal["promote", "rollback", "redeploy"] = "promote"
     # How far this execution goes: "prod" (the whole promotion) or "preprod" (stops after its checks).
     target: Literal["preprod", "prod"] = "prod"
+    # The webhook's HMAC over everything above (promotion.attestation); without it, "verified" facts
+    # count as claims.
+    attestation: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 def parse_execution_input(raw: dict[str, Any]) -> ExecutionInput:
