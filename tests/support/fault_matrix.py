@@ -115,7 +115,7 @@ class Outcome:
     locks: str  # deploy locks this execution still holds: "free" | "preprod held" | "prod held"
     frozen: str  # "none" | "preprod" | "prod"
     # notices to the team, in order: "promoted" | "failed" | "rollback failed" (CRITICAL, frozen) |
-    # "rollback failed, not frozen" (CRITICAL, the freeze failed too) | "none"
+    # "rollback failed, freeze unconfirmed" (CRITICAL, the freeze failed or timed out too) | "none"
     notices: str
 
     def differences(self, other: Outcome) -> list[str]:
@@ -306,6 +306,7 @@ def _expected(definition: dict[str, Any]) -> list[Cell]:
     # Freeze retries States.ALL five times; if it still fails, Record rollback failure finds the
     # environment not frozen and releases its lock. The rollback never ran: preprod keeps the build it
     # failed with, prod (canary rollout) never moved.
+    unconfirmed = "rollback failed, freeze unconfirmed"
     for environment, reach, frozen_out in (
         ("preprod", "integration fails, preprod rollback fails", frozen_preprod),
         ("prod", "canary fails, prod rollback fails", frozen_prod),
@@ -317,12 +318,19 @@ def _expected(definition: dict[str, Any]) -> list[Cell]:
             state,
             "permanent",
             reach_literal,
-            failed("RollbackFailed", preprod=NEW, notices="rollback failed, not frozen"),
+            failed("RollbackFailed", preprod=NEW, notices=unconfirmed),
             f"Neither the rollback nor the freeze worked: {environment} is not frozen and its lock is "
-            "released, so the next promotion may deploy it. The critical notice says it could not be "
-            "frozen and puts `promote freeze` first in its recovery commands.",
+            "released, so the next promotion may deploy it. The critical notice says it may not be frozen "
+            "and puts `promote freeze` first in its recovery commands.",
         )
-        add(state, "timeout", reach_literal, failed("RollbackFailed", preprod=NEW, **frozen_out))
+        add(
+            state,
+            "timeout",
+            reach_literal,
+            failed("RollbackFailed", preprod=NEW, **{**frozen_out, "notices": unconfirmed}),
+            f"The freeze did happen ({environment} is frozen and keeps its lock) but did not confirm, so "
+            "the critical notice can only say it may not be frozen.",
+        )
 
     # Record and Notify states never change how the promotion ends.
     add("Record success", "transient", "approved", promoted())
@@ -775,7 +783,7 @@ def notice_kinds(messages: list[dict[str, Any]], sha: str) -> list[str]:
         subject = str(message["subject"])
         if subject.startswith("CRITICAL:"):
             kinds.append(
-                "rollback failed, not frozen" if "could NOT be frozen" in subject else "rollback failed"
+                "rollback failed, freeze unconfirmed" if "may NOT be frozen" in subject else "rollback failed"
             )
         elif subject.startswith("Promoted "):
             kinds.append("promoted")

@@ -137,10 +137,10 @@ def test_a_rollback_failed_notice_says_the_environment_is_frozen_and_how_to_reco
     ]
 
 
-def test_when_the_freeze_failed_too_the_notice_says_so_and_freezing_comes_first() -> None:
-    # The freeze after the failed rollback failed as well: nothing stops the next promotion.
+def test_when_the_freeze_did_not_confirm_the_notice_says_so_and_freezing_comes_first() -> None:
+    # The freeze after the failed rollback failed (or timed out): maybe nothing stops the next promotion.
     notice = rollback_failed(freeze_error=Failure(Error="InjectedFault", Cause="table unavailable"))
-    assert notice.subject().endswith("; prod could NOT be frozen")
+    assert notice.subject().endswith("; prod may NOT be frozen")
     text = notice.text()
     assert "Freeze error: table unavailable" in text
     commands = text.split("Recover by hand, then clear the freeze:\n", 1)[1].splitlines()

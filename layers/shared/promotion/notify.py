@@ -41,7 +41,8 @@ class Outcome(BaseModel):
     rollback: RollbackResult | None = None
     baseline: EnvironmentBaseline | None = None
     rollback_error: Failure | None = None
-    # The freeze after a failed rollback failed too: the environment is NOT frozen.
+    # The freeze after a failed rollback did not confirm (it failed, or timed out after writing): the
+    # environment may not be frozen.
     freeze_error: Failure | None = None
 
     def subject(self) -> str:
@@ -51,7 +52,7 @@ class Outcome(BaseModel):
             return f"Promoted {short} to prod"
         if self.outcome == "rollback_failed":
             environment = self.baseline.environment if self.baseline else "the environment"
-            frozen = "could NOT be frozen" if self.freeze_error else "is frozen"
+            frozen = "may NOT be frozen" if self.freeze_error else "is frozen"
             return f"CRITICAL: rollback of {environment} failed for {short}; {environment} {frozen}"
         if self.outcome == "cancelled":
             return f"Promotion of {short} stopped: {error}"
@@ -80,7 +81,8 @@ class Outcome(BaseModel):
             if self.freeze_error:
                 lines += [
                     f"Freeze error: {cause_text(self.freeze_error.Cause) or self.freeze_error.Error}",
-                    "Nothing stops a new promotion from deploying it: freeze it first (the first command).",
+                    "If it is not frozen, nothing stops a new promotion from deploying it: freeze it first "
+                    "(the first command; harmless if it is frozen already).",
                 ]
             lines += ["", "Recover by hand, then clear the freeze:", *recovery_commands(self)]
         return "\n".join(lines)
