@@ -8,6 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from promotion import steps
 from promotion.adapters import aws
 from promotion.github_runtime import github_client

@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from promotion.adapters import aws
 from promotion.cleanup import ExecutionStatusChange, clean_up_after, close_out
 from promotion.notify import Outcome, notify_outcome

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from promotion import steps
 from promotion.github_runtime import dependabot_prover
 from promotion.models.steps import DecideApprovalPathRequest

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from promotion import steps
 from promotion.models.steps import FinishRequest
 from promotion.observability import logger, metrics, tracer

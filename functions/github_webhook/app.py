@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from promotion.github_runtime import webhook_deps
 from promotion.observability import logger, metrics, tracer
 from promotion.webhook_api import build_resolver

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from promotion import steps
 from promotion.github_runtime import deployment_reporter
 from promotion.models.steps import NotifyRequest

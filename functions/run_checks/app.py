@@ -7,6 +7,7 @@ from typing import Any
 
 import requests
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from promotion import steps
 from promotion.adapters import aws
 from promotion.models.steps import RunChecksRequest

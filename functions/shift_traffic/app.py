@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from promotion import steps
 from promotion.adapters import aws
 from promotion.models.steps import ShiftTrafficRequest

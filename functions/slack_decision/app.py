@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import approval_services, parse_request, slack_poster
 from promotion.slack_api import SlackDecisionTask, handle_click

@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from promotion.adapters import aws
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import slack_signing_secret

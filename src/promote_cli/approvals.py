@@ -17,13 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+
+from promote_cli.control import ControlError
 from promotion import approvals
 from promotion.audit import Requester
 from promotion.dal.approvals import DynamoApprovalStore
 from promotion.dal.audit import DynamoAuditLog
 from promotion.models.approval import ApprovalRecord
-
-from promote_cli.control import ControlError
 
 SessionArgs = Callable[[argparse.Namespace], dict[str, Any]]
 StackName = Callable[[argparse.Namespace], str]

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from promotion.errors import PromotionError
 
 from promote_cli import approvals as approvals_cli
 from promote_cli.control import ControlError, ControlPlane, follow
+from promotion.errors import PromotionError
 
 LOCAL_STATE_FILE = Path(os.environ.get("PROMOTE_STATE_DIR", ".promote")) / "local.json"
 

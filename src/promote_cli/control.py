@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
+
 from promotion.models.config import PipelineConfig, parse_pipeline_config
 from promotion.models.execution import ExecutionInput, Trigger
 from promotion.naming import execution_name, execution_name_prefix, parse_execution_name

@@ -17,11 +17,11 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from promotion.artifacts import lambda_code_sha256
 
 from promote_cli.control import ControlPlane, serving
 from promote_cli.local import sample
 from promote_cli.local.demo import LocalPlaneProcess
+from promotion.artifacts import lambda_code_sha256
 
 pytestmark = pytest.mark.e2e
 

@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import requests
-from promotion.models.execution import CommitInfo
 
 from promote_cli.local.plane import LocalControlPlane
+from promotion.models.execution import CommitInfo
 from tests.support.approval_plane import (
     MOTO_OPERATOR_ARN,
     RELEASE,

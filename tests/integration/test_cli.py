@@ -7,9 +7,9 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-import promotion.observability  # noqa: F401 - see below
 import pytest
 
+import promotion.observability  # noqa: F401 - see below
 from promote_cli import cli
 from promote_cli.local.plane import LocalControlPlane
 from tests.support.pipelines import SAMPLE_PIPELINE_FILE

@@ -13,11 +13,11 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from promotion.artifacts import lambda_code_sha256, manifest_key
-from promotion.dal.environments import DynamoEnvironmentStateStore
 
 from promote_cli.local import sample
 from promote_cli.local.plane import LocalControlPlane
+from promotion.artifacts import lambda_code_sha256, manifest_key
+from promotion.dal.environments import DynamoEnvironmentStateStore
 from tests.support.faults import AwsFault, aws_fault
 from tests.support.pipelines import SAMPLE_PIPELINE_FILE
 from tests.support.promotion import (

@@ -8,9 +8,9 @@ from typing import Any
 
 import boto3
 import pytest
-from promotion.artifacts import lambda_code_sha256
 
 from promote_cli.local.plane import LocalControlPlane
+from promotion.artifacts import lambda_code_sha256
 from tests.support.fault_matrix import environment_store, inject_state_fault, matrix_pipeline_document
 from tests.support.promotion import (
     Promotion,

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 import requests
-from promotion.artifacts import lambda_code_sha256
-from promotion.models.execution import CommitInfo, ExecutionInput, Trigger
-from promotion.naming import execution_name
 
 from promote_cli.control import serving
 from promote_cli.local import sample
 from promote_cli.local.plane import LocalControlPlane
+from promotion.artifacts import lambda_code_sha256
+from promotion.models.execution import CommitInfo, ExecutionInput, Trigger
+from promotion.naming import execution_name
 from tests.support.promotion import (
     Promotion,
     control,

@@ -1,4 +1,4 @@
-"""Safe prod rollout on the real ASL: ledger, weighted traffic shifting, never backwards, operator commands."""
+"""Safe prod rollout on the real ASL: ledger, traffic shifting, never backwards, operator commands."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from promotion.artifacts import lambda_code_sha256
 
 from promote_cli.cli import main as promote
 from promote_cli.control import ControlPlane
 from promote_cli.local import sample
 from promote_cli.local.plane import LocalControlPlane
+from promotion.artifacts import lambda_code_sha256
 from tests.support.pipelines import SAMPLE_PIPELINE_FILE
 from tests.support.promotion import (
     decide_via_link,

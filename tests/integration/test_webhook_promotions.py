@@ -13,15 +13,18 @@ from typing import Any
 
 import pytest
 import requests
-from promotion.artifacts import lambda_code_sha256
-from promotion.dependabot import LambdaProdCommit, Unproven
-from promotion.deployment_status import execution_console_url
-from promotion.models.config import PipelineConfig
-from promotion.naming import execution_name
 
 from promote_cli.control import serving
 from promote_cli.local import sample
 from promote_cli.local.plane import LocalControlPlane
+from promotion.artifacts import lambda_code_sha256
+from promotion.attestation import is_attested
+from promotion.dependabot import LambdaProdCommit, Unproven
+from promotion.deployment_status import execution_console_url
+from promotion.models.config import PipelineConfig
+from promotion.models.execution import ExecutionInput
+from promotion.naming import execution_name
+from tests.support.approval_plane import signing_key
 from tests.support.github import (
     DEPENDABOT,
     body_of,
@@ -159,6 +162,8 @@ def test_a_signed_build_run_promotes_once_and_github_sees_each_environment(plane
     assert started["trigger"]["github"]["sha"] == {"value": sha, "provenance": "verified"}
     assert started["trigger"]["github"]["delivery_id"] == {"value": "d-first", "provenance": "claimed"}
     assert started["commit"]["verified"] is True
+    # and the control plane vouches for those facts, so the approval step trusts them
+    assert is_attested(ExecutionInput.model_validate(started), signing_key(plane))
 
     # When nothing proves a Dependabot update, a person approves
     approve_or_reject(plane, execution_arn, sha, "approve")

@@ -16,13 +16,13 @@ import boto3
 import yaml
 from botocore.exceptions import ClientError
 from moto import mock_aws
+
 from promotion import approvals
 from promotion.dal.approvals import DynamoApprovalStore
 from promotion.dal.audit import DynamoAuditLog
 from promotion.models.approval import SlackMessageRef
 from promotion.models.config import PipelineConfig
 from promotion.models.execution import CheckReport, CheckResult, CommitInfo, PinnedArtifact
-
 from tests.support.pipelines import sample_config_dict
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"

@@ -9,13 +9,13 @@ import uuid
 from typing import Any
 
 import requests
+
+from promote_cli.local import sample
+from promote_cli.local.plane import LocalControlPlane
 from promotion import links
 from promotion.attestation import attest
 from promotion.models.execution import CommitInfo, ExecutionInput, Trigger
 from promotion.naming import execution_name
-
-from promote_cli.local import sample
-from promote_cli.local.plane import LocalControlPlane
 from tests.support.approval_fakes import slack_click_body, slack_signature
 from tests.support.pipelines import SAMPLE_PIPELINE_FILE
 from tests.support.promotion import FAILED_STATUSES, Promotion, control, outbox, publish_and_start

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
+
 from promotion.adapters import aws
 
 

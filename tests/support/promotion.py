@@ -12,12 +12,12 @@ from urllib.parse import urljoin
 
 import boto3
 import requests
-from promotion.dal.ledger import DynamoLedger
-from promotion.models.config import PipelineConfig
 
 from promote_cli.control import ControlPlane, serving
 from promote_cli.local import sample
 from promote_cli.local.plane import LocalControlPlane
+from promotion.dal.ledger import DynamoLedger
+from promotion.models.config import PipelineConfig
 
 FAILED_STATUSES = {"FAILED", "TIMED_OUT", "ABORTED"}
 

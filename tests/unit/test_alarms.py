@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
 from promotion.alarms import alarm_states, bake_step
 from promotion.errors import AlarmMissing, BakeAlarm
 

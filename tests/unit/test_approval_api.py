@@ -11,13 +11,13 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from promote_cli.local.http_server import http_api_event
 from promotion import links
 from promotion.approval_api import ApprovalApiDeps, build_resolver
 from promotion.approvals import open_approval
 from promotion.models.approval import ApprovalRecord
 from promotion.models.execution import CommitInfo
-
-from promote_cli.local.http_server import http_api_event
 from tests.support.approval_fakes import SIGNING_KEY, ApprovalWorld, approval_world, pipeline, request
 
 NOW = 1_800_000_000.0

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from promotion.approval_policy import BypassProof, NoProver, decide_approval_path
 from promotion.models.config import PipelineConfig
-
 from tests.support.pipelines import github_push_sha, sample_config
 
 SHA = github_push_sha()

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+
 from promotion import approvals, links
 from promotion.approvals import Actor, decide, open_approval
 from promotion.errors import (
@@ -15,7 +16,6 @@ from promotion.errors import (
     SelfApprovalRefused,
 )
 from promotion.models.execution import CommitInfo
-
 from tests.support.approval_fakes import (
     SIGNING_KEY,
     ApprovalWorld,

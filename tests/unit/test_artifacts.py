@@ -11,10 +11,10 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
 from promotion.artifacts import fetch_and_pin, lambda_code_sha256, manifest_key
 from promotion.errors import ArtifactNotFound, ArtifactNotVersioned, ChecksumMismatch, InvalidManifest
 from promotion.models.config import ArtifactSource
-
 from tests.support.pipelines import github_push_sha
 
 BUCKET = "unit-artifacts"

@@ -8,9 +8,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+
 from promotion.audit import Requester, audit_event
 from promotion.dal.audit import DynamoAuditLog
-
 from tests.support.approval_fakes import REGION, create_table_from_template, template_resources
 
 

@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 import pytest
+
+from promote_cli.local.events import matches, status_change_event
 from promotion.alarms import bake_step
 from promotion.cleanup import ExecutionStatusChange, already_notified, clean_up_after, expire_approval
 from promotion.errors import BakeNoData
 from promotion.notify import Outcome
-
-from promote_cli.local.events import matches, status_change_event
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:release-promotion-promotion"
 EXECUTION = f"{STATE_MACHINE.replace('stateMachine', 'execution')}:sentiment-service-0123456789ab-a1"

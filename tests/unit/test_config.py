@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from promotion.errors import InvalidPipelineConfig
 from promotion.models.config import parse_pipeline_config
-
 from tests.support.pipelines import sample_config_dict
 
 Edit = Callable[[dict[str, Any]], None]

@@ -17,6 +17,8 @@ import boto3
 import pytest
 import requests
 from moto import mock_aws
+
+from promote_cli.local.github_stub import GitHubStub
 from promotion.approval_policy import decide_approval_path
 from promotion.dependabot import (
     GitHubDependabotProver,
@@ -27,8 +29,6 @@ from promotion.dependabot import (
 )
 from promotion.github import GitHubClient, GitHubUser
 from promotion.models.config import DEFAULT_DEPENDENCY_MANIFESTS, PipelineConfig
-
-from promote_cli.local.github_stub import GitHubStub
 from tests.support.github import (
     DEPENDABOT,
     SAMPLE_REPO,

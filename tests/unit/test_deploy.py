@@ -12,13 +12,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
+
+from promote_cli.local import moto_patches
 from promotion.artifacts import lambda_code_sha256
 from promotion.deploy import deploy_environment
 from promotion.errors import CodeShaMismatch, DeployFailed
 from promotion.models.config import EnvironmentTarget
 from promotion.models.execution import EnvironmentDeployment, FunctionDeployment, PinnedArtifact
-
-from promote_cli.local import moto_patches
 
 REGION = "us-east-1"
 BUCKET = "unit-artifacts"

@@ -13,6 +13,8 @@ import pytest
 import requests
 from aws_lambda_powertools.metrics import MetricUnit
 from moto import mock_aws
+
+from promote_cli.local.github_stub import GitHubStub
 from promotion.deployment_status import (
     DEPLOYMENT_TASK,
     ExecutionRef,
@@ -23,8 +25,6 @@ from promotion.deployment_status import (
 from promotion.github import GitHubClient
 from promotion.models.config import PipelineConfig
 from promotion.naming import execution_name
-
-from promote_cli.local.github_stub import GitHubStub
 from tests.support.github import SAMPLE_REPO, new_sha
 from tests.unit.test_webhook import sample_config
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from promotion.errors import InvalidExecutionInput
 from promotion.models.execution import ExecutionInput, parse_execution_input
 from promotion.models.steps import LoadPipelineRequest
 from promotion.runtime import parse_request
-
 from tests.support.pipelines import github_push_sha
 
 SHA = github_push_sha()

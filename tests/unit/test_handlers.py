@@ -14,13 +14,13 @@ import pytest
 import yaml
 from aws_lambda_powertools.utilities.parameters import constants as parameters_constants
 from moto import mock_aws
+
+from promote_cli.local.runtime import LambdaContext
 from promotion import runtime as promotion_runtime
 from promotion import settings as promotion_settings
 from promotion.adapters import aws as promotion_aws
 from promotion.errors import InvalidExecutionInput
 from promotion.settings import ControlPlaneSettings
-
-from promote_cli.local.runtime import LambdaContext
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from promotion import links
 from promotion.errors import ApprovalCsrfInvalid, ApprovalExpired, ApprovalLinkInvalid
 

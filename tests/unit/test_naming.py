@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from promotion.naming import (
     MAX_EXECUTION_NAME_LENGTH,
     ExecutionName,
@@ -10,7 +11,6 @@ from promotion.naming import (
     execution_name_prefix,
     parse_execution_name,
 )
-
 from tests.support.pipelines import github_push_sha
 
 SHA = github_push_sha()

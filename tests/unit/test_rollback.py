@@ -11,6 +11,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+
+from promote_cli.local import moto_patches
 from promotion.baseline import capture_baseline
 from promotion.dal.environments import DynamoEnvironmentStateStore
 from promotion.errors import (
@@ -21,8 +23,6 @@ from promotion.errors import (
 )
 from promotion.models.execution import BaselineFunction, EnvironmentBaseline
 from promotion.rollback import roll_back
-
-from promote_cli.local import moto_patches
 from tests.support.pipelines import sample_config
 
 REGION = "us-east-1"

@@ -7,6 +7,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from promotion.deploy import deploy_environment
 from promotion.errors import DeployFailed, WouldGoBackwards
 from promotion.models.config import EnvironmentTarget, RolloutSettings

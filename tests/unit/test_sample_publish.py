@@ -12,11 +12,11 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
+from promote_cli.local import sample
 from promotion.artifacts import fetch_and_pin
 from promotion.errors import ArtifactNotFound, ArtifactNotVersioned
 from promotion.models.config import ArtifactSource
-
-from promote_cli.local import sample
 
 BUCKET = "sample-artifacts"
 PREFIX = "builds/"

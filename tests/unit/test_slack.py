@@ -10,12 +10,12 @@ from urllib.parse import urlencode
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from promote_cli.local.http_server import http_api_event
 from promotion import slack
 from promotion.approvals import open_approval
 from promotion.models.execution import CommitInfo
 from promotion.slack_api import SlackDecisionTask, SlackRouteDeps, build_slack_resolver, handle_click
-
-from promote_cli.local.http_server import http_api_event
 from tests.support.approval_fakes import (
     ApprovalWorld,
     approval_world,

@@ -12,6 +12,7 @@ import pytest
 import requests
 from aws_lambda_powertools.utilities.parameters import constants as parameters_constants
 from moto import mock_aws
+
 from promotion import steps
 from promotion.adapters.config_store import SsmPipelineConfigStore
 from promotion.approval_policy import NoProver
@@ -32,7 +33,6 @@ from promotion.models.steps import (
     LoadPipelineRequest,
     RunChecksRequest,
 )
-
 from tests.support.pipelines import github_push_sha, sample_config, sample_config_dict
 
 SHA = github_push_sha()

@@ -14,6 +14,8 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
+from promote_cli.local.sample import SAMPLE_DIR
 from promotion.dal.deliveries import CommitClaim, DynamoDeliveryStore, commit_key
 from promotion.errors import UnknownPipeline
 from promotion.models.config import PipelineConfig, parse_pipeline_config
@@ -28,8 +30,6 @@ from promotion.webhook import (
     WebhookKeys,
     receive,
 )
-
-from promote_cli.local.sample import SAMPLE_DIR
 from tests.support.github import (
     SAMPLE_REPO,
     body_of,

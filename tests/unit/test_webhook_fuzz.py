@@ -25,11 +25,11 @@ from aws_lambda_powertools.utilities import parameters
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
+
+from promote_cli.local.sample import SAMPLE_DIR
 from promotion import github_runtime, runtime
 from promotion.adapters import aws
 from promotion.settings import ControlPlaneSettings, control_plane_settings
-
-from promote_cli.local.sample import SAMPLE_DIR
 from tests.support.github import (
     SAMPLE_REPO,
     body_of,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from promotion.webhook import (
     MIN_SECRET_LENGTH,
     WebhookKeys,
@@ -13,7 +14,6 @@ from promotion.webhook import (
     sign,
     signature_problem,
 )
-
 from tests.support.github import signature_vector
 
 VECTOR = signature_vector()

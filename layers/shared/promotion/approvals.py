@@ -136,6 +136,7 @@ class ApprovalRequest:
     preprod_report: str
     requested_by: str = ""
     commit: CommitInfo | None = None
+    approval_reason: str | None = None
 
 
 # ---- opening a request --------------------------------------------------------------------------------
@@ -189,6 +190,7 @@ def open_approval(
         sha=request.artifact.sha,
         artifact_sha256=request.artifact.sha256,
         preprod_report=request.preprod_report,
+        approval_reason=request.approval_reason,
         approvers=list(config.approval.approvers),
         requested_at=int(now),
         # The same config value is the task's TimeoutSecondsPath, so link and task expire together.
@@ -307,6 +309,7 @@ def approval_email_text(
         f"Compare:    {record.compare_url}",
         f"Build:      sha256 {record.artifact_sha256}",
         f"Preprod:    {record.preprod_report}",
+        f"Why asked:  {record.approval_reason or 'every change needs approval'}",
         f"Execution:  {record.execution_name}",
         f"Console:    {record.console_url}",
         f"Expires:    {iso(record.expires_at)}",
@@ -336,6 +339,7 @@ def approval_email_html(
         ("Author", escape(_author_text(record))),
         ("Build sha256", escape(record.artifact_sha256)),
         ("Preprod", escape(record.preprod_report)),
+        ("Why asked", escape(record.approval_reason or "every change needs approval")),
         ("Execution", f'<a href="{escape(record.console_url)}">{escape(record.execution_name)}</a>'),
         ("Expires", escape(iso(record.expires_at))),
     ]
@@ -755,6 +759,7 @@ def request_approval(
             preprod_report=request.integration.summary(),
             requested_by=request.execution_input.trigger.requested_by,
             commit=request.execution_input.commit,
+            approval_reason=request.approval_path.reason if request.approval_path else None,
         ),
         now=now,
     )

@@ -92,7 +92,7 @@ class BuildNotPublished(PromotionError):
 
 
 class EnvironmentNotBootstrapped(PromotionError):
-    """A target function has no alias yet: the environment was never bootstrapped, so nothing to roll back to."""
+    """A target function has no alias yet: the environment was never bootstrapped (nothing to return to)."""
 
 
 class EnvironmentFrozen(PromotionError):
@@ -100,7 +100,7 @@ class EnvironmentFrozen(PromotionError):
 
 
 class AlarmsAlreadyFiring(PromotionError):
-    """An alarm of the target environment is in ALARM before the deploy: deploying now would hide the cause."""
+    """An alarm of the target environment is in ALARM before the deploy: deploying would hide the cause."""
 
 
 class BakeNoData(PromotionError):

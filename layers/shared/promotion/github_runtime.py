@@ -18,7 +18,7 @@ from promotion.deployment_status import GitHubDeploymentReporter, RunningExecuti
 from promotion.github import GitHubClient
 from promotion.models.config import PipelineConfig
 from promotion.observability import metrics
-from promotion.runtime import pipeline_configs
+from promotion.runtime import approval_signing_key, pipeline_configs
 from promotion.settings import control_plane_settings
 from promotion.webhook import WebhookDeps, WebhookKeys
 
@@ -75,4 +75,5 @@ def webhook_deps() -> WebhookDeps:
         sfn=aws.client("stepfunctions"),
         state_machine_arn=settings.state_machine_arn,
         default_secret_id=settings.github_webhook_secret_id,
+        attestation_key=approval_signing_key,
     )

@@ -25,7 +25,7 @@ RequestT = TypeVar("RequestT", bound=BaseModel)
 
 
 def parse_request(event: dict[str, Any], model: type[RequestT]) -> RequestT:
-    """The state's payload as ``model``; a mismatch is ``InvalidExecutionInput`` with every bad field named."""
+    """The state's payload as ``model``; a mismatch is ``InvalidExecutionInput`` naming every bad field."""
     try:
         return model.model_validate(event)
     except ValidationError as error:

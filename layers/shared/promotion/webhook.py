@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promotion.adapters.config_store import PipelineConfigStore
+from promotion.attestation import attest
 from promotion.dal.deliveries import CommitClaim, DeliveryStore
 from promotion.errors import UnknownPipeline
 from promotion.models.config import PipelineConfig
@@ -384,6 +385,9 @@ class WebhookDeps:
     # The stack's webhook secret, for pipelines that do not name their own.
     default_secret_id: str | None
     clock: Callable[[], float] = time.time
+    # The control plane's key that attests the inputs it starts (promotion.attestation); without it the
+    # inputs go unattested and their verified facts count as claims downstream.
+    attestation_key: Callable[[], bytes] | None = None
 
 
 class _ServiceDown(Exception):
@@ -503,6 +507,9 @@ def _handle_event(
     wanted_input = execution_input(
         config, decision, event=event_name, repo=envelope.repository.full_name, delivery_id=delivery_id
     )
+    if deps.attestation_key is not None:
+        # The signature checked out: vouch for the facts taken from the body, for the approval step.
+        wanted_input = attest(wanted_input, deps.attestation_key())
     answer = _ensure_started(deps, config, wanted_input, delivery_id, now)
     if not first_time and answer.outcome == "duplicate":
         answer = WebhookAnswer(

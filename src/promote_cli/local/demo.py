@@ -25,10 +25,10 @@ from urllib.parse import urljoin
 
 import boto3
 import requests
-from promotion.artifacts import lambda_code_sha256
 
 from promote_cli.control import ControlError, ControlPlane, follow, serving
 from promote_cli.local import github_payloads, sample
+from promotion.artifacts import lambda_code_sha256
 
 Say = Callable[[str], None]
 

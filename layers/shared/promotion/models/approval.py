@@ -63,6 +63,8 @@ class ApprovalRecord(_Frozen):
     environment: Literal["prod"] = "prod"
     artifact_sha256: str
     preprod_report: str
+    # Why the bypass policy did not let this change through (from "Decide approval path").
+    approval_reason: str | None = None
     approvers: list[str]
     requested_at: int
     expires_at: int

@@ -68,7 +68,7 @@ class CommitInfo(_Model):
 
 
 class ExecutionInput(_Model):
-    """What StartExecution receives. Nothing in it can grant a bypass or pick targets: those come from config."""
+    """What StartExecution receives. Nothing in it grants a bypass or picks targets: config does that."""
 
     pipeline: str = Field(pattern=PIPELINE_NAME_PATTERN)
     sha: str = Field(pattern=SHA_PATTERN)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from promotion.models.config import Environment
 from promotion.models.execution import (
+    ApprovalPath,
     CheckReport,
     EnvironmentBaseline,
     EnvironmentDeployment,
@@ -95,6 +96,8 @@ class RequestApprovalRequest(_Request):
     integration: CheckReport
     # The execution's input as given to StartExecution (who asked, the commit as far as it is known).
     execution_input: ExecutionInput
+    # Why no bypass ("Decide approval path"), shown to the approvers.
+    approval_path: ApprovalPath | None = None
 
 
 class CheckAlarmsRequest(_Request):
