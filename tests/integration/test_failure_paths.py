@@ -14,7 +14,6 @@ import boto3
 import pytest
 import requests
 
-from promote_cli.local import sample
 from promote_cli.local.plane import LocalControlPlane
 from promotion.artifacts import lambda_code_sha256, manifest_key
 from promotion.dal.environments import DynamoEnvironmentStateStore
@@ -26,6 +25,7 @@ from tests.support.promotion import (
     decide_via_link,
     outbox,
     publish_and_start,
+    publish_for,
     wait_for_approval_links,
     wait_for_end,
     wait_for_state,
@@ -128,14 +128,7 @@ def test_checksum_mismatch_stops_at_once(plane: LocalControlPlane) -> None:
     sha = "b" * 40
     ctl = control(plane)
     config = ctl.pipeline("sentiment-service")
-    build = sample.publish_build(
-        plane.client("s3"),
-        bucket=config.artifacts.bucket,
-        prefix=config.artifacts.prefix,
-        repo=config.repo,
-        sha=sha,
-        variant="good",
-    )
+    build = publish_for(plane, config, sha, "good")
     key = manifest_key(config.artifacts, config.repo, sha)
     manifest = json.loads(plane.client("s3").get_object(Bucket=build.bucket, Key=key)["Body"].read())
     manifest["package"]["sha256"] = "0" * 64

@@ -29,6 +29,7 @@ from tests.support.promotion import (
     history,
     outbox,
     publish_and_start,
+    publish_for,
     wait_for_approval_links,
     wait_for_end,
     wait_for_state,
@@ -139,14 +140,7 @@ def test_an_input_asking_for_a_bypass_fails_before_anything_is_deployed(plane: L
     ctl = control(plane)
     config = ctl.pipeline(PIPELINE)
     sha = secrets.token_hex(20)
-    build = sample.publish_build(
-        plane.client("s3"),
-        bucket=config.artifacts.bucket,
-        prefix=config.artifacts.prefix,
-        repo=config.repo,
-        sha=sha,
-        variant="good",
-    )
+    build = publish_for(plane, config, sha, "good")
     lam = plane.client("lambda")
     before = {env: serving(lam, config, env) for env in ("preprod", "prod")}
     document = {
@@ -204,14 +198,7 @@ def approved_despite_overwrite(plane: LocalControlPlane) -> Iterator[ApprovedRun
     sha = secrets.token_hex(20)
     lam = plane.client("lambda")
     before = {env: serving(lam, config, env) for env in ("preprod", "prod")}
-    build = sample.publish_build(
-        plane.client("s3"),
-        bucket=config.artifacts.bucket,
-        prefix=config.artifacts.prefix,
-        repo=config.repo,
-        sha=sha,
-        variant="good",
-    )
+    build = publish_for(plane, config, sha, "good")
     claimed = CommitInfo(
         message="Bump requests from 2.31.0 to 2.32.3",
         author_login="dependabot[bot]",
@@ -230,14 +217,7 @@ def approved_despite_overwrite(plane: LocalControlPlane) -> Iterator[ApprovedRun
     wait_for_state(plane, promotion.execution_arn, "Wait for approval")
     (link,) = wait_for_approval_links(plane, promotion)
 
-    overwrite = sample.publish_build(
-        plane.client("s3"),
-        bucket=config.artifacts.bucket,
-        prefix=config.artifacts.prefix,
-        repo=config.repo,
-        sha=sha,
-        variant="fails-in-prod",
-    )
+    overwrite = publish_for(plane, config, sha, "fails-in-prod")
     assert overwrite.package_key == build.package_key
     assert overwrite.sha256 != build.sha256
 

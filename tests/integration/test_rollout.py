@@ -20,6 +20,7 @@ from tests.support.promotion import (
     decide_via_link,
     new_sha,
     publish_and_start,
+    publish_for,
     wait_for_approval_links,
     wait_for_end,
     wait_for_state,
@@ -49,14 +50,7 @@ def approve(plane: LocalControlPlane, promotion: Any) -> None:
 
 def publish(plane: LocalControlPlane, sha: str, variant: str = "good") -> sample.PublishedBuild:
     config = operator(plane).pipeline("sentiment-service")
-    return sample.publish_build(
-        plane.client("s3"),
-        bucket=config.artifacts.bucket,
-        prefix=config.artifacts.prefix,
-        repo=config.repo,
-        sha=sha,
-        variant=variant,
-    )
+    return publish_for(plane, config, sha, variant)
 
 
 def run_to_end(

@@ -43,6 +43,7 @@ from tests.support.promotion import (
     control,
     decide_via_link,
     history,
+    publish_for,
     states_visited,
     wait_for_end,
     wait_for_state,
@@ -77,14 +78,7 @@ def config_of(plane: LocalControlPlane) -> PipelineConfig:
 def publish(plane: LocalControlPlane, sha: str) -> sample.PublishedBuild:
     """CI publishes the build of ``sha`` (before its run completes, as a real build workflow does)."""
     config = config_of(plane)
-    return sample.publish_build(
-        plane.client("s3"),
-        bucket=config.artifacts.bucket,
-        prefix=config.artifacts.prefix,
-        repo=config.repo,
-        sha=sha,
-        variant="good",
-    )
+    return publish_for(plane, config, sha, "good")
 
 
 def executions_of(plane: LocalControlPlane, sha: str) -> list[str]:

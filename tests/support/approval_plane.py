@@ -10,7 +10,6 @@ from typing import Any
 
 import requests
 
-from promote_cli.local import sample
 from promote_cli.local.plane import LocalControlPlane
 from promotion import links
 from promotion.attestation import attest
@@ -18,7 +17,14 @@ from promotion.models.execution import CommitInfo, ExecutionInput, Trigger
 from promotion.naming import execution_name
 from tests.support.approval_fakes import slack_click_body, slack_signature
 from tests.support.pipelines import SAMPLE_PIPELINE_FILE
-from tests.support.promotion import FAILED_STATUSES, Promotion, control, outbox, publish_and_start
+from tests.support.promotion import (
+    FAILED_STATUSES,
+    Promotion,
+    control,
+    outbox,
+    publish_and_start,
+    publish_for,
+)
 
 RELEASE = "release-manager@example.com"
 SECOND = "second@example.com"
@@ -41,14 +47,7 @@ def start_with_commit(
     ctl = control(plane)
     config = ctl.pipeline(pipeline)
     sha = secrets.token_hex(20)
-    build = sample.publish_build(
-        plane.client("s3"),
-        bucket=config.artifacts.bucket,
-        prefix=config.artifacts.prefix,
-        repo=config.repo,
-        sha=sha,
-        variant="good",
-    )
+    build = publish_for(plane, config, sha, "good")
     document = ExecutionInput(
         pipeline=pipeline, sha=sha, trigger=Trigger(source="webhook", requested_by="tests"), commit=commit
     )

@@ -157,6 +157,20 @@ class Promotion:
         return dict(json.loads(described.get("output") or "{}"))
 
 
+def publish_for(
+    plane: LocalControlPlane, config: PipelineConfig, sha: str, variant: str = "good"
+) -> sample.PublishedBuild:
+    """CI publishes the build of ``sha`` for the pipeline, as ``promote local publish`` does."""
+    return sample.publish_build(
+        plane.client("s3"),
+        bucket=config.artifacts.bucket,
+        prefix=config.artifacts.prefix,
+        repo=config.repo,
+        sha=sha,
+        variant=variant,
+    )
+
+
 def publish_and_start(
     plane: LocalControlPlane,
     *,
@@ -170,14 +184,7 @@ def publish_and_start(
     sha = sha or new_sha()
     lam = plane.client("lambda")
     before = {env: serving(lam, config, env) for env in ("preprod", "prod")}
-    build = sample.publish_build(
-        plane.client("s3"),
-        bucket=config.artifacts.bucket,
-        prefix=config.artifacts.prefix,
-        repo=config.repo,
-        sha=sha,
-        variant=variant,
-    )
+    build = publish_for(plane, config, sha, variant)
     started = ctl.start(pipeline, sha, requested_by="tests")
     return Promotion(plane, config, sha, started["execution_arn"], build, before)
 
