@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
+from promotion.dal import conditional_check_failed
 from promotion.errors import ApprovalAlreadyDecided, ApprovalExpired, ApprovalNotFound
 from promotion.models.approval import ApprovalRecord, ApprovalStatus, SlackMessageRef, Vote
 
@@ -48,10 +49,6 @@ class ApprovalStore(Protocol):
     def set_slack_message(self, approval_id: str, message: SlackMessageRef) -> None: ...
 
 
-def _conditional_failed(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 class DynamoApprovalStore:
     def __init__(self, table: Any) -> None:
         self._table = table
@@ -78,7 +75,7 @@ class DynamoApprovalStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
-            if _conditional_failed(error):
+            if conditional_check_failed(error):
                 raise _refusal(self.get(approval_id), by) from error
             raise
         return ApprovalRecord.from_item(response["Attributes"])
@@ -104,7 +101,7 @@ class DynamoApprovalStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
-            if _conditional_failed(error):
+            if conditional_check_failed(error):
                 raise _refusal(self.get(approval_id), by) from error
             raise
         return ApprovalRecord.from_item(response["Attributes"])
@@ -125,7 +122,7 @@ class DynamoApprovalStore:
                 },
             )
         except ClientError as error:
-            if not _conditional_failed(error):
+            if not conditional_check_failed(error):
                 raise
 
     def mark_expired(self, approval_id: str, *, at: int) -> ApprovalRecord | None:
@@ -199,7 +196,7 @@ class DynamoApprovalStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
-            if _conditional_failed(error):
+            if conditional_check_failed(error):
                 return None
             raise
         return ApprovalRecord.from_item(response["Attributes"])

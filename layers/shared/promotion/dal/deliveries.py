@@ -21,6 +21,8 @@ from typing import Any, Literal, Protocol
 
 from botocore.exceptions import ClientError
 
+from promotion.dal import conditional_check_failed
+
 DELIVERY_RETENTION_SECONDS = 30 * 86_400
 ClaimStatus = Literal["starting", "started"]
 
@@ -71,10 +73,6 @@ class DeliveryStore(Protocol):
         ...
 
 
-def _conditional_failed(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 class DynamoDeliveryStore:
     def __init__(self, table: Any) -> None:
         self._table = table
@@ -92,7 +90,7 @@ class DynamoDeliveryStore:
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as error:
-            if _conditional_failed(error):
+            if conditional_check_failed(error):
                 return False
             raise
         return True
@@ -113,7 +111,7 @@ class DynamoDeliveryStore:
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as error:
-            if not _conditional_failed(error):
+            if not conditional_check_failed(error):
                 raise
             item = self._table.get_item(Key={"pk": claim.key}, ConsistentRead=True).get("Item")
             if item is None:  # released between the two calls: report it as still being started
@@ -131,7 +129,7 @@ class DynamoDeliveryStore:
                 ExpressionAttributeValues={":now": now, ":then": stale.claimed_at, ":starting": "starting"},
             )
         except ClientError as error:
-            if _conditional_failed(error):
+            if conditional_check_failed(error):
                 return False
             raise
         return True
@@ -153,7 +151,7 @@ class DynamoDeliveryStore:
                 ExpressionAttributeValues={":starting": "starting", ":delivery": claim.delivery_id},
             )
         except ClientError as error:
-            if not _conditional_failed(error):
+            if not conditional_check_failed(error):
                 raise
 
 

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from promotion.dal import conditional_check_failed
+
 
 @dataclass(frozen=True)
 class EnvironmentState:
@@ -93,7 +95,7 @@ class DynamoEnvironmentStateStore:
                 ExpressionAttributeValues={":false": False, ":true": True, ":by": by, ":at": at},
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if conditional_check_failed(error):
                 return False
             raise
         return True
@@ -113,7 +115,7 @@ class DynamoEnvironmentStateStore:
                 ExpressionAttributeValues={":me": owner, ":expires": now + lease_seconds, ":now": now},
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not conditional_check_failed(error):
                 raise
             state = self.get(pipeline, environment)
             raise LockHeld(state.lock_owner, state.lock_expires) from error
@@ -136,7 +138,7 @@ class DynamoEnvironmentStateStore:
                 },
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if conditional_check_failed(error):
                 return False
             raise
         return True
@@ -151,7 +153,7 @@ class DynamoEnvironmentStateStore:
                 ExpressionAttributeValues={":me": owner, ":false": False},
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if conditional_check_failed(error):
                 return False
             raise
         return True
