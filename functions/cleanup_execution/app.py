@@ -39,8 +39,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         expirer=approval_expirer(),
         notify=_notify,
         now=now,
-        close=lambda pipeline, arn, status: close_out(
-            pipeline, arn, status, locks=environment_store(), ledger=ledger(), now=now
+        close=lambda pipeline, arn, status, error: close_out(
+            pipeline, arn, status, locks=environment_store(), ledger=ledger(), now=now, error=error
         ),
     )
     metrics.add_metric(

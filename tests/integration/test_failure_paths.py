@@ -213,8 +213,9 @@ def test_approval_timeout_ends_the_promotion_and_expires_the_links(plane: LocalC
     failed(plane, promotion, "ApprovalTimedOut")
 
     # Then the record is expired, the link says so, and prod is untouched
-    assert promotion.states()[-5:] == [
+    assert promotion.states()[-6:] == [
         "Wait for approval",
+        "Approval timed out",
         "Expire approval",
         "Record failure",
         "Notify failure",

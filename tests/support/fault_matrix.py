@@ -250,16 +250,17 @@ def _expected(definition: dict[str, Any]) -> list[Cell]:
         "Expire approval",
         "permanent",
         "nobody approves",
-        failed(INJECTED, preprod=NEW),
-        "The Catch writes the expire error to $.failure over the approval timeout: the execution and the "
-        "notice name the expire failure, not that nobody approved in time.",
+        failed("ApprovalTimedOut", preprod=NEW),
+        "The Pass state before it names the outcome; the expire error is kept aside ($.expire_error), so "
+        "the execution and the notice still say nobody approved in time (the record stays pending until "
+        "the cleanup function expires it).",
     )
     add(
         "Expire approval",
         "timeout",
         "nobody approves",
-        failed(TIMED_OUT, preprod=NEW),
-        "As above: the approval timeout is no longer the named cause.",
+        failed("ApprovalTimedOut", preprod=NEW),
+        "As above.",
     )
     on_approved_path("Check and lock prod", preprod=NEW)
     # Prod deployed, shifting or baking: the Catch rolls prod back.
@@ -303,9 +304,10 @@ def _expected(definition: dict[str, Any]) -> list[Cell]:
     )
     add("Roll back prod", "timeout", "canary fails", failed("RollbackFailed", preprod=NEW, **frozen_prod))
 
-    # Freeze retries States.ALL five times; if it still fails, Record rollback failure finds the
-    # environment not frozen and releases its lock. The rollback never ran: preprod keeps the build it
-    # failed with, prod (canary rollout) never moved.
+    # Freeze retries States.ALL five times; if it still fails, the environment is not marked frozen but
+    # Record rollback failure keeps its lock, and "Check and lock" refuses a lock whose owner ended in
+    # RollbackFailed. The rollback never ran: preprod keeps the build it failed with, prod (canary
+    # rollout) never moved.
     unconfirmed = "rollback failed, freeze unconfirmed"
     for environment, reach, frozen_out in (
         ("preprod", "integration fails, preprod rollback fails", frozen_preprod),
@@ -318,10 +320,11 @@ def _expected(definition: dict[str, Any]) -> list[Cell]:
             state,
             "permanent",
             reach_literal,
-            failed("RollbackFailed", preprod=NEW, notices=unconfirmed),
-            f"Neither the rollback nor the freeze worked: {environment} is not frozen and its lock is "
-            "released, so the next promotion may deploy it. The critical notice says it may not be frozen "
-            "and puts `promote freeze` first in its recovery commands.",
+            failed("RollbackFailed", preprod=NEW, **{**frozen_out, "frozen": "none", "notices": unconfirmed}),
+            f"Neither the rollback nor the freeze worked: {environment} is not marked frozen, but it keeps "
+            "its lock, which no promotion may take over (its owner ended in RollbackFailed) until "
+            "`promote unfreeze`. The critical notice says it may not be frozen and puts `promote freeze` "
+            "first in its recovery commands.",
         )
         add(
             state,
@@ -402,15 +405,18 @@ def _expected(definition: dict[str, Any]) -> list[Cell]:
         "Notify rollback failed",
         "permanent",
         "canary fails, prod rollback fails",
-        failed("RollbackFailed", preprod=NEW, notices="failed", **rollback_failed_prod),
-        "The only notice is the cleanup function's plain failure: no CRITICAL subject, no recovery commands.",
+        failed("RollbackFailed", preprod=NEW, notices="rollback failed", **rollback_failed_prod),
+        "The cleanup function sends the critical notice instead (CRITICAL subject; without the state's "
+        "baseline it cannot list the exact versions, so it says to inspect each alias before unfreezing).",
     )
     add(
         "Notify rollback failed",
         "timeout",
         "canary fails, prod rollback fails",
-        failed("RollbackFailed", preprod=NEW, notices="rollback failed + failed", **rollback_failed_prod),
-        "The critical notice went out; the cleanup function adds a plain one.",
+        failed(
+            "RollbackFailed", preprod=NEW, notices="rollback failed + rollback failed", **rollback_failed_prod
+        ),
+        "The critical notice went out but did not confirm, so the cleanup function sends it again.",
     )
 
     order = {name: index for index, name in enumerate(task_states(definition))}

@@ -9,7 +9,13 @@ import pytest
 
 from promote_cli.local.events import matches, status_change_event
 from promotion.alarms import bake_step
-from promotion.cleanup import ExecutionStatusChange, already_notified, clean_up_after, expire_approval
+from promotion.cleanup import (
+    ExecutionStatusChange,
+    already_notified,
+    clean_up_after,
+    close_out,
+    expire_approval,
+)
 from promotion.errors import BakeNoData
 from promotion.notify import Outcome
 
@@ -195,3 +201,40 @@ def test_an_alarm_with_data_once_during_the_bake_counts_as_seen() -> None:
         seen_data=once.seen_data,
     )
     assert end.done
+
+
+class Locks:
+    def __init__(self) -> None:
+        self.released: list[str] = []
+
+    def release_lock(self, pipeline: str, environment: str, *, owner: str) -> bool:
+        self.released.append(environment)
+        return True
+
+
+class EmptyLedger:
+    def history(self, pipeline: str, environment: str, *, limit: int = 10) -> list[Any]:
+        return []
+
+    def finish(self, pipeline: str, environment: str, key: str, *, outcome: Any, at: int) -> Any:
+        raise AssertionError("nothing to close")
+
+
+def test_close_out_releases_locks_but_keeps_them_after_a_failed_rollback() -> None:
+    released = Locks()
+    close_out("p", EXECUTION, "ABORTED", locks=released, ledger=EmptyLedger(), now=1.0)
+    assert released.released == ["preprod", "prod"]
+    kept = Locks()
+    close_out("p", EXECUTION, "FAILED", locks=kept, ledger=EmptyLedger(), now=1.0, error="RollbackFailed")
+    assert kept.released == []
+
+
+def test_a_failed_rollback_that_was_never_announced_gets_the_critical_notice() -> None:
+    sent: list[Outcome] = []
+    change = ExecutionStatusChange.model_validate(aws_event("FAILED", error="RollbackFailed")["detail"])
+    clean_up_after(
+        change, sfn=History([entered("Roll back prod")]), expirer=Expirer(), notify=sent.append, now=1
+    )
+    (outcome,) = sent
+    assert outcome.outcome == "rollback_failed"
+    assert outcome.subject().startswith("CRITICAL:")

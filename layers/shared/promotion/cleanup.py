@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from promotion.models.execution import ExecutionInput
-from promotion.notify import Failure, Outcome
+from promotion.notify import Failure, Outcome, OutcomeKind
 
 # States whose successful completion means people were already told how the promotion ended.
 NOTIFY_STATE_PREFIX = "Notify "
@@ -95,12 +95,24 @@ class LedgerCloser(Protocol):
 
 
 def close_out(
-    pipeline: str, execution_arn: str, status: str, *, locks: LockReleaser, ledger: LedgerCloser, now: float
+    pipeline: str,
+    execution_arn: str,
+    status: str,
+    *,
+    locks: LockReleaser,
+    ledger: LedgerCloser,
+    now: float,
+    error: str = "",
 ) -> list[str]:
-    """Release the execution's deploy locks (not a frozen one) and close its open ledger entries."""
+    """Release the execution's deploy locks and close its open ledger entries.
+
+    After a failed rollback the locks stay: nothing may deploy there until an operator has checked and
+    runs ``promote unfreeze`` (a frozen environment's lock is never released here either).
+    """
     closed = []
     for environment in ("preprod", "prod"):
-        locks.release_lock(pipeline, environment, owner=execution_arn)
+        if error != "RollbackFailed":
+            locks.release_lock(pipeline, environment, owner=execution_arn)
         for entry in ledger.history(pipeline, environment, limit=20):
             if entry.execution_arn == execution_arn and entry.outcome in ("started", "deployed"):
                 outcome = "aborted" if status in ("ABORTED", "TIMED_OUT") else "failed"
@@ -116,7 +128,7 @@ def clean_up_after(
     expirer: ApprovalExpirer,
     notify: Callable[[Outcome], None],
     now: float,
-    close: Callable[[str, str, str], Any] | None = None,
+    close: Callable[[str, str, str, str], Any] | None = None,
 ) -> CleanupReport:
     if change.status not in ("FAILED", "TIMED_OUT", "ABORTED"):
         return CleanupReport(change.executionArn, change.status, 0, False, "nothing to clean up")
@@ -129,15 +141,18 @@ def clean_up_after(
             change.executionArn, change.status, len(expired), False, "execution input not valid"
         )
     if close is not None:
-        close(request.pipeline, change.executionArn, change.status)
+        close(request.pipeline, change.executionArn, change.status, change.error or "")
     if already_notified(execution_history(sfn, change.executionArn)):
         return CleanupReport(change.executionArn, change.status, len(expired), False, "already notified")
     error = change.error or {"ABORTED": "Cancelled", "TIMED_OUT": "ExecutionTimedOut"}.get(
         change.status, "Failed"
     )
+    kind: OutcomeKind = "failed" if change.status == "FAILED" else "cancelled"
+    if error == "RollbackFailed":
+        kind = "rollback_failed"  # the state machine's own critical notice did not go out: this one is it
     notify(
         Outcome(
-            outcome="failed" if change.status == "FAILED" else "cancelled",
+            outcome=kind,
             pipeline=request.pipeline,
             sha=request.sha,
             execution_name=change.name,

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from promotion.baseline import capture_baseline
 from promotion.dal.environments import EnvironmentStateStore, LockHeld
 from promotion.dal.ledger import DynamoLedger, LedgerEntry, LedgerFunction, entry_key
-from promotion.errors import EnvironmentLocked, WouldGoBackwards
+from promotion.errors import EnvironmentFrozen, EnvironmentLocked, WouldGoBackwards
 from promotion.models.config import Environment, PipelineConfig
 from promotion.models.execution import EnvironmentBaseline, PinnedArtifact
 
@@ -46,13 +46,15 @@ class Deployment:
     artifact: PinnedArtifact
 
 
-def _still_running(sfn: Any, execution_arn: str) -> bool:
+def _owner_state(sfn: Any, execution_arn: str) -> tuple[str, str]:
+    """(status, error) of a lock's owner execution; a vanished one counts as ended."""
     try:
-        return str(sfn.describe_execution(executionArn=execution_arn)["status"]) == "RUNNING"
+        described = sfn.describe_execution(executionArn=execution_arn)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("ExecutionDoesNotExist", "InvalidArn"):
-            return False
+            return "GONE", ""
         raise
+    return str(described["status"]), str(described.get("error") or "")
 
 
 def take_lock(
@@ -63,9 +65,18 @@ def take_lock(
         deps.environments.acquire_lock(config.name, environment, owner=owner, lease_seconds=lease, now=now)
         return
     except LockHeld as held:
-        if _still_running(deps.sfn, held.owner):
+        status, error = _owner_state(deps.sfn, held.owner)
+        owner_name = held.owner.rsplit(":", 1)[-1]
+        if status == "RUNNING":
             raise EnvironmentLocked(
-                f"{config.name} {environment} is being deployed by {held.owner.rsplit(':', 1)[-1]}; waiting"
+                f"{config.name} {environment} is being deployed by {owner_name}; waiting"
+            ) from held
+        if error == "RollbackFailed":
+            # Its rollback failed (and perhaps its freeze too): nobody knows what runs there. Only an
+            # operator who has checked may release it.
+            raise EnvironmentFrozen(
+                f"{config.name} {environment} is still locked by {owner_name}, whose rollback failed; "
+                f"check it, then run: promote unfreeze --pipeline {config.name} --environment {environment}"
             ) from held
         stale = held.owner
     if not deps.environments.reclaim_lock(

@@ -181,10 +181,15 @@ def finish(
             detail=detail,
         )
         closed[baseline.environment] = outcome
+    # The environment whose rollback failed keeps its lock, frozen or not (its freeze may have failed):
+    # nothing may deploy it until an operator has checked it and runs promote unfreeze.
+    failed = state.failed_environment_baseline() if request.outcome == "rollback_failed" else None
+    keep = failed.environment if failed is not None else None
     released = [
         environment
         for environment in ("preprod", "prod")
-        if environments.release_lock(state.pipeline, environment, owner=request.execution_arn)
+        if environment != keep
+        and environments.release_lock(state.pipeline, environment, owner=request.execution_arn)
     ]
     return {"ledger": closed, "released_locks": released}
 
