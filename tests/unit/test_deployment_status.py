@@ -258,7 +258,9 @@ def test_a_failing_execution_lookup_still_posts_unlinked_statuses(github: GitHub
 def test_the_running_execution_of_the_commit_is_found() -> None:
     config = sample_config()
     sha = new_sha()
-    with mock_aws():
+    # Executions must stay RUNNING here: moto's execute_state_machine setting is process-wide, and a local
+    # plane started earlier in the same test session turns it on.
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": False}}):
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
         machine = sfn.create_state_machine(
             name="release-promotion-promotion",

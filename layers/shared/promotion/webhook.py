@@ -509,7 +509,12 @@ def _handle_event(
     )
     if deps.attestation_key is not None:
         # The signature checked out: vouch for the facts taken from the body, for the approval step.
-        wanted_input = attest(wanted_input, deps.attestation_key())
+        try:
+            wanted_input = attest(wanted_input, deps.attestation_key())
+        except Exception as error:
+            # Start anyway, unattested: downstream its facts count as claims (the two-person rule then
+            # treats the author as unverified), which is the safe reading.
+            logger.warning("input not attested", extra={**log, "error": type(error).__name__})
     answer = _ensure_started(deps, config, wanted_input, delivery_id, now)
     if not first_time and answer.outcome == "duplicate":
         answer = WebhookAnswer(
