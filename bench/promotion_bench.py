@@ -106,6 +106,7 @@ def cold_import(module_file: Path | None, runs: int) -> float:
         "ENVIRONMENTS_TABLE": "bench-environments",
         "AUDIT_TABLE": "bench-audit",
         "DELIVERIES_TABLE": "bench-deliveries",
+        "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:bench-promotion",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
