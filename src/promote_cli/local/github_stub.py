@@ -23,9 +23,11 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from promote_cli.local.serving import LocalServer
 
 MAX_REQUEST_BYTES = 1024 * 1024
 _REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
@@ -44,7 +46,7 @@ def _key(repo: str) -> str:
     return repo.lower()  # GitHub's repository names are case-insensitive
 
 
-class GitHubStub:
+class GitHubStub(LocalServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._lock = threading.Lock()
         self._tokens: set[str] = set()
@@ -56,21 +58,7 @@ class GitHubStub:
         self._outage_paths: tuple[str, ...] = ()
         self._history: Callable[[str], list[str]] = lambda repo: []
         self.requests: list[tuple[str, str]] = []
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="github-stub", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(host, port, self._handler_class(), name="github-stub")
 
     # ---- fixture data (Python API; POST /_local/fixtures does the same over HTTP) --------------------
     def accept_token(self, token: str) -> None:

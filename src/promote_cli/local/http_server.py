@@ -14,16 +14,16 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from promote_cli.local.runtime import LocalLambdaRuntime
+from promote_cli.local.serving import LocalServer
 
 MAX_BODY_BYTES = 1024 * 1024
 _BINARY_PREFIXES = ("image/", "application/octet-stream", "application/zip")
@@ -115,7 +115,7 @@ def http_api_event(
     return event
 
 
-class LocalHttpServer:
+class LocalHttpServer(LocalServer):
     def __init__(
         self,
         *,
@@ -132,22 +132,7 @@ class LocalHttpServer:
         self._outbox = outbox
         self._info = info
         self._slack = slack
-        handler = self._make_handler()
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-http", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(host, port, self._make_handler(), name="local-http")
 
     def _make_handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
