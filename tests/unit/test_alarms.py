@@ -11,6 +11,7 @@ from moto import mock_aws
 
 from promotion.alarms import alarm_states, bake_step
 from promotion.errors import AlarmMissing, BakeAlarm
+from tests.support.alarms import put_alarm
 
 HEALTHY = {"svc-prod-api-errors": "OK", "svc-prod-api-p99": "OK"}
 
@@ -58,22 +59,6 @@ def test_an_alarm_on_the_final_poll_still_fails_the_bake() -> None:
 def cloudwatch() -> Iterator[Any]:
     with mock_aws():
         yield boto3.client("cloudwatch", region_name="us-east-1")
-
-
-def put_alarm(cloudwatch: Any, name: str, state: str | None = None) -> None:
-    cloudwatch.put_metric_alarm(
-        AlarmName=name,
-        Namespace="AWS/Lambda",
-        MetricName="Errors",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
-    if state is not None:
-        # moto never evaluates alarms: their state is set directly
-        cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
 
 
 def test_alarm_states_reads_each_named_alarm(cloudwatch: Any) -> None:

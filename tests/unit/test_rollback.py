@@ -23,6 +23,7 @@ from promotion.errors import (
 )
 from promotion.models.execution import BaselineFunction, EnvironmentBaseline
 from promotion.rollback import roll_back
+from tests.support.alarms import put_alarm
 from tests.support.pipelines import sample_config
 
 REGION = "us-east-1"
@@ -163,17 +164,7 @@ def cloudwatch(lam: Any) -> Any:
     client = boto3.client("cloudwatch", region_name=REGION)
     config = sample_config()
     for name in config.environments.prod.alarms:
-        client.put_metric_alarm(
-            AlarmName=name,
-            Namespace="AWS/Lambda",
-            MetricName="Errors",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-        )
-        client.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="unit")
+        put_alarm(client, name, "OK")
     return client
 
 

@@ -33,6 +33,7 @@ from promotion.models.steps import (
     LoadPipelineRequest,
     RunChecksRequest,
 )
+from tests.support.alarms import put_alarm
 from tests.support.pipelines import github_push_sha, sample_config, sample_config_dict
 
 SHA = github_push_sha()
@@ -294,17 +295,7 @@ def cloudwatch() -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("cloudwatch", region_name="us-east-1")
         for name in CONFIG.environments.prod.alarms:
-            client.put_metric_alarm(
-                AlarmName=name,
-                Namespace="AWS/Lambda",
-                MetricName="Errors",
-                Statistic="Sum",
-                Period=60,
-                EvaluationPeriods=1,
-                Threshold=1,
-                ComparisonOperator="GreaterThanOrEqualToThreshold",
-            )
-            client.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="unit")
+            put_alarm(client, name, "OK")
         yield client
 
 
