@@ -23,6 +23,7 @@ from promotion import approvals
 from promotion.audit import Requester
 from promotion.dal.approvals import DynamoApprovalStore
 from promotion.dal.audit import DynamoAuditLog
+from promotion.decision_proof import KmsDecisionKey
 from promotion.models.approval import ApprovalRecord
 
 SessionArgs = Callable[[argparse.Namespace], dict[str, Any]]
@@ -54,7 +55,14 @@ class OperatorSession:
     def services(self) -> approvals.ApprovalServices:
         # No Slack bot token on an operator's machine: the Slack message keeps its buttons, which
         # answer "already approved/rejected" from the record.
-        return approvals.ApprovalServices(store=self.store, sfn=self.sfn, audit=self.audit)
+        return approvals.ApprovalServices(
+            store=self.store,
+            sfn=self.sfn,
+            audit=self.audit,
+            decision_key=KmsDecisionKey(
+                boto3.client("kms", **self._options), f"alias/{self.stack}-approval-decisions"
+            ),
+        )
 
 
 def _requester() -> Requester:

@@ -16,6 +16,7 @@ from tests.support.approval_plane import (
     RELEASE,
     SECOND,
     approval_id_of,
+    audit_actions,
     derived_pipeline,
     link_for,
     start,
@@ -29,21 +30,6 @@ from tests.support.promotion import (
     wait_for_end,
     wait_for_state,
 )
-
-
-def audit_actions(plane: LocalControlPlane, approval_id: str) -> list[str]:
-    from promotion.dal.audit import DynamoAuditLog
-
-    table = plane.client("dynamodb")  # the audit table's name comes from the stack, as the functions see it
-    assert plane.stack is not None
-    name = plane.stack.environment["AUDIT_TABLE"]
-    assert table.describe_table(TableName=name)["Table"]["TableName"] == name
-    import boto3
-
-    resource = boto3.resource(
-        "dynamodb", region_name=plane.options.region, endpoint_url=plane.aws_endpoint_url
-    )
-    return [event.action for event in DynamoAuditLog(resource.Table(name)).history(approval_id)]
 
 
 def test_links_show_a_page_only_its_post_decides_once_and_the_output_names_the_approver(

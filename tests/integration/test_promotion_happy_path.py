@@ -23,6 +23,7 @@ HAPPY_PATH = [
     "Decide approval path",
     "Approval needed?",
     "Wait for approval",
+    "Verify approval",
     "Check and lock prod",
     "Deploy to prod",
     "Run canary checks",

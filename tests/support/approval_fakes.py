@@ -20,6 +20,7 @@ from moto import mock_aws
 from promotion import approvals
 from promotion.dal.approvals import DynamoApprovalStore
 from promotion.dal.audit import DynamoAuditLog
+from promotion.decision_proof import KmsDecisionKey
 from promotion.models.approval import SlackMessageRef
 from promotion.models.config import PipelineConfig
 from promotion.models.execution import CheckReport, CheckResult, CommitInfo, PinnedArtifact
@@ -46,6 +47,16 @@ def template_resources() -> dict[str, Any]:
     _Loader.add_multi_constructor("!", tagged)
     document = yaml.load(TEMPLATE.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     return dict(document["Resources"])
+
+
+def decision_key_from_template() -> KmsDecisionKey:
+    """A moto KMS key shaped as template.yaml's ApprovalDecisionKey (an HMAC key)."""
+    properties = template_resources()["ApprovalDecisionKey"]["Properties"]
+    kms = boto3.client("kms", region_name=REGION)
+    key_id = kms.create_key(KeySpec=properties["KeySpec"], KeyUsage=properties["KeyUsage"])["KeyMetadata"][
+        "KeyId"
+    ]
+    return KmsDecisionKey(kms, key_id)
 
 
 def create_table_from_template(dynamodb: Any, logical_id: str, name: str) -> Any:
@@ -121,10 +132,13 @@ class ApprovalWorld:
     sfn: FakeSfn
     mailer: FakeMailer
     slack: FakeSlack
+    decision_key: KmsDecisionKey
 
     @property
     def services(self) -> approvals.ApprovalServices:
-        return approvals.ApprovalServices(store=self.store, sfn=self.sfn, audit=self.audit, slack=self.slack)
+        return approvals.ApprovalServices(
+            store=self.store, sfn=self.sfn, audit=self.audit, slack=self.slack, decision_key=self.decision_key
+        )
 
     @property
     def notifier(self) -> approvals.Notifier:
@@ -143,6 +157,7 @@ def approval_world() -> Iterator[ApprovalWorld]:
         approvals_table = create_table_from_template(dynamodb, "ApprovalsTable", "unit-approvals")
         audit_table = create_table_from_template(dynamodb, "ApprovalAuditTable", "unit-approval-audit")
         yield ApprovalWorld(
+            decision_key=decision_key_from_template(),
             store=DynamoApprovalStore(approvals_table),
             audit=DynamoAuditLog(audit_table),
             sfn=FakeSfn(),

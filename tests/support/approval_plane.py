@@ -8,11 +8,13 @@ import time
 import uuid
 from typing import Any
 
+import boto3
 import requests
 
 from promote_cli.local.plane import LocalControlPlane
 from promotion import links
 from promotion.attestation import attest
+from promotion.dal.audit import DynamoAuditLog
 from promotion.models.execution import CommitInfo, ExecutionInput, Trigger
 from promotion.naming import execution_name
 from tests.support.approval_fakes import slack_click_body, slack_signature
@@ -77,6 +79,16 @@ def link_for(plane: LocalControlPlane, approval_id: str, approver: str, expires_
 
 def approval_id_of(link: str) -> str:
     return link.split("/approvals/", 1)[1].split("?", 1)[0]
+
+
+def audit_actions(plane: LocalControlPlane, approval_id: str) -> list[str]:
+    """The audit trail's actions for one approval, read from the stack's audit table."""
+    assert plane.stack is not None
+    resource = boto3.resource(
+        "dynamodb", region_name=plane.options.region, endpoint_url=plane.aws_endpoint_url
+    )
+    table = resource.Table(plane.stack.environment["AUDIT_TABLE"])
+    return [event.action for event in DynamoAuditLog(table).history(approval_id)]
 
 
 def status(plane: LocalControlPlane, promotion: Promotion) -> str:

@@ -23,6 +23,7 @@ from promotion import links, slack
 from promotion.adapters.messaging import Mailer
 from promotion.audit import AuditAction, AuditLog, Requester, audit_event
 from promotion.dal.approvals import ApprovalStore, decided_message
+from promotion.decision_proof import DecisionKey, decision_message
 from promotion.errors import (
     ApprovalAlreadyDecided,
     ApprovalExpired,
@@ -67,13 +68,18 @@ def _ms(now: float) -> int:
 # ---- collaborators ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ApprovalServices:
-    """What deciding (and closing) an approval needs; ``slack`` is None where no bot token is configured."""
+    """What deciding (and closing) an approval needs; ``slack`` is None where no bot token is configured.
+
+    ``decision_key`` MACs every approval handed to Step Functions ("Verify approval" checks it); without
+    one, approvals fail closed (nothing is sent) while rejections, which can only stop a promotion, work.
+    """
 
     store: ApprovalStore
     sfn: Any
     audit: AuditLog
     slack: slack.SlackPoster | None = None
     log: Any = None
+    decision_key: DecisionKey | None = None
 
     def record_audit(
         self,
@@ -539,6 +545,7 @@ def _decide(
         channel=actor.channel,
         decided_at=iso(now),
         approvers=approvers,
+        decision_mac=_decision_mac(services, decided, actor),
     )
     _deliver(
         services,
@@ -560,6 +567,21 @@ def _decide(
         detail=f"approved by {', '.join(approvers)}; Step Functions told",
     )
     return DecisionResult(decided, final=True)
+
+
+def _decision_mac(services: ApprovalServices, decided: ApprovalRecord, actor: Actor) -> str:
+    """The proof "Verify approval" requires; if it cannot be made, the decision is undone (fail closed)."""
+    try:
+        if services.decision_key is None:
+            raise RuntimeError("no decision key is configured")
+        return services.decision_key.mac(decision_message(decided))
+    except Exception as error:
+        services.store.reopen(decided.approval_id, voter=actor.approver)
+        if services.log is not None:
+            services.log.error("decision MAC failed", extra={"error": repr(error)})
+        raise DecisionNotDelivered(
+            "the decision could not be signed by the control plane's key; try again"
+        ) from error
 
 
 def _deliver(services: ApprovalServices, record: ApprovalRecord, actor: Actor, now: float, send: Any) -> None:

@@ -22,6 +22,9 @@ AuditAction = Literal[
     "refused",  # a decision attempt that the rules refused (with the reason)
     "expired",
     "superseded",
+    # The approval task was completed (success or failure) by something other than the control plane's
+    # own decision: a task-token holder called SendTaskSuccess/SendTaskFailure directly.
+    "forged_completion",
 ]
 
 

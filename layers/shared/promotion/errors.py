@@ -133,3 +133,8 @@ class EnvironmentLocked(PromotionError):
 
 class WouldGoBackwards(PromotionError):
     """Prod runs a newer commit (or it cannot be proven otherwise); only an explicit rollback/redeploy may."""
+
+
+class ApprovalNotVerified(PromotionError):
+    """The approval task was completed with output the control plane cannot prove it made (a forged
+    completion): nothing goes to prod."""

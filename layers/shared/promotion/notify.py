@@ -54,6 +54,8 @@ class Outcome(BaseModel):
             environment = self.baseline.environment if self.baseline else "the environment"
             frozen = "may NOT be frozen" if self.freeze_error else "is frozen"
             return f"CRITICAL: rollback of {environment} failed for {short}; {environment} {frozen}"
+        if error == "ApprovalNotVerified":
+            return f"CRITICAL: forged approval of {short} blocked; nothing went to prod"
         if self.outcome == "cancelled":
             return f"Promotion of {short} stopped: {error}"
         rolled = f"; {self.rollback.environment} rolled back" if self.rollback else ""
@@ -69,6 +71,15 @@ class Outcome(BaseModel):
             )
         if self.failure:
             lines += ["", f"Error: {self.failure.Error}", f"Cause: {cause_text(self.failure.Cause)}"]
+        if self.failure and self.failure.Error == "ApprovalNotVerified":
+            lines += [
+                "",
+                "Someone completed this promotion's approval task directly (a task-token holder calling",
+                "SendTaskSuccess or SendTaskFailure), not through the control plane's approval rules.",
+                "The approval audit log has a forged_completion event; find out who from CloudTrail",
+                "(states:SendTaskSuccess / SendTaskFailure calls at that time), then start the promotion",
+                "again.",
+            ]
         if self.rollback:
             restored = ", ".join(f"{k} v{v}" for k, v in sorted(self.rollback.restored.items()))
             lines += ["", f"{self.rollback.environment} is back on the versions it ran before: {restored}"]

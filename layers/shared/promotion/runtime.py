@@ -16,6 +16,7 @@ from promotion.dal.approvals import DynamoApprovalStore
 from promotion.dal.audit import DynamoAuditLog
 from promotion.dal.environments import DynamoEnvironmentStateStore
 from promotion.dal.ledger import DynamoLedger
+from promotion.decision_proof import KmsDecisionKey
 from promotion.errors import InvalidExecutionInput
 from promotion.models.validation import describe_validation_error
 from promotion.settings import control_plane_settings
@@ -104,15 +105,26 @@ def slack_poster() -> SlackSdkPoster:
     )
 
 
+@cache
+def decision_key() -> KmsDecisionKey:
+    key_id = control_plane_settings().decision_key_id
+    if not key_id:
+        # Fail closed: an approval without the control plane's proof would be refused by "Verify approval".
+        raise RuntimeError("control-plane environment: DECISION_KEY_ID is not set")
+    return KmsDecisionKey(aws.client("kms"), key_id)
+
+
 def approval_services() -> ApprovalServices:
     from promotion.observability import logger
 
+    settings = control_plane_settings()
     return ApprovalServices(
         store=approval_store(),
         sfn=aws.client("stepfunctions"),
         audit=audit_log(),
-        slack=slack_poster() if control_plane_settings().slack_bot_token_secret else None,
+        slack=slack_poster() if settings.slack_bot_token_secret else None,
         log=logger,
+        decision_key=decision_key() if settings.decision_key_id else None,
     )
 
 

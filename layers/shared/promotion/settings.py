@@ -41,6 +41,9 @@ class ControlPlaneSettings(BaseModel):
     # Set on the GitHub webhook function only: its idempotency records and the stack's webhook secret.
     deliveries_table: str | None = Field(default=None, alias="DELIVERIES_TABLE")
     github_webhook_secret_id: str | None = Field(default=None, alias="GITHUB_WEBHOOK_SECRET_ID")
+    # The KMS HMAC key that proves a decision was the control plane's (deciding functions GenerateMac,
+    # "Verify approval" VerifyMac; IAM scopes each).
+    decision_key_id: str | None = Field(default=None, alias="DECISION_KEY_ID")
     # How long config and secrets are cached inside one warm function.
     cache_seconds: int = Field(default=60, alias="CONFIG_CACHE_SECONDS", ge=0)
 

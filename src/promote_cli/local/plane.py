@@ -297,6 +297,26 @@ class LocalControlPlane:
                 arn = sm.create_secret(Name=properties["Name"], SecretString=value)["ARN"]
                 resolver.refs[logical_id] = arn
                 resolver.attributes[(logical_id, "Id")] = arn
+        # KMS makes up key ids too: keys next, then their aliases (which name them).
+        kms = self.client("kms")
+        for kind in ("AWS::KMS::Key", "AWS::KMS::Alias"):
+            for logical_id, resource in resources.items():
+                if resource["Type"] != kind:
+                    continue
+                properties = resolver.resolve(resource.get("Properties", {}))
+                if kind == "AWS::KMS::Key":
+                    metadata = kms.create_key(
+                        Description=str(properties.get("Description", "")),
+                        KeySpec=properties.get("KeySpec", "SYMMETRIC_DEFAULT"),
+                        KeyUsage=properties.get("KeyUsage", "ENCRYPT_DECRYPT"),
+                        Policy=json.dumps(properties["KeyPolicy"]),
+                    )["KeyMetadata"]
+                    resolver.refs[logical_id] = metadata["KeyId"]
+                    resolver.attributes[(logical_id, "Arn")] = metadata["Arn"]
+                    resolver.attributes[(logical_id, "KeyId")] = metadata["KeyId"]
+                else:
+                    kms.create_alias(AliasName=properties["AliasName"], TargetKeyId=properties["TargetKeyId"])
+                    resolver.refs[logical_id] = properties["AliasName"]
 
         order = [
             "AWS::IAM::Role",
@@ -308,7 +328,7 @@ class LocalControlPlane:
             "AWS::CloudWatch::Alarm",
             "AWS::Events::Rule",
         ]
-        handled = {*order, "AWS::SecretsManager::Secret"}
+        handled = {*order, "AWS::SecretsManager::Secret", "AWS::KMS::Key", "AWS::KMS::Alias"}
         # Created nowhere locally, with the reason: the layer is this installed package; permissions,
         # stages and the API object itself are the local HTTP server's routing.
         not_needed = {

@@ -38,6 +38,8 @@ class ApprovalStore(Protocol):
 
     def expire_for_execution(self, execution_arn: str, *, at: int) -> list[ApprovalRecord]: ...
 
+    def for_execution(self, execution_arn: str) -> list[ApprovalRecord]: ...
+
     def supersede(self, approval_id: str, *, by_approval: str, at: int) -> ApprovalRecord | None: ...
 
     def open_for_pipeline(self, pipeline: str) -> list[ApprovalRecord]: ...
@@ -138,6 +140,10 @@ class DynamoApprovalStore:
                 if closed is not None:
                     expired.append(closed)
         return expired
+
+    def for_execution(self, execution_arn: str) -> list[ApprovalRecord]:
+        """Every record the execution's approval task opened, whatever its status."""
+        return self._query(BY_EXECUTION_INDEX, Key("execution_arn").eq(execution_arn))
 
     def supersede(self, approval_id: str, *, by_approval: str, at: int) -> ApprovalRecord | None:
         return self._close(approval_id, status="superseded", at=at, extra={"superseded_by": by_approval})

@@ -199,6 +199,8 @@ class ApprovalOutcome(_Model):
     channel: Literal["email", "slack", "operator"]
     decided_at: str
     approvers: list[str] = Field(default_factory=list)
+    # The control plane's KMS HMAC over the decision (promotion.decision_proof); "Verify approval" checks it.
+    decision_mac: str
 
 
 class BakeProgress(_Model):

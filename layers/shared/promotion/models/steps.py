@@ -127,6 +127,17 @@ class RollbackRequest(_Request):
 class ExpireApprovalRequest(_Request):
     execution_arn: str
     pipeline: str
+    execution_name: str = ""
+    # Set when the wait ended with an error other than the timeout ("Close approval request").
+    failure: Failure | None = None
+
+
+class VerifyApprovalRequest(_Request):
+    pipeline: str
+    execution_arn: str
+    execution_name: str
+    # The output that resumed "Wait for approval": a claim, whatever it says (any JSON value).
+    approval: Any = None
 
 
 class PromotionState(BaseModel):

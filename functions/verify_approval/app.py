@@ -1,0 +1,27 @@
+"""Verify approval: only an approval the control plane made and MACed resumes the promotion toward prod."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from promotion.approval_verification import verify_approval
+from promotion.errors import ApprovalNotVerified
+from promotion.models.steps import VerifyApprovalRequest
+from promotion.observability import logger, metrics, tracer
+from promotion.runtime import approval_services, decision_key, parse_request
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_request(event, VerifyApprovalRequest)
+    try:
+        return verify_approval(approval_services(), decision_key(), request, now=time.time())
+    except ApprovalNotVerified:
+        metrics.add_metric(name="ForgedApprovalCompletion", unit=MetricUnit.Count, value=1)
+        raise
