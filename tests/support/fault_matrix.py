@@ -133,6 +133,7 @@ Reach = Literal[
     "canary fails, prod rollback fails",
     "integration fails, preprod rollback fails",
     "nobody approves",
+    "approval request fails",
 ]
 
 
@@ -245,6 +246,19 @@ def _expected(definition: dict[str, Any]) -> list[Cell]:
         "This cell's timeout is the approval's own (TimeoutSecondsPath, States.Timeout), not an injected "
         "one; its Catch expires the approval.",
     )
+    on_approved_path("Verify approval", preprod=NEW)
+    for kind in KINDS:
+        add(
+            "Close approval request",
+            kind,
+            "approval request fails",
+            failed(INJECTED, preprod=NEW),
+            "Reached when the approval request itself fails: the failure it carries is the request's, "
+            "not a rejection, so it is never renamed; a fault here is caught and kept aside "
+            "($.close_error)."
+            if kind == "permanent"
+            else "",
+        )
     add("Expire approval", "transient", "nobody approves", failed("ApprovalTimedOut", preprod=NEW))
     add(
         "Expire approval",
@@ -528,6 +542,9 @@ SCENARIOS: dict[str, Scenario] = {
         "fails-preprod", MATRIX_PIPELINE, approve=False, setup_faults=(("Roll back preprod", "permanent"),)
     ),
     "nobody approves": Scenario("good", APPROVAL_TIMEOUT_PIPELINE, approve=False),
+    "approval request fails": Scenario(
+        "good", MATRIX_PIPELINE, approve=False, setup_faults=(("Wait for approval", "permanent"),)
+    ),
 }
 
 
