@@ -1,148 +1,173 @@
 """``promote approvals list``, ``promote approve ID``, ``promote reject ID --reason ...``.
 
-Operators decide through the same code and rules as the email links and Slack buttons
-(``promotion.approvals.decide``), as themselves: their AWS identity (STS GetCallerIdentity) must be mapped
-to an approver in the pipeline's ``approval.operators``. The decision's channel is ``operator``.
+Operators decide server-side: these commands call the control plane's IAM-authorized operator routes
+(``GET /operator/approvals``, ``POST /operator/approvals/{id}``), signed with SigV4 from the caller's own AWS
+credentials. API Gateway verifies the signature and the caller's ``execute-api:Invoke`` permission; the
+operator function decides by the same rules as the email links and Slack buttons, as the IAM principal
+API Gateway verified, which the pipeline's ``approval.operators`` must map to an approver. An operator
+needs no access to the approvals table and no ``states:SendTask*``.
+
+The API's address: ``--api-url``, else ``PROMOTE_API_URL``, else the local plane's (``--local``, which also
+signs as the local plane's operator), else the stack's ``ApiUrl`` output (CloudFormation DescribeStacks).
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
-import socket
-import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import boto3
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials, ReadOnlyCredentials
 
 from promote_cli.control import ControlError
-from promotion import approvals
-from promotion.audit import Requester
-from promotion.dal.approvals import DynamoApprovalStore
-from promotion.dal.audit import DynamoAuditLog
-from promotion.decision_proof import KmsDecisionKey
-from promotion.models.approval import ApprovalRecord
 
-SessionArgs = Callable[[argparse.Namespace], dict[str, Any]]
+LocalState = Callable[[], dict[str, Any]]
 StackName = Callable[[argparse.Namespace], str]
+API_URL_OUTPUT = "ApiUrl"  # template.yaml Outputs
+TIMEOUT_SECONDS = 30
 
 
-def approvals_table_name(stack: str) -> str:
-    return f"{stack}-approvals"  # template.yaml: ApprovalsTable.TableName
+class OperatorClient:
+    """Calls the operator routes, each request SigV4-signed for ``execute-api``."""
 
+    def __init__(self, api_url: str, credentials: ReadOnlyCredentials, region: str) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._credentials = credentials
+        self._region = region
 
-def audit_table_name(stack: str) -> str:
-    return f"{stack}-approval-audit"  # template.yaml: ApprovalAuditTable.TableName
-
-
-class OperatorSession:
-    """The AWS clients and identity one CLI invocation acts with."""
-
-    def __init__(self, options: dict[str, Any], stack: str) -> None:
-        self._options = options
-        self.stack = stack
-        dynamodb = boto3.resource("dynamodb", **options)
-        self.store = DynamoApprovalStore(dynamodb.Table(approvals_table_name(stack)))
-        self.audit = DynamoAuditLog(dynamodb.Table(audit_table_name(stack)))
-        self.sfn = boto3.client("stepfunctions", **options)
-
-    def principal_arn(self) -> str:
-        return str(boto3.client("sts", **self._options).get_caller_identity()["Arn"])
-
-    def services(self) -> approvals.ApprovalServices:
-        # No Slack bot token on an operator's machine: the Slack message keeps its buttons, which
-        # answer "already approved/rejected" from the record.
-        return approvals.ApprovalServices(
-            store=self.store,
-            sfn=self.sfn,
-            audit=self.audit,
-            decision_key=KmsDecisionKey(
-                boto3.client("kms", **self._options), f"alias/{self.stack}-approval-decisions"
-            ),
+    def call(self, method: str, path: str, *, query: dict[str, str] | None = None, body: Any = None) -> Any:
+        url = f"{self.api_url}{path}" + (f"?{urlencode(query)}" if query else "")
+        data = json.dumps(body).encode() if body is not None else b""
+        request = AWSRequest(method=method, url=url, data=data, headers={"content-type": "application/json"})
+        credentials = Credentials(
+            self._credentials.access_key, self._credentials.secret_key, self._credentials.token
         )
+        SigV4Auth(credentials, "execute-api", self._region).add_auth(request)
+        try:
+            answer = requests.request(
+                method, url, headers=dict(request.headers.items()), data=data, timeout=TIMEOUT_SECONDS
+            )
+        except requests.RequestException as error:
+            raise ControlError(f"the operator API at {self.api_url} did not answer: {error}") from None
+        try:
+            document = answer.json()
+        except ValueError:
+            document = {}
+        if answer.status_code >= 300:
+            detail = document.get("message") if isinstance(document, dict) else None
+            title = document.get("error") if isinstance(document, dict) else None
+            label = f"{answer.status_code} {title}" if title else str(answer.status_code)
+            if answer.status_code == 403 and not title:
+                # API Gateway's own refusal: the signature or the caller's IAM permission.
+                detail = (
+                    "forbidden: the request was not signed by credentials whose IAM policies allow "
+                    "execute-api:Invoke on the operator routes"
+                )
+            raise ControlError(f"{detail or answer.reason} ({label})")
+        return document
 
 
-def _requester() -> Requester:
-    return Requester(source_ip="", user_agent=f"promote-cli ({getpass.getuser()}@{socket.gethostname()})")
+def _stack_api_url(args: argparse.Namespace, stack: str) -> str:
+    options = {"region_name": args.region} if args.region else {}
+    try:
+        stacks = boto3.client("cloudformation", **options).describe_stacks(StackName=stack)["Stacks"]
+    except Exception as error:
+        raise ControlError(
+            f"could not read the {API_URL_OUTPUT} output of stack {stack} ({error}); pass --api-url"
+        ) from None
+    for output in stacks[0].get("Outputs", []):
+        if output.get("OutputKey") == API_URL_OUTPUT:
+            return str(output["OutputValue"])
+    raise ControlError(f"stack {stack} has no {API_URL_OUTPUT} output; pass --api-url")
 
 
-def _row(record: ApprovalRecord) -> dict[str, Any]:
-    return {
-        "approval_id": record.approval_id,
-        "pipeline": record.pipeline,
-        "sha": record.sha,
-        "execution": record.execution_name,
-        "requested_at": approvals.iso(record.requested_at),
-        "expires_at": approvals.iso(record.expires_at),
-        "approvals": f"{len(record.votes)}/{record.rules.required_approvals}",
-        "approved_by": record.approved_by(),
-        "approvers": record.approvers,
-        "author": record.commit.author_login or record.commit.author_email or "unknown",
-        "author_verified": record.commit.verified,
-    }
+def operator_client(
+    args: argparse.Namespace, local_state: LocalState, stack_name: StackName
+) -> OperatorClient:
+    explicit = args.api_url or os.environ.get("PROMOTE_API_URL")
+    if args.local:
+        state = local_state()
+        operator = state.get("operator") or {}
+        if not operator:
+            raise ControlError("the local control plane names no operator credentials; restart it")
+        return OperatorClient(
+            explicit or str(state["api_url"]),
+            ReadOnlyCredentials(operator["access_key_id"], operator["secret_access_key"], None),
+            str(state["region"]),
+        )
+    session = boto3.session.Session(region_name=args.region) if args.region else boto3.session.Session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise ControlError("no AWS credentials found: the operator routes need SigV4-signed requests")
+    if not session.region_name:
+        raise ControlError("no AWS region configured: pass --region")
+    url = explicit or _stack_api_url(args, stack_name(args))
+    return OperatorClient(url, credentials.get_frozen_credentials(), session.region_name)
 
 
-def cmd_list(args: argparse.Namespace, session: OperatorSession) -> int:
-    records = session.store.list_open()
-    if args.pipeline:
-        records = [record for record in records if record.pipeline == args.pipeline]
-    rows = [_row(record) for record in records]
+def cmd_list(args: argparse.Namespace, client: OperatorClient) -> int:
+    query = {"pipeline": args.pipeline} if args.pipeline else None
+    records = client.call("GET", "/operator/approvals", query=query)["approvals"]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(records, indent=2))
         return 0
-    if not rows:
+    if not records:
         print("no approvals waiting")
         return 0
-    for row in rows:
+    for record in records:
+        commit = record.get("commit") or {}
+        author = commit.get("author_login") or commit.get("author_email") or "unknown"
+        needed = (record.get("policy") or {}).get("required_approvals", 1)
+        you = (
+            f"  you act as {record['as_approver']}"
+            if record.get("as_approver")
+            else "  (not yours to decide)"
+        )
         print(
-            f"{row['approval_id']}  {row['pipeline']}  {row['sha'][:12]}  {row['approvals']} approvals  "
-            f"expires {row['expires_at']}  author {row['author']}"
-            f"{'' if row['author_verified'] else ' (unverified)'}"
+            f"{record['approval_id']}  {record['pipeline']}  {record['sha'][:12]}  "
+            f"{len(record.get('votes') or {})}/{needed} approvals  expires {record['expires_at']}  "
+            f"author {author}{'' if commit.get('verified') else ' (unverified)'}{you}"
         )
     return 0
 
 
-def _decide(args: argparse.Namespace, session: OperatorSession, decision: str) -> int:
+def _decide(args: argparse.Namespace, client: OperatorClient, decision: str) -> int:
     reason = (args.reason or "").strip()
     if decision == "reject" and not reason:
         raise ControlError("a rejection needs --reason")
-    try:
-        result = approvals.decide_by_operator(
-            session.services(),
-            args.approval_id,
-            principal_arn=session.principal_arn(),
-            decision="approve" if decision == "approve" else "reject",
-            reason=reason[:1000],
-            now=time.time(),
-            requester=_requester(),
-        )
-    except approvals.DecisionNotDelivered as error:
-        raise ControlError(str(error)) from error
-    print(
-        json.dumps(
-            {"approval_id": args.approval_id, "status": result.record.status, "result": result.summary()}
-        )
+    result = client.call(
+        "POST",
+        f"/operator/approvals/{quote(args.approval_id, safe='')}",
+        body={"decision": decision, "reason": reason},
     )
+    print(json.dumps({key: result.get(key) for key in ("approval_id", "status", "result", "caller")}))
     return 0
 
 
-def add_commands(commands: Any, *, session_args: SessionArgs, stack_name: StackName) -> None:
+def add_commands(commands: Any, *, local_state: LocalState, stack_name: StackName) -> None:
     """Register the approval commands on ``promote``'s subparsers."""
 
     def run(
-        handler: Callable[[argparse.Namespace, OperatorSession], int],
+        handler: Callable[[argparse.Namespace, OperatorClient], int],
     ) -> Callable[[argparse.Namespace], int]:
         def command(args: argparse.Namespace) -> int:
-            if args.local:
-                # The local plane's moto accepts any credentials; set some so boto3 never looks further.
-                os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-                os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-            return handler(args, OperatorSession(session_args(args), stack_name(args)))
+            return handler(args, operator_client(args, local_state, stack_name))
 
         return command
+
+    def api_url(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--api-url",
+            default=None,
+            help="the control plane's HTTP API (default: the stack's ApiUrl output)",
+        )
 
     listing = commands.add_parser("approvals", help="approval requests").add_subparsers(
         dest="approvals_command", required=True
@@ -150,14 +175,17 @@ def add_commands(commands: Any, *, session_args: SessionArgs, stack_name: StackN
     list_parser = listing.add_parser("list", help="the approval requests still waiting for a decision")
     list_parser.add_argument("--pipeline", default=None)
     list_parser.add_argument("--json", action="store_true", help="print JSON")
+    api_url(list_parser)
     list_parser.set_defaults(func=run(cmd_list))
 
     approve = commands.add_parser("approve", help="approve a waiting request as your AWS identity")
     approve.add_argument("approval_id")
     approve.add_argument("--reason", "--comment", dest="reason", default="", help="optional comment")
-    approve.set_defaults(func=run(lambda args, session: _decide(args, session, "approve")))
+    api_url(approve)
+    approve.set_defaults(func=run(lambda args, client: _decide(args, client, "approve")))
 
     reject = commands.add_parser("reject", help="reject a waiting request as your AWS identity")
     reject.add_argument("approval_id")
     reject.add_argument("--reason", required=True, help="why (kept in the audit and the failure cause)")
-    reject.set_defaults(func=run(lambda args, session: _decide(args, session, "reject")))
+    api_url(reject)
+    reject.set_defaults(func=run(lambda args, client: _decide(args, client, "reject")))

@@ -335,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     approvals_cli.add_commands(
         commands,
-        session_args=_session_args,
+        local_state=_local_state,
         stack_name=lambda args: str(_local_state()["stack_name"]) if args.local else str(args.stack),
     )
     return parser

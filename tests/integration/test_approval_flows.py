@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import requests
 
 from promote_cli.local.plane import LocalControlPlane
 from promotion.models.execution import CommitInfo
 from tests.support.approval_plane import (
-    MOTO_OPERATOR_ARN,
     RELEASE,
     SECOND,
     approval_id_of,
@@ -202,45 +204,88 @@ def test_two_distinct_approvals_are_needed_when_configured(plane: LocalControlPl
     assert approval["approvers"] == [RELEASE, SECOND]
 
 
-def promote(plane: LocalControlPlane, *args: str) -> subprocess.CompletedProcess[str]:
-    """The operator's ``promote`` CLI in its own process, against the local plane's AWS endpoint."""
+def promote(
+    plane: LocalControlPlane, *args: str, credentials: dict[str, str] | None = None, local: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """The operator's ``promote`` CLI in its own process. ``local``: as the local plane's operator (its ready
+    line's credentials); otherwise signed with ``credentials`` against the plane's API URL."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    if local:
+        state_dir = Path(tempfile.mkdtemp(prefix="promote-state-"))
+        (state_dir / "local.json").write_text(json.dumps(plane.ready_info()))
+        environment["PROMOTE_STATE_DIR"] = str(state_dir)
+        target = ["--local"]
+    else:
+        environment.update(credentials or {})
+        target = ["--region", plane.options.region]
+    command = [*target, *args] if local else [*target, *args, "--api-url", plane.api_url]
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "promote_cli",
-            "--endpoint-url",
-            plane.aws_endpoint_url,
-            "--region",
-            plane.options.region,
-            "--stack",
-            plane.options.stack_name,
-            *args,
-        ],
+        [sys.executable, "-m", "promote_cli", *command],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
-        env={**os.environ, "AWS_ACCESS_KEY_ID": "operator", "AWS_SECRET_ACCESS_KEY": "operator"},
+        env=environment,
     )
 
 
-def test_operators_list_and_approve_with_their_aws_identity(plane: LocalControlPlane) -> None:
-    # Given a pipeline that maps the operator's AWS identity to an approver, and a waiting promotion
-    pipeline = derived_pipeline(plane, "approval-operator", operators={MOTO_OPERATOR_ARN: RELEASE})
+def iam_user(plane: LocalControlPlane, name: str, *, operator_policy: bool) -> dict[str, str]:
+    """A new IAM user of the local plane (with the template's operator policy, or none): its credentials."""
+    iam = plane.client("iam")
+    user = iam.create_user(UserName=f"{name}-{secrets.token_hex(3)}")["User"]
+    if operator_policy:
+        iam.attach_user_policy(UserName=user["UserName"], PolicyArn=plane.operator["policy_arn"])
+    else:
+        # Everything an operator used to need to decide directly, but not the route.
+        iam.put_user_policy(
+            UserName=user["UserName"],
+            PolicyName="direct",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Action": ["states:*", "dynamodb:*"], "Resource": "*"},
+                        {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "arn:aws:s3:::x"},
+                    ],
+                }
+            ),
+        )
+    key = iam.create_access_key(UserName=user["UserName"])["AccessKey"]
+    return {
+        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+        "arn": user["Arn"],
+    }
+
+
+def test_the_local_operator_approves_through_the_iam_route_with_only_the_operator_policy(
+    plane: LocalControlPlane,
+) -> None:
+    # Given a promotion waiting for approval; the sample pipeline maps the local operator to an approver,
+    # and the local operator holds nothing but the template's operator policy
+    iam = plane.client("iam")
+    operator_user = plane.operator["arn"].rsplit("/", 1)[1]
+    attached = iam.list_attached_user_policies(UserName=operator_user)["AttachedPolicies"]
+    assert [policy["PolicyArn"] for policy in attached] == [plane.operator["policy_arn"]]
+    assert iam.list_user_policies(UserName=operator_user)["PolicyNames"] == []
+    pipeline = derived_pipeline(plane, "approval-operator")
     promotion = start(plane, pipeline)
     (link,) = wait_for_approval_links(plane, promotion)
     approval_id = approval_id_of(link)
 
     # When the operator lists the waiting approvals and approves this one
-    listing = promote(plane, "approvals", "list", "--pipeline", pipeline, "--json")
+    listing = promote(plane, "approvals", "list", "--pipeline", pipeline, "--json", local=True)
     assert listing.returncode == 0, listing.stderr
-    assert [row["approval_id"] for row in json.loads(listing.stdout)] == [approval_id]
-    approved = promote(plane, "approve", approval_id, "--comment", "hotfix")
+    rows = json.loads(listing.stdout)
+    assert [row["approval_id"] for row in rows] == [approval_id]
+    assert rows[0]["as_approver"] == RELEASE
+    assert "task_token" not in listing.stdout
+    approved = promote(plane, "approve", approval_id, "--comment", "hotfix", local=True)
     assert approved.returncode == 0, approved.stderr
-    assert json.loads(approved.stdout)["status"] == "approved"
+    answer = json.loads(approved.stdout)
+    assert (answer["status"], answer["caller"]) == ("approved", plane.operator["arn"])
 
-    # Then the promotion goes through, recorded as the operator's decision
+    # Then the promotion goes past "Wait for approval", recorded as the operator's decision
     described = wait_for_end(plane, promotion.execution_arn)
     assert described["status"] == "SUCCEEDED"
     approval = json.loads(described["output"])["approval"]
@@ -250,17 +295,105 @@ def test_operators_list_and_approve_with_their_aws_identity(plane: LocalControlP
     assert requests.get(link, timeout=5).status_code == 409
 
 
+def test_a_principal_without_the_operator_policy_gets_403_and_the_request_stays_pending(
+    plane: LocalControlPlane,
+) -> None:
+    # Given a waiting promotion whose pipeline even maps the outsider's ARN to an approver
+    outsider = iam_user(plane, "outsider", operator_policy=False)
+    pipeline = derived_pipeline(
+        plane, "approval-no-policy", operators={outsider["arn"]: RELEASE, plane.operator["arn"]: RELEASE}
+    )
+    promotion = start(plane, pipeline)
+    (link,) = wait_for_approval_links(plane, promotion)
+    approval_id = approval_id_of(link)
+    route = f"{plane.api_url}/operator/approvals/{approval_id}"
+
+    # When a principal without execute-api:Invoke on the route approves, and others call unsigned or forged
+    refused = promote(plane, "approve", approval_id, credentials=outsider)
+    listing = promote(plane, "approvals", "list", credentials=outsider)
+    unsigned = requests.post(route, json={"decision": "approve"}, timeout=10)
+    forged = requests.post(
+        route,
+        json={"decision": "approve"},
+        headers={
+            "authorization": "AWS4-HMAC-SHA256 Credential=AKIAFORGED/20250101/us-east-1/execute-api/"
+            "aws4_request, SignedHeaders=host;x-amz-date, Signature=" + "0" * 64,
+            "x-amz-date": "20250101T000000Z",
+        },
+        timeout=10,
+    )
+
+    # Then API Gateway's answer, 403 Forbidden, and nothing was decided
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1
+    assert "(403)" in refused.stderr
+    assert "execute-api:Invoke" in refused.stderr
+    assert listing.returncode == 2
+    for answer in (unsigned, forged):
+        assert (answer.status_code, answer.json()) == (403, {"message": "Forbidden"})
+    assert still_waiting(plane, promotion)
+    assert "approved" not in audit_actions(plane, approval_id)
+    record = plane.client("dynamodb").get_item(
+        TableName=plane.stack.environment["APPROVALS_TABLE"] if plane.stack else "",
+        Key={"approval_id": {"S": approval_id}},
+    )["Item"]
+    assert record["status"]["S"] == "pending"
+    decide_via_link(link, "reject", "cleanup")
+    wait_for_end(plane, promotion.execution_arn)
+
+
+def test_an_assumed_role_session_with_the_policy_decides_through_a_prefix_key(
+    plane: LocalControlPlane,
+) -> None:
+    # Given a role holding the operator policy, whose sessions the pipeline maps by prefix
+    iam = plane.client("iam")
+    role = iam.create_role(
+        RoleName=f"approvers-{secrets.token_hex(3)}",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]
+    iam.attach_role_policy(RoleName=role["RoleName"], PolicyArn=plane.operator["policy_arn"])
+    session = plane.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="alice")["Credentials"]
+    prefix = f"arn:aws:sts::123456789012:assumed-role/{role['RoleName']}/"
+    pipeline = derived_pipeline(plane, "approval-role", operators={f"{prefix}*": RELEASE})
+    promotion = start(plane, pipeline)
+    (link,) = wait_for_approval_links(plane, promotion)
+
+    # When a session of the role rejects it
+    rejected = promote(
+        plane,
+        "reject",
+        approval_id_of(link),
+        "--reason",
+        "not this week",
+        credentials={
+            "AWS_ACCESS_KEY_ID": session["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": session["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": session["SessionToken"],
+        },
+    )
+
+    # Then the promotion ends rejected, by the approver the session's ARN maps to
+    assert rejected.returncode == 0, rejected.stderr
+    assert json.loads(rejected.stdout)["caller"] == f"{prefix}alice"
+    described = wait_for_end(plane, promotion.execution_arn)
+    assert described["status"] == "FAILED"
+    assert f"rejected by {RELEASE} via operator" in described["cause"]
+
+
 def test_an_unmapped_operator_is_refused_with_one_line_and_exit_2(plane: LocalControlPlane) -> None:
+    # Given an IAM user with the operator policy whom the pipeline does not map to an approver
+    stranger = iam_user(plane, "stranger", operator_policy=True)
     pipeline = derived_pipeline(plane, "approval-no-operators", operators={})
     promotion = start(plane, pipeline)
     (link,) = wait_for_approval_links(plane, promotion)
     approval_id = approval_id_of(link)
 
-    refused = promote(plane, "reject", approval_id, "--reason", "not mine to decide")
+    refused = promote(plane, "reject", approval_id, "--reason", "not mine to decide", credentials=stranger)
     assert refused.returncode == 2
     assert refused.stderr.count("\n") == 1
     assert "is not mapped to an approver" in refused.stderr
-    unknown = promote(plane, "approve", "no-such-approval")
+    assert stranger["arn"] in refused.stderr
+    unknown = promote(plane, "approve", "no-such-approval", credentials=stranger)
     assert unknown.returncode == 2
     assert "no approval" in unknown.stderr
     assert still_waiting(plane, promotion)

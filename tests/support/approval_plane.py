@@ -30,7 +30,6 @@ from tests.support.promotion import (
 
 RELEASE = "release-manager@example.com"
 SECOND = "second@example.com"
-MOTO_OPERATOR_ARN = "arn:aws:sts::123456789012:user/moto"  # moto's answer to GetCallerIdentity
 
 
 def derived_pipeline(plane: LocalControlPlane, name: str, **approval: Any) -> str:

@@ -1,7 +1,8 @@
 """The local plane's HTTP front door on 127.0.0.1.
 
 - The template's HTTP API routes, each turned into the API Gateway HTTP API (payload 2.0) event that AWS
-  would send to its function.
+  would send to its function. Routes behind the AWS_IAM authorizer need a valid SigV4 signature and
+  ``execute-api:Invoke`` on the route (``iam_auth``), else 403 ``{"message": "Forbidden"}`` as API Gateway.
 - ``/_local/fn/{function}/{qualifier}/{path}``: a service function's alias or version, like a function URL
   (the sample service's environments are reached this way).
 - ``/_local/outbox``: the outbox as JSON; ``/_local/info``: the ready line.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -22,6 +24,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from promote_cli.local.iam_auth import Forbidden, IamAuthorizer, SignedRequest
 from promote_cli.local.runtime import LocalLambdaRuntime
 from promote_cli.local.serving import LocalServer
 
@@ -34,6 +37,7 @@ class Route:
     method: str
     path: str  # OpenAPI style: /approvals/{approval_id}, /{proxy+}
     function_name: str
+    authorization: str | None = None  # "AWS_IAM" or None (open)
 
     @property
     def route_key(self) -> str:
@@ -126,8 +130,10 @@ class LocalHttpServer(LocalServer):
         outbox: Callable[[], list[dict[str, Any]]],
         info: Callable[[], dict[str, Any]],
         slack: Callable[[str, str, bytes], dict[str, Any]] | None = None,
+        iam_authorizer: IamAuthorizer | None = None,
     ) -> None:
         self._runtime = runtime
+        self._iam_authorizer = iam_authorizer
         self._routes = routes
         self._outbox = outbox
         self._info = info
@@ -200,9 +206,30 @@ class LocalHttpServer(LocalServer):
                     path_parameters=parameters,
                     source_ip=source_ip,
                 )
+                if route.authorization is not None:
+                    try:
+                        event["requestContext"]["authorizer"] = self._authorize(route, request, headers, body)
+                    except Forbidden as refused:
+                        # API Gateway says only "Forbidden"; the reason goes to the plane's log.
+                        print(f"local-http: {route.route_key} refused: {refused}", file=sys.stderr)
+                        self._send_json(request, 403, {"message": "Forbidden"})
+                        return
                 self._invoke(request, route.function_name, None, event)
                 return
         self._send_json(request, 404, {"message": "Not Found"})
+
+    def _authorize(
+        self, route: Route, request: BaseHTTPRequestHandler, headers: dict[str, str], body: bytes
+    ) -> dict[str, Any]:
+        if route.authorization != "AWS_IAM" or self._iam_authorizer is None:
+            raise Forbidden(f"no authorizer for {route.authorization}")  # fail closed, never serve it open
+        signed = SignedRequest(
+            method=request.command,
+            url=f"http://{headers.get('host', '')}{request.path}",
+            headers=headers,
+            body=body,
+        )
+        return self._iam_authorizer.authorize(signed, path=urlsplit(request.path).path)
 
     def _invoke(
         self, request: BaseHTTPRequestHandler, function: str, qualifier: str | None, event: dict[str, Any]

@@ -26,6 +26,8 @@ from promote_cli.local import moto_patches, sample
 from promote_cli.local.events import EventRule, ExecutionStatusWatcher
 from promote_cli.local.github_stub import GitHubStub
 from promote_cli.local.http_server import LocalHttpServer, Route
+from promote_cli.local.iam_auth import IamAuthorizer
+from promote_cli.local.moto_iam import MotoIam
 from promote_cli.local.outbox import SesOutbox, SlackOutbox
 from promote_cli.local.runtime import ControlFunction, LocalLambdaRuntime
 from promote_cli.local.template import (
@@ -39,6 +41,7 @@ from promote_cli.local.template import (
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 ACCOUNT = "123456789012"  # moto's default account
+OPERATOR_POLICY_OUTPUT = "OperatorApprovalPolicyArn"
 LOCAL_ENV_DEFAULTS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
@@ -102,6 +105,8 @@ class LocalControlPlane:
         self.aws_endpoint_url = ""
         self.api_url = ""
         self.pipelines: dict[str, dict[str, Any]] = {}
+        # The local operator: an IAM user with the template's operator policy, for `promote --local approve`.
+        self.operator: dict[str, str] = {}
 
     # ---- lifecycle --------------------------------------------------------------------------
     def start(self) -> dict[str, Any]:
@@ -137,6 +142,7 @@ class LocalControlPlane:
         template = translate(options.template, region=options.region)
         self.github.start()
         self.stack = self._create_stack(template)
+        self.operator = self._create_local_operator(template)
         for path in options.pipeline_files:
             self._load_pipeline(path)
         if options.with_sample_service:
@@ -154,6 +160,7 @@ class LocalControlPlane:
             ],
             info=self.ready_info,
             slack=self.slack_outbox.handle,
+            iam_authorizer=self.iam_authorizer(),
         )
         self._http.start()
         self._events = ExecutionStatusWatcher(
@@ -198,6 +205,37 @@ class LocalControlPlane:
             "webhook_url": self.webhook_url(sample_pipeline["name"]) if sample_pipeline else None,
             "webhook_secret": self.webhook_secret(sample_pipeline["name"]) if sample_pipeline else None,
             "github_api_url": self.github.url,
+            # Sign calls to the operator routes with these (SigV4, service execute-api, this region), as
+            # `promote --local approvals list|approve|reject` does; its ARN is an operator of the sample.
+            "operator": dict(self.operator),
+        }
+
+    def iam_authorizer(self) -> IamAuthorizer:
+        """What stands in for API Gateway's AWS_IAM authorizer: this plane's IAM users, roles and policies."""
+        iam = MotoIam(self.client("iam"), account=ACCOUNT)
+        return IamAuthorizer(
+            lookup=iam.key, policies=iam.policies, region=self.options.region, account=ACCOUNT
+        )
+
+    def _create_local_operator(self, template: TranslatedTemplate) -> dict[str, str]:
+        """An IAM user holding only the template's operator policy, with an access key."""
+        assert self.stack is not None
+        output = template.outputs.get(OPERATOR_POLICY_OUTPUT)
+        if output is None:
+            raise TemplateError(f"the template has no {OPERATOR_POLICY_OUTPUT} output")
+        resolver = Resolver(
+            pseudo=self._pseudo(), parameters={}, refs=self.stack.refs, attributes=self.stack.attributes
+        )
+        policy_arn = str(resolver.resolve(output["Value"]))
+        iam = self.client("iam")
+        user = iam.create_user(UserName=sample.LOCAL_OPERATOR_USER)["User"]
+        iam.attach_user_policy(UserName=sample.LOCAL_OPERATOR_USER, PolicyArn=policy_arn)
+        key = iam.create_access_key(UserName=sample.LOCAL_OPERATOR_USER)["AccessKey"]
+        return {
+            "arn": str(user["Arn"]),
+            "access_key_id": str(key["AccessKeyId"]),
+            "secret_access_key": str(key["SecretAccessKey"]),
+            "policy_arn": policy_arn,
         }
 
     def webhook_url(self, pipeline: str) -> str:
@@ -320,6 +358,7 @@ class LocalControlPlane:
 
         order = [
             "AWS::IAM::Role",
+            "AWS::IAM::ManagedPolicy",
             "AWS::S3::Bucket",
             "AWS::DynamoDB::Table",
             "AWS::SNS::Topic",
@@ -402,6 +441,9 @@ class LocalControlPlane:
             name = explicit("RoleName")[:64]
             refs[logical_id] = name
             attrs[(logical_id, "Arn")] = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+        elif kind == "AWS::IAM::ManagedPolicy":
+            name = explicit("ManagedPolicyName")
+            refs[logical_id] = f"arn:aws:iam::{ACCOUNT}:policy/{name}"
         elif kind == "AWS::DynamoDB::Table":
             name = explicit("TableName")
             refs[logical_id] = name
@@ -435,6 +477,12 @@ class LocalControlPlane:
         if kind == "AWS::IAM::Role":
             self.client("iam").create_role(
                 RoleName=physical, AssumeRolePolicyDocument=json.dumps(properties["AssumeRolePolicyDocument"])
+            )
+        elif kind == "AWS::IAM::ManagedPolicy":
+            self.client("iam").create_policy(
+                PolicyName=physical.rsplit("/", 1)[1],
+                PolicyDocument=json.dumps(properties["PolicyDocument"]),
+                Description=str(properties.get("Description", "")),
             )
         elif kind == "AWS::S3::Bucket":
             s3 = self.client("s3")
@@ -540,7 +588,8 @@ class LocalControlPlane:
                     logical = next(iter(_arn_references(uri)), None)
                     if logical is None:
                         raise TemplateError(f"route {method.upper()} {path}: integration is not a function")
-                    routes.append(Route(method.upper(), path, self.stack.refs[logical]))
+                    authorization = _authorization(resource["Properties"]["Body"], operation)
+                    routes.append(Route(method.upper(), path, self.stack.refs[logical], authorization))
         # Most specific first, as API Gateway matches: literal segments beat parameters beat greedy.
         return sorted(routes, key=lambda r: (r.path.count("+"), r.path.count("{"), -len(r.path)))
 
@@ -647,6 +696,18 @@ class LocalControlPlane:
                 cloudwatch.set_alarm_state(
                     AlarmName=properties["AlarmName"], StateValue="OK", StateReason="local plane bootstrap"
                 )
+
+
+def _authorization(body: dict[str, Any], operation: dict[str, Any]) -> str | None:
+    """``AWS_IAM`` for a route behind the IAM authorizer, None for an open one; any other authorizer is
+    refused, since the local plane could not enforce it and would serve the route open."""
+    schemes = (body.get("components") or {}).get("securitySchemes") or {}
+    names = {name for requirement in operation.get("security") or [] for name in requirement}
+    if not names:
+        return None
+    if names == {"AWS_IAM"} and schemes.get("AWS_IAM", {}).get("x-amazon-apigateway-authtype") == "awsSigv4":
+        return "AWS_IAM"
+    raise TemplateError(f"route authorizers {sorted(names)} are not supported by the local plane")
 
 
 def _arn_references(text: str) -> list[str]:

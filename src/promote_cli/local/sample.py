@@ -25,6 +25,9 @@ from promotion.models.config import REPO_PATTERN, ArtifactSource
 SAMPLE_DIR: Path = Path(__file__).resolve().parents[3] / "examples" / "sentiment-service"
 VARIANTS = ("good", "fails-preprod", "fails-in-prod")
 BOOTSTRAP_SHA = "bootstrap"
+# The local plane's operator (an IAM user with the template's operator policy); pipeline.local.json maps
+# its ARN, arn:aws:iam::123456789012:user/local-operator, to the sample's approver in approval.operators.
+LOCAL_OPERATOR_USER = "local-operator"
 PACKAGE_NAME = "package.zip"
 BUILD_INFO_NAME = "build_info.py"
 

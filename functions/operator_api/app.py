@@ -1,0 +1,21 @@
+"""Operator API: list waiting approvals and decide one, as the IAM caller API Gateway verified."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from promotion.observability import logger, metrics, tracer
+from promotion.operator_api import OperatorApiDeps, build_resolver
+from promotion.runtime import approval_services
+
+app = build_resolver(OperatorApiDeps(services=approval_services()))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,177 @@
+"""The operator routes behind ``promote approvals list|approve|reject``, authorized by IAM (SigV4).
+
+API Gateway verifies the caller's signature and their ``execute-api:Invoke`` permission before the function
+runs, and puts who they are in ``requestContext.authorizer.iam``. That verified ARN is the only identity
+used here: nothing in the body or headers can name the caller. The decision itself goes through
+``approvals.decide_by_operator``, the rules every channel obeys. Domain errors become HTTP answers in one
+place, ``_ERROR_STATUS``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from promotion import approvals
+from promotion.approval_api import requester_of
+from promotion.errors import (
+    ApprovalAlreadyDecided,
+    ApprovalExpired,
+    ApprovalNotFound,
+    ApproverNotAllowed,
+    PromotionError,
+    SelfApprovalRefused,
+)
+from promotion.models.approval import ApprovalRecord
+from promotion.models.validation import describe_validation_error
+
+MAX_BODY_BYTES = 8 * 1024
+MAX_REASON_CHARS = 1000
+
+
+class BadRequest(Exception):
+    pass
+
+
+class CallerUnknown(Exception):
+    """The request carries no IAM caller: the route is not behind the IAM authorizer. Refuse, never guess."""
+
+
+_ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
+    CallerUnknown: (403, "Forbidden"),
+    ApproverNotAllowed: (403, "Not an approver"),
+    SelfApprovalRefused: (403, "Not allowed"),
+    ApprovalNotFound: (404, "No such approval"),
+    ApprovalAlreadyDecided: (409, "Already decided"),
+    approvals.ApprovalQueued: (409, "Waiting in line"),
+    ApprovalExpired: (410, "Expired"),
+    approvals.DecisionNotDelivered: (503, "Try again"),
+    BadRequest: (400, "Bad request"),
+}
+
+
+class OperatorDecision(BaseModel):
+    """The POST body. Any other field (a principal ARN, say) is ignored: the caller is the signer."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    decision: Literal["approve", "reject"]
+    reason: str = Field(default="", max_length=MAX_REASON_CHARS)
+
+
+@dataclass(frozen=True)
+class OperatorApiDeps:
+    services: approvals.ApprovalServices
+    clock: Callable[[], float] = time.time
+
+
+def caller_arn(raw_event: dict[str, Any]) -> str:
+    """The IAM principal API Gateway verified (SigV4 and its policies) for this request."""
+    context = raw_event.get("requestContext") or {}
+    iam = (context.get("authorizer") or {}).get("iam") or {}
+    arn = iam.get("userArn")
+    if not isinstance(arn, str) or not arn.startswith("arn:"):
+        raise CallerUnknown(
+            "no IAM caller in the request context: this route must use the AWS_IAM authorizer"
+        )
+    return arn
+
+
+def _json(status: int, document: Any) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(document),
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def listing_row(record: ApprovalRecord, caller: str) -> dict[str, Any]:
+    """A waiting request as operators see it: the record without its task token, and whom they act as."""
+    return {**record.public_view(), "as_approver": approvals.operator_approver(record.rules, caller)}
+
+
+def _decision_body(raw: str) -> OperatorDecision:
+    if len(raw.encode()) > MAX_BODY_BYTES:
+        raise BadRequest(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        document = json.loads(raw or "null")
+    except ValueError:
+        raise BadRequest("the body is not JSON") from None
+    if not isinstance(document, dict):
+        raise BadRequest('the body must be a JSON object: {"decision": "approve"|"reject", "reason": "..."}')
+    try:
+        body = OperatorDecision.model_validate(document)
+    except ValidationError as error:
+        raise BadRequest(describe_validation_error(error)) from None
+    if body.decision == "reject" and not body.reason.strip():
+        raise BadRequest("a rejection needs a reason")
+    return body
+
+
+def build_resolver(deps: OperatorApiDeps) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver()
+    services = deps.services
+
+    @app.get("/operator/approvals")
+    def list_waiting() -> Response[str]:
+        caller = caller_arn(app.current_event.raw_event)
+        pipeline = (app.current_event.query_string_parameters or {}).get("pipeline")
+        records = [r for r in services.store.list_open() if pipeline is None or r.pipeline == pipeline]
+        return _json(200, {"caller": caller, "approvals": [listing_row(r, caller) for r in records]})
+
+    @app.post("/operator/approvals/<approval_id>")
+    def decide(approval_id: str) -> Response[str]:
+        caller = caller_arn(app.current_event.raw_event)
+        body = _decision_body(app.current_event.decoded_body or "")
+        result = approvals.decide_by_operator(
+            services,
+            approval_id,
+            principal_arn=caller,
+            decision=body.decision,
+            reason=body.reason.strip(),
+            now=deps.clock(),
+            requester=requester_of(app.current_event),
+        )
+        return _json(
+            200,
+            {
+                "approval_id": approval_id,
+                "status": result.record.status,
+                "final": result.final,
+                "result": result.summary(),
+                "caller": caller,
+            },
+        )
+
+    @app.exception_handler(PromotionError)  # type: ignore[untyped-decorator]
+    def domain_error(error: PromotionError) -> Response[str]:
+        return error_response(error)
+
+    @app.exception_handler(approvals.DecisionNotDelivered)  # type: ignore[untyped-decorator]
+    def not_delivered(error: approvals.DecisionNotDelivered) -> Response[str]:
+        return error_response(error)
+
+    @app.exception_handler(BadRequest)  # type: ignore[untyped-decorator]
+    def bad_request(error: BadRequest) -> Response[str]:
+        return error_response(error)
+
+    @app.exception_handler(CallerUnknown)  # type: ignore[untyped-decorator]
+    def caller_unknown(error: CallerUnknown) -> Response[str]:
+        return error_response(error)
+
+    return app
+
+
+def error_response(error: Exception) -> Response[str]:
+    for error_type, (status, title) in _ERROR_STATUS.items():
+        if isinstance(error, error_type):
+            return _json(status, {"error": title, "message": str(error)})
+    # Any other domain error here is the service's fault, not the caller's.
+    return _json(500, {"error": "Error", "message": "the decision could not be processed"})
