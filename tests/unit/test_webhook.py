@@ -175,9 +175,21 @@ def test_the_pull_request_number_is_carried_when_the_run_names_one(intake: Intak
     assert started["trigger"]["github"]["pull_request"] == {"value": expected, "provenance": "verified"}
 
 
-def test_the_build_workflow_may_be_named_instead_of_its_path(intake: Intake) -> None:
-    intake.configs.config = sample_config(build_workflow="test")  # the fixture's workflow name
-    payload = workflow_run_payload(sha=new_sha(), workflow_path=".github/workflows/test.yml")
+def test_the_build_workflow_is_matched_by_its_file_path_only(intake: Intake) -> None:
+    # Given a run of lint.yml whose name (free text in the workflow file) is the build workflow's path
+    payload = workflow_run_payload(sha=new_sha(), workflow_path=".github/workflows/lint.yml")
+    payload["workflow_run"]["name"] = ".github/workflows/build.yml"
+    payload["workflow"]["name"] = ".github/workflows/build.yml"
+
+    # When GitHub delivers it, nothing starts: a name is anyone's choice, the path is the file that ran
+    answer = intake.send(payload, event="workflow_run")
+    assert (answer.status, answer.outcome) == (202, "ignored")
+    assert "not the build workflow" in answer.message
+    assert intake.executions() == []
+
+    # And a run of the build file itself still starts, whatever it is called, "@ref" suffix and all
+    payload = workflow_run_payload(sha=new_sha(), workflow_path=".github/workflows/build.yml@refs/heads/main")
+    payload["workflow_run"]["name"] = "anything"
     assert intake.send(payload, event="workflow_run").status == 201
 
 

@@ -278,11 +278,11 @@ def _commit_info(head: HeadCommit | None) -> CommitInfo:
 
 
 def _workflow_matches(wanted: str, event: WorkflowRunEvent) -> bool:
+    """By file path only: a workflow's name is free text any workflow file can claim."""
     run = event.workflow_run
     # A run's path may carry "@ref" for workflows called from elsewhere.
     paths = {p.split("@", 1)[0] for p in (run.path, event.workflow.path if event.workflow else None) if p}
-    names = {n for n in (run.name, event.workflow.name if event.workflow else None) if n}
-    return wanted in paths or wanted in names
+    return wanted in paths
 
 
 def decide_workflow_run(config: PipelineConfig, event: WorkflowRunEvent) -> StartWanted | Ignored:

@@ -228,8 +228,12 @@ class GitHubSettings(_Strict):
     """How the pipeline talks to GitHub: webhook triggers, the Dependabot proof and deployment statuses."""
 
     # The workflow whose successful run on ``branch`` starts a promotion: its file path
-    # (``.github/workflows/build.yml``) or its name.
-    build_workflow: str = Field(default=".github/workflows/build.yml", min_length=1, max_length=255)
+    # (``.github/workflows/build.yml``). Never its name: any workflow file can call itself anything.
+    build_workflow: str = Field(
+        default=".github/workflows/build.yml",
+        pattern=r"^\.github/workflows/[^/@]+\.ya?ml$",
+        max_length=255,
+    )
     # Start on a push to ``branch`` too (only when the build is published before the push lands).
     push_triggers: bool = False
     # Globs a Dependabot bypass may change: without "/" a glob matches the file name in any directory,
