@@ -100,6 +100,9 @@ class SlackApprovalSettings(_Strict):
     """Where the Block Kit approval message goes and which Slack users stand for which approvers."""
 
     channel: str = Field(pattern=r"^[CGD][A-Z0-9]{2,20}$")
+    # The workspace (``T...``; ``E...`` for an Enterprise Grid org) whose clicks count: user ids are only
+    # unique within one, and a Slack app can be installed in several.
+    team_id: str = Field(pattern=r"^[TE][A-Z0-9]{2,20}$")
     # Slack user id -> the approver (an email on the allowlist) that user acts as.
     approvers: dict[str, str] = Field(min_length=1)
 
