@@ -110,7 +110,7 @@ def main() -> None:
             Name=f"/{STACK}/pipelines/sentiment-service", Value=json.dumps(document), Type="String"
         )
         os.environ["GITHUB_WEBHOOK_SECRET_ID"] = boto3.client("secretsmanager").create_secret(
-            Name=f"{STACK}/github/webhook-secret",
+            Name=f"{STACK}/github/webhook/default",
             SecretString=json.dumps({"current": SECRET, "previous": ""}),
         )["ARN"]
         boto3.client("dynamodb").create_table(

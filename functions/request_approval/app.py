@@ -14,7 +14,7 @@ from promotion.observability import logger, metrics, tracer
 from promotion.runtime import (
     approval_notifier,
     approval_services,
-    approval_signing_key,
+    attestation_key,
     parse_request,
     pipeline_configs,
 )
@@ -33,5 +33,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         notifier,
         request=request,
         now=time.time(),
-        attestation_key=approval_signing_key(),
+        attestation_key=attestation_key(),
     )

@@ -22,7 +22,7 @@ from tests.support.approval_plane import (
 from tests.support.promotion import wait_for_end
 
 SLACK_APPROVER = "U0RELEASE"
-SLACK_SETTINGS = {"channel": "C0APPROVALS", "approvers": {SLACK_APPROVER: RELEASE}}
+SLACK_SETTINGS = {"channel": "C0APPROVALS", "approvers": {SLACK_APPROVER: RELEASE}, "team_id": "T0TEAM"}
 
 
 def slack_pipeline(plane: LocalControlPlane, name: str, **approval: object) -> str:

@@ -24,7 +24,7 @@ from promotion.deployment_status import execution_console_url
 from promotion.models.config import PipelineConfig
 from promotion.models.execution import ExecutionInput
 from promotion.naming import execution_name
-from tests.support.approval_plane import signing_key
+from tests.support.approval_plane import attestation_key, signing_key
 from tests.support.github import (
     DEPENDABOT,
     body_of,
@@ -157,7 +157,19 @@ def test_a_signed_build_run_promotes_once_and_github_sees_each_environment(plane
     assert started["trigger"]["github"]["delivery_id"] == {"value": "d-first", "provenance": "claimed"}
     assert started["commit"]["verified"] is True
     # and the control plane vouches for those facts, so the approval step trusts them
-    assert is_attested(ExecutionInput.model_validate(started), signing_key(plane))
+    assert is_attested(
+        ExecutionInput.model_validate(started),
+        attestation_key(plane),
+        execution_arn=execution_arn,
+        execution_name=execution_name(PIPELINE, sha, 1),
+    )
+    # with its own key: the approval-link key does not attest
+    assert not is_attested(
+        ExecutionInput.model_validate(started),
+        signing_key(plane),
+        execution_arn=execution_arn,
+        execution_name=execution_name(PIPELINE, sha, 1),
+    )
 
     # When nothing proves a Dependabot update, a person approves
     approve_or_reject(plane, execution_arn, sha, "approve")

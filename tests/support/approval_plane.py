@@ -52,11 +52,14 @@ def start_with_commit(
     document = ExecutionInput(
         pipeline=pipeline, sha=sha, trigger=Trigger(source="webhook", requested_by="tests"), commit=commit
     )
+    name = execution_name(pipeline, sha, 1)
     if attested:
-        document = attest(document, signing_key(plane))
+        document = attest(
+            document, attestation_key(plane), execution_name=name, state_machine_arn=ctl.state_machine_arn()
+        )
     started = plane.client("stepfunctions").start_execution(
         stateMachineArn=ctl.state_machine_arn(),
-        name=execution_name(pipeline, sha, 1),
+        name=name,
         input=json.dumps(document.to_payload()),
     )
     return Promotion(plane, config, sha, started["executionArn"], build)
@@ -69,6 +72,13 @@ def start(plane: LocalControlPlane, pipeline: str) -> Promotion:
 def signing_key(plane: LocalControlPlane) -> bytes:
     assert plane.stack is not None
     secret_id = plane.stack.environment["APPROVAL_SIGNING_SECRET_ID"]
+    return str(plane.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]).encode()
+
+
+def attestation_key(plane: LocalControlPlane) -> bytes:
+    """The stack's attestation key (apart from the link key: each key has one use)."""
+    assert plane.stack is not None
+    secret_id = plane.stack.environment["ATTESTATION_SIGNING_SECRET_ID"]
     return str(plane.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]).encode()
 
 

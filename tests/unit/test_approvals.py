@@ -80,7 +80,8 @@ def test_slack_gets_a_block_kit_message_with_buttons_that_carry_only_the_approva
     world: ApprovalWorld,
 ) -> None:
     config = pipeline(
-        channels=["email", "slack"], slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}}
+        channels=["email", "slack"],
+        slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}, "team_id": "T0TEAM"},
     )
     record = open_approval(world.services, world.notifier, config=config, request=request(SHA_A), now=NOW)
 
@@ -269,7 +270,7 @@ def test_n_distinct_approvals(world: ApprovalWorld) -> None:
 def test_an_expired_request_cannot_be_decided_and_turns_expired(world: ApprovalWorld) -> None:
     config = pipeline(
         channels=["email", "slack"],
-        slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}},
+        slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}, "team_id": "T0TEAM"},
         timeout_seconds=60,
     )
     record = open_approval(
@@ -324,7 +325,8 @@ def test_a_transient_step_functions_error_reopens_the_request_for_a_retry(world:
 def test_a_newer_request_supersedes_the_older_waiting_one(world: ApprovalWorld) -> None:
     # Given an older request waiting, with a Slack message
     config = pipeline(
-        channels=["email", "slack"], slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}}
+        channels=["email", "slack"],
+        slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}, "team_id": "T0TEAM"},
     )
     older = open_approval(
         world.services, world.notifier, config=config, request=request(SHA_A, execution="old"), now=NOW
@@ -381,7 +383,7 @@ def test_expire_for_execution_expires_only_that_executions_pending_records(world
     config = pipeline(
         on_newer_request="queue",
         channels=["email", "slack"],
-        slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}},
+        slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}, "team_id": "T0TEAM"},
     )
     waiting = open_approval(
         world.services, world.notifier, config=config, request=request(SHA_A, execution="one"), now=NOW

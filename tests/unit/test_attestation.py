@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from promotion.attestation import attest, is_attested, trusted_input
+from promotion.attestation import attest, is_attested, state_machine_of, trusted_input
 from promotion.models.execution import CommitInfo, ExecutionInput, Fact, GitHubFacts, Trigger
 
 KEY = b"k" * 48
 SHA = "0123456789abcdef0123456789abcdef01234567"
+STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:release-promotion-promotion"
+NAME = "sentiment-service-0123456789ab-a1"
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:release-promotion-promotion:" + NAME
+HERE = {"execution_arn": EXECUTION, "execution_name": NAME}
+
+
+def attested_here(execution_input: ExecutionInput, key: bytes = KEY) -> ExecutionInput:
+    return attest(execution_input, key, execution_name=NAME, state_machine_arn=STATE_MACHINE)
 
 
 def webhook_input() -> ExecutionInput:
@@ -28,13 +36,13 @@ def webhook_input() -> ExecutionInput:
 
 
 def test_an_attested_input_is_trusted_as_it_is() -> None:
-    attested = attest(webhook_input(), KEY)
-    assert is_attested(attested, KEY)
-    assert trusted_input(attested, KEY) == attested
+    attested = attested_here(webhook_input())
+    assert is_attested(attested, KEY, **HERE)
+    assert trusted_input(attested, KEY, **HERE) == attested
 
 
 def test_an_unattested_input_loses_every_verified_fact() -> None:
-    trusted = trusted_input(webhook_input(), KEY)
+    trusted = trusted_input(webhook_input(), KEY, **HERE)
     assert trusted.commit is not None
     assert trusted.commit.verified is False
     assert trusted.commit.author_login == "octocat"  # still shown, as a claim
@@ -44,11 +52,42 @@ def test_an_unattested_input_loses_every_verified_fact() -> None:
 
 
 def test_any_change_after_attesting_breaks_it() -> None:
-    attested = attest(webhook_input(), KEY)
+    attested = attested_here(webhook_input())
     tampered = attested.model_copy(update={"commit": CommitInfo(author_login="mallory", verified=True)})
-    assert not is_attested(tampered, KEY)
-    assert trusted_input(tampered, KEY).commit == CommitInfo(author_login="mallory", verified=False)
-    assert not is_attested(attested, b"another key" * 4)
+    assert not is_attested(tampered, KEY, **HERE)
+    assert trusted_input(tampered, KEY, **HERE).commit == CommitInfo(author_login="mallory", verified=False)
+    assert not is_attested(attested, b"another key" * 4, **HERE)
+
+
+def test_an_attested_input_replayed_under_another_execution_name_is_downgraded_to_claims() -> None:
+    # Given an input the webhook attested for execution NAME, copied from its history by someone who can
+    # start executions, and started under a name of their choosing (attempt 2 of the same commit)
+    attested = attested_here(webhook_input())
+    other_name = "sentiment-service-0123456789ab-a2"
+    elsewhere = {"execution_arn": EXECUTION.replace(NAME, other_name), "execution_name": other_name}
+
+    # Then its verified facts count as claims there
+    assert not is_attested(attested, KEY, **elsewhere)
+    trusted = trusted_input(attested, KEY, **elsewhere)
+    assert trusted.commit is not None
+    assert trusted.commit.verified is False
+    assert trusted.trigger.github is not None
+    assert trusted.trigger.github.sha.provenance == "claimed"
+
+
+def test_an_attested_input_replayed_on_another_state_machine_is_downgraded_to_claims() -> None:
+    attested = attested_here(webhook_input())
+    copy_machine = "arn:aws:states:us-east-1:123456789012:execution:my-own-copy:" + NAME
+    assert not is_attested(attested, KEY, execution_arn=copy_machine, execution_name=NAME)
+    # An execution ARN that does not end in the name it is given is no identity at all
+    assert not is_attested(attested, KEY, execution_arn=EXECUTION, execution_name=NAME + "x")
+    assert not is_attested(attested, KEY, execution_arn="not-an-arn", execution_name=NAME)
+
+
+def test_the_state_machine_of_an_execution_arn() -> None:
+    assert state_machine_of(EXECUTION, NAME) == STATE_MACHINE
+    assert state_machine_of(EXECUTION, "other") is None
+    assert state_machine_of("arn:aws:states:us-east-1:1:stateMachine:x", "x") is None
 
 
 def test_a_malformed_attestation_is_refused_by_the_schema() -> None:

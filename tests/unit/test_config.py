@@ -134,3 +134,34 @@ def test_several_mistakes_are_all_reported_on_one_line() -> None:
     assert "repo: " in message
     assert "bake.duration_seconds: " in message
     assert "; " in message
+
+
+def test_the_build_workflow_is_a_file_path_not_a_name() -> None:
+    message = rejection(lambda d: d["github"].update(build_workflow="build"))
+    assert "github.build_workflow" in message
+
+
+@pytest.mark.parametrize(
+    ("field", "secret_id", "segment"),
+    [
+        # An API token named as the webhook secret (or the other way round) is refused: each function's
+        # IAM reads only its own kind, and the webhook must never hold an API token.
+        ("webhook_secret_id", "release-promotion/github/api/sentiment-service", "/github/webhook/"),
+        ("webhook_secret_id", "release-promotion/github/sentiment-service-webhook", "/github/webhook/"),
+        ("token_secret_id", "release-promotion/github/webhook/sentiment-service", "/github/api/"),
+        ("token_secret_id", "release-promotion/github/sentiment-service-token", "/github/api/"),
+        ("token_secret_id", "a/b/github/api/x", "/github/api/"),
+    ],
+)
+def test_github_secrets_are_named_by_their_kind(field: str, secret_id: str, segment: str) -> None:
+    message = rejection(lambda d: d["github"].update({field: secret_id}))
+    assert f"github.{field}" in message
+    assert segment in message
+
+
+def test_github_secrets_under_their_prefix_are_accepted_as_names_or_arns() -> None:
+    document = sample_config_dict()
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:release-promotion/github/api/svc-AbCdEf"
+    document["github"].update(webhook_secret_id="release-promotion/github/webhook/svc", token_secret_id=arn)
+    github = parse_pipeline_config(document, source="test").github
+    assert (github.webhook_secret_id, github.token_secret_id) == ("release-promotion/github/webhook/svc", arn)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -256,17 +256,20 @@ def world() -> Iterator[ApprovalWorld]:
 
 def slack_pipeline() -> Any:
     return pipeline(
-        channels=["email", "slack"], slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}}
+        channels=["email", "slack"],
+        slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}, "team_id": "T0TEAM"},
     )
 
 
-def task(approval_id: str, *, user: str = "U0RM", decision: str = "approve") -> SlackDecisionTask:
+def task(
+    approval_id: str, *, user: str = "U0RM", decision: str = "approve", team: str = "T0TEAM"
+) -> SlackDecisionTask:
     return SlackDecisionTask(
         approval_id=approval_id,
         decision=decision,
         user_id=user,
         user_name="rm",
-        team_id="T0TEAM",
+        team_id=team,
         response_url=RESPONSE_URL,
         source_ip="203.0.113.9",
         user_agent="Slackbot",
@@ -315,6 +318,42 @@ def test_a_slack_user_not_on_the_allowlist_is_refused_privately(world: ApprovalW
     assert world.sfn.calls == []
     assert world.store.get(record.approval_id).status == "pending"
     assert world.actions(record.approval_id)[-1] == "refused"
+
+
+def test_a_click_from_another_slack_workspace_is_refused_and_audited(world: ApprovalWorld) -> None:
+    # Given a pipeline whose approvals are decided in its own workspace
+    record = open_approval(
+        world.services,
+        world.notifier,
+        config=slack_pipeline(),
+        request=request("a" * 40, commit=OTHER_AUTHOR),
+        now=NOW,
+    )
+    # When a click signed for another workspace arrives: the team of Slack's published request vector,
+    # from a user whose id is mapped in this pipeline (user ids are not unique across workspaces)
+    other_team = parse_qs(slack_vector()["body"])["team_id"][0]
+    told = handle_click(world.services, world.slack, task(record.approval_id, team=other_team), now=NOW + 3)
+
+    # Then nothing is decided, the clicker is told why (privately), and the audit says "refused"
+    assert told.startswith("Not done: 403")
+    assert other_team in told
+    assert "T0TEAM" in told
+    (response,) = world.slack.responses
+    assert response["replace_original"] is False
+    assert world.sfn.calls == []
+    assert world.store.get(record.approval_id).status == "pending"
+    refused = [e for e in world.audit.history(record.approval_id) if e.action == "refused"]
+    assert len(refused) == 1
+    assert other_team in refused[0].detail
+
+
+def test_a_slack_config_without_its_workspace_is_a_config_error() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="team_id"):
+        pipeline(
+            channels=["email", "slack"], slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}}
+        )
 
 
 def test_a_second_click_after_the_decision_changes_nothing(world: ApprovalWorld) -> None:

@@ -45,7 +45,9 @@ from tests.support.github import (
 PIPELINE = "sentiment-service"
 SECRET = "webhook-secret-for-unit-tests-0123456789"
 PREVIOUS_SECRET = "the-previous-webhook-secret-9876543210"
-SECRET_ID = "release-promotion/github/webhook-secret"
+SECRET_ID = "release-promotion/github/webhook/default"
+WEBHOOK_SECRET_PREFIX = "release-promotion/github/webhook/"
+ATTESTATION_KEY = b"attestation-key-for-unit-tests-0123456789abcdef"
 REGION = "us-east-1"
 
 
@@ -121,7 +123,9 @@ def intake() -> Iterator[Intake]:
             sfn=sfn,
             state_machine_arn=machine["stateMachineArn"],
             default_secret_id=SECRET_ID,
+            webhook_secret_prefix=WEBHOOK_SECRET_PREFIX,
             clock=lambda: 1_800_000_000.0,
+            attestation_key=lambda: ATTESTATION_KEY,
         )
         yield Intake(deps, configs, secrets, sfn, table)
 
@@ -175,9 +179,21 @@ def test_the_pull_request_number_is_carried_when_the_run_names_one(intake: Intak
     assert started["trigger"]["github"]["pull_request"] == {"value": expected, "provenance": "verified"}
 
 
-def test_the_build_workflow_may_be_named_instead_of_its_path(intake: Intake) -> None:
-    intake.configs.config = sample_config(build_workflow="test")  # the fixture's workflow name
-    payload = workflow_run_payload(sha=new_sha(), workflow_path=".github/workflows/test.yml")
+def test_the_build_workflow_is_matched_by_its_file_path_only(intake: Intake) -> None:
+    # Given a run of lint.yml whose name (free text in the workflow file) is the build workflow's path
+    payload = workflow_run_payload(sha=new_sha(), workflow_path=".github/workflows/lint.yml")
+    payload["workflow_run"]["name"] = ".github/workflows/build.yml"
+    payload["workflow"]["name"] = ".github/workflows/build.yml"
+
+    # When GitHub delivers it, nothing starts: a name is anyone's choice, the path is the file that ran
+    answer = intake.send(payload, event="workflow_run")
+    assert (answer.status, answer.outcome) == (202, "ignored")
+    assert "not the build workflow" in answer.message
+    assert intake.executions() == []
+
+    # And a run of the build file itself still starts, whatever it is called, "@ref" suffix and all
+    payload = workflow_run_payload(sha=new_sha(), workflow_path=".github/workflows/build.yml@refs/heads/main")
+    payload["workflow_run"]["name"] = "anything"
     assert intake.send(payload, event="workflow_run").status == 201
 
 
@@ -346,13 +362,34 @@ def test_a_new_secret_is_picked_up_at_once_despite_the_cache(intake: Intake) -> 
 
 
 def test_a_pipeline_can_have_its_own_webhook_secret(intake: Intake) -> None:
-    intake.secrets["release-promotion/github/own"] = "a-pipeline-specific-secret-123"
-    intake.configs.config = sample_config(webhook_secret_id="release-promotion/github/own")
+    intake.secrets["release-promotion/github/webhook/sentiment-service"] = "a-pipeline-specific-secret-123"
+    intake.configs.config = sample_config(
+        webhook_secret_id="release-promotion/github/webhook/sentiment-service"
+    )
     assert intake.send(workflow_run_payload(sha=new_sha()), event="workflow_run").status == 401
     answer = intake.send(
         workflow_run_payload(sha=new_sha()), event="workflow_run", secret="a-pipeline-specific-secret-123"
     )
     assert answer.status == 201
+
+
+def test_a_webhook_secret_outside_the_stacks_webhook_prefix_is_never_read(intake: Intake) -> None:
+    # Given a pipeline whose webhook secret is another stack's (well-formed, but not this stack's prefix)
+    reads: list[str] = []
+
+    def fetch(secret_id: str, force: bool) -> str:
+        reads.append(secret_id)
+        return json.dumps({"current": SECRET})
+
+    intake.deps = replace(intake.deps, keys=WebhookKeys(fetch))
+    intake.configs.config = sample_config(webhook_secret_id="other-stack/github/webhook/sentiment-service")
+
+    # When a delivery arrives, the secret is not read and nothing starts
+    answer = intake.send(workflow_run_payload(sha=new_sha()), event="workflow_run")
+    assert (answer.status, answer.outcome) == (401, "rejected")
+    assert "release-promotion/github/webhook/" in answer.message
+    assert reads == []
+    assert intake.executions() == []
 
 
 def test_no_configured_secret_refuses_everything(intake: Intake) -> None:
@@ -539,6 +576,119 @@ def test_a_failed_start_releases_the_claim_so_a_redelivery_can_start(intake: Int
 
     # Then it starts
     assert again.status == 201
+    assert len(intake.executions()) == 1
+
+
+class EndedExecutions:
+    """moto's Step Functions, with chosen executions reported as ended (moto runs no ASL here)."""
+
+    def __init__(self, sfn: Any) -> None:
+        self._sfn = sfn
+        self.ended: dict[str, dict[str, Any]] = {}
+        self.broken = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sfn, name)
+
+    def describe_execution(self, *, executionArn: str) -> dict[str, Any]:
+        if self.broken:
+            raise RuntimeError("Step Functions unreachable")
+        described = dict(self._sfn.describe_execution(executionArn=executionArn))
+        return {**described, **self.ended.get(executionArn, {})}
+
+
+@pytest.fixture
+def ended(intake: Intake) -> EndedExecutions:
+    fake = EndedExecutions(intake.sfn)
+    intake.deps = replace(intake.deps, sfn=fake)
+    return fake
+
+
+def started_input(intake: Intake, arn: str) -> dict[str, Any]:
+    return dict(json.loads(intake.sfn.describe_execution(executionArn=arn)["input"]))
+
+
+def test_the_started_input_is_attested_for_its_own_execution_only(intake: Intake) -> None:
+    from promotion.attestation import is_attested
+    from promotion.models.execution import ExecutionInput
+
+    answer = intake.send(workflow_run_payload(sha=new_sha()), event="workflow_run")
+    arn, name = answer.details["execution_arn"], answer.details["execution_name"]
+    document = ExecutionInput.model_validate(started_input(intake, arn))
+    assert is_attested(document, ATTESTATION_KEY, execution_arn=arn, execution_name=name)
+    other = name[:-1] + "2"
+    assert not is_attested(
+        document, ATTESTATION_KEY, execution_arn=arn[: -len(name)] + other, execution_name=other
+    )
+
+
+def test_a_claim_gives_way_when_its_execution_failed_before_deploying(
+    intake: Intake, ended: EndedExecutions
+) -> None:
+    # Given an early run for the commit whose promotion failed because its build was never published
+    sha = new_sha()
+    early = intake.send(workflow_run_payload(sha=sha), event="workflow_run", delivery="early-run")
+    assert early.status == 201
+    ended.ended[early.details["execution_arn"]] = {"status": "FAILED", "error": "BuildNotPublished"}
+
+    # When the real build's delivery arrives
+    real = intake.send(workflow_run_payload(sha=sha), event="workflow_run", delivery="real-build")
+
+    # Then it starts the next attempt of the commit, with an input attested for that attempt's name
+    assert (real.status, real.outcome) == (201, "started")
+    assert real.details["execution_name"] == execution_name(PIPELINE, sha, 2)
+    document = started_input(intake, real.details["execution_arn"])
+    assert document["attempt"] == 2
+    from promotion.attestation import is_attested
+    from promotion.models.execution import ExecutionInput
+
+    assert is_attested(
+        ExecutionInput.model_validate(document),
+        ATTESTATION_KEY,
+        execution_arn=real.details["execution_arn"],
+        execution_name=real.details["execution_name"],
+    )
+    # And a delivery id still starts at most once: neither redelivery starts anything
+    for delivery in ("early-run", "real-build"):
+        again = intake.send(workflow_run_payload(sha=sha), event="workflow_run", delivery=delivery)
+        assert again.outcome == "duplicate"
+    # Nor does a third delivery while attempt 2 runs
+    third = intake.send(workflow_run_payload(sha=sha), event="workflow_run", delivery="third")
+    assert (third.outcome, third.details["execution_name"]) == ("duplicate", execution_name(PIPELINE, sha, 2))
+    assert len(intake.executions()) == 2
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        {"status": "SUCCEEDED"},
+        {"status": "RUNNING"},
+        # Failed after preprod was deployed (or anywhere it is unknown what changed): the claim stays.
+        {"status": "FAILED", "error": "IntegrationTestsFailed"},
+        {"status": "FAILED", "error": "Rejected"},
+        {"status": "FAILED"},
+        {"status": "ABORTED"},
+        {"status": "TIMED_OUT"},
+    ],
+)
+def test_a_claim_stays_when_its_execution_may_have_changed_something(
+    intake: Intake, ended: EndedExecutions, outcome: dict[str, Any]
+) -> None:
+    sha = new_sha()
+    first = intake.send(workflow_run_payload(sha=sha), event="workflow_run")
+    ended.ended[first.details["execution_arn"]] = outcome
+    later = intake.send(workflow_run_payload(sha=sha), event="workflow_run")
+    assert (later.status, later.outcome) == (200, "duplicate")
+    assert len(intake.executions()) == 1
+
+
+def test_a_claim_stays_when_its_executions_end_cannot_be_read(intake: Intake, ended: EndedExecutions) -> None:
+    sha = new_sha()
+    first = intake.send(workflow_run_payload(sha=sha), event="workflow_run")
+    ended.ended[first.details["execution_arn"]] = {"status": "FAILED", "error": "BuildNotPublished"}
+    ended.broken = True
+    later = intake.send(workflow_run_payload(sha=sha), event="workflow_run")
+    assert (later.status, later.outcome) == (200, "duplicate")
     assert len(intake.executions()) == 1
 
 

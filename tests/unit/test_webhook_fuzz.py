@@ -117,7 +117,7 @@ def webhook_handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[Handler]:
             Name=prefix + PIPELINE, Value=json.dumps(document), Type="String"
         )
         secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
-            Name=f"{STACK}/github/webhook-secret",
+            Name=f"{STACK}/github/webhook/default",
             SecretString=json.dumps({"current": SECRET, "previous": ""}),
         )["ARN"]
         boto3.client("dynamodb", region_name=REGION).create_table(

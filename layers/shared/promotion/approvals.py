@@ -170,6 +170,7 @@ def policy_of(config: PipelineConfig) -> ApprovalPolicy:
         unverified_author=settings.unverified_author,
         on_newer_request=settings.on_newer_request,
         slack_users=dict(settings.slack.approvers) if settings.slack else {},
+        slack_team=settings.slack.team_id if settings.slack else None,
         operators=dict(settings.operators),
         github_logins=dict(settings.github_logins),
     )
@@ -696,6 +697,22 @@ def decide_by_slack(
     approver = record.rules.slack_users.get(click.user_id)
     identity = f"slack user {click.user_id} ({click.user_name}) team {click.team_id}"
     decision: Decision = "approve" if click.decision == slack.APPROVE_ACTION else "reject"
+    if record.rules.slack_team is None or click.team_id != record.rules.slack_team:
+        # Checked before the user: a user id means something only within its own workspace.
+        team_error = slack.SlackWorkspaceRefused(
+            f"403: this click came from Slack workspace {click.team_id or 'unknown'}; "
+            f"pipeline {record.pipeline} takes approvals from workspace {record.rules.slack_team or 'none'}"
+        )
+        services.record_audit(
+            record,
+            "refused",
+            actor=f"slack:{click.team_id}:{click.user_id}",
+            channel="slack",
+            now=now,
+            requester=requester,
+            detail=f"{decision} refused: {team_error}; identity {identity}",
+        )
+        raise team_error
     if approver is None:
         error = ApproverNotAllowed(
             f"Slack user {click.user_id} is not mapped to an approver of this pipeline"

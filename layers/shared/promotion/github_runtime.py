@@ -15,10 +15,11 @@ from promotion.adapters import aws
 from promotion.dal.deliveries import DynamoDeliveryStore
 from promotion.dependabot import GitHubDependabotProver, LambdaProdCommit
 from promotion.deployment_status import GitHubDeploymentReporter, RunningExecutionLocator
+from promotion.errors import InvalidPipelineConfig
 from promotion.github import GitHubClient
-from promotion.models.config import PipelineConfig
+from promotion.models.config import PipelineConfig, api_token_prefix, secret_name, webhook_secret_prefix
 from promotion.observability import metrics
-from promotion.runtime import approval_signing_key, pipeline_configs
+from promotion.runtime import attestation_key, pipeline_configs
 from promotion.settings import control_plane_settings
 from promotion.webhook import WebhookDeps, WebhookKeys
 
@@ -33,6 +34,12 @@ def github_token(config: PipelineConfig) -> str | None:
     secret_id = config.github.token_secret_id
     if not secret_id:
         return None
+    prefix = api_token_prefix(control_plane_settings().stack_name)
+    if not secret_name(secret_id).startswith(prefix):
+        # IAM would refuse the read anyway; say why instead of an AccessDenied.
+        raise InvalidPipelineConfig(
+            f"pipeline {config.name}: github.token_secret_id {secret_id!r} is not under {prefix}"
+        )
     value = parameters.get_secret(secret_id, max_age=control_plane_settings().cache_seconds)
     token = str(value).strip()
     return token or None
@@ -75,5 +82,6 @@ def webhook_deps() -> WebhookDeps:
         sfn=aws.client("stepfunctions"),
         state_machine_arn=settings.state_machine_arn,
         default_secret_id=settings.github_webhook_secret_id,
-        attestation_key=approval_signing_key,
+        webhook_secret_prefix=webhook_secret_prefix(settings.stack_name),
+        attestation_key=attestation_key,
     )

@@ -75,6 +75,14 @@ def approval_signing_key() -> bytes:
     return get_secret_bytes(control_plane_settings().approval_signing_secret)
 
 
+def attestation_key() -> bytes:
+    """The key of execution-input attestations (promotion.attestation); never the approval-link key."""
+    secret_id = control_plane_settings().attestation_signing_secret
+    if not secret_id:
+        raise RuntimeError("control-plane environment: ATTESTATION_SIGNING_SECRET_ID is not set")
+    return get_secret_bytes(secret_id)
+
+
 @cache
 def audit_log() -> DynamoAuditLog:
     table = control_plane_settings().audit_table

@@ -16,7 +16,10 @@ class ControlPlaneSettings(BaseModel):
     stack_name: str = Field(alias="STACK_NAME")
     pipeline_config_prefix: str = Field(alias="PIPELINE_CONFIG_PREFIX", pattern=r"^/.*/$")
     approvals_table: str = Field(alias="APPROVALS_TABLE")
+    # Approval links and their CSRF tokens only.
     approval_signing_secret: str = Field(alias="APPROVAL_SIGNING_SECRET_ID")
+    # Set on the webhook (attests the inputs it starts) and the approval request (verifies them) only.
+    attestation_signing_secret: str | None = Field(default=None, alias="ATTESTATION_SIGNING_SECRET_ID")
     # Set on the approval-request function only (see template.yaml).
     public_api_url: str | None = Field(default=None, alias="PUBLIC_API_URL", pattern=r"^https?://")
     email_sender: str = Field(alias="EMAIL_SENDER")

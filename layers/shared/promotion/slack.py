@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 from slack_sdk.signature import Clock, SignatureVerifier
 
-from promotion.errors import PromotionError
+from promotion.errors import ApproverNotAllowed, PromotionError
 from promotion.models.approval import ApprovalRecord, SlackMessageRef
 
 APPROVE_ACTION = "approve"
@@ -30,6 +30,10 @@ class SlackRequestInvalid(PromotionError):
 
 class SlackPayloadInvalid(PromotionError):
     """A signed request whose payload is not an approval button click."""
+
+
+class SlackWorkspaceRefused(ApproverNotAllowed):
+    """A signed click from a Slack workspace other than the pipeline's (``approval.slack.team_id``)."""
 
 
 class SlackPoster(Protocol):

@@ -305,10 +305,15 @@ def request_approval(
     attestation_key: bytes,
 ) -> dict[str, Any]:
     config = configs.get(request.pipeline)
-    # Only facts the webhook attested count as verified (the two-person rule relies on them).
-    trusted = request.model_copy(
-        update={"execution_input": trusted_input(request.execution_input, attestation_key)}
+    # Only facts the webhook attested, for this very execution, count as verified (the two-person rule
+    # relies on them); the name and ARN come from the context object ($$.Execution), not from the input.
+    trusted_execution_input = trusted_input(
+        request.execution_input,
+        attestation_key,
+        execution_arn=request.execution_arn,
+        execution_name=request.execution_name,
     )
+    trusted = request.model_copy(update={"execution_input": trusted_execution_input})
     return approvals.request_approval(config, services, notifier, request=trusted, now=now)
 
 

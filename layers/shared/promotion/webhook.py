@@ -30,10 +30,10 @@ from promotion.adapters.config_store import PipelineConfigStore
 from promotion.attestation import attest
 from promotion.dal.deliveries import CommitClaim, DeliveryStore
 from promotion.errors import UnknownPipeline
-from promotion.models.config import PipelineConfig
+from promotion.models.config import PipelineConfig, secret_name
 from promotion.models.execution import CommitInfo, ExecutionInput, Fact, GitHubFacts, Trigger
 from promotion.models.validation import describe_validation_error
-from promotion.naming import SHA_PATTERN, execution_name
+from promotion.naming import SHA_PATTERN, execution_name, parse_execution_name
 from promotion.observability import logger
 
 # Well above any workflow_run delivery (~25 KiB) or push delivery, and well below Lambda's 6 MB event limit
@@ -51,6 +51,12 @@ STALE_CLAIM_SECONDS = 60
 # How often a failed signature may force a fresh read of the secret (a rotation in progress).
 SECRET_REFRESH_INTERVAL_SECONDS = 10
 WEBHOOK_ATTEMPT = 1  # a redelivery must map to the same execution name
+# The errors with which an execution fails in "Fetch artifact", before "Deploy to preprod" changed anything:
+# a commit claim whose execution ended so gives way to the next delivery (docs/webhook.md). Any other end,
+# or one that cannot be read, keeps the claim (fail closed).
+NOTHING_DEPLOYED_ERRORS = frozenset(
+    {"BuildNotPublished", "ArtifactNotFound", "InvalidManifest", "ArtifactNotVersioned"}
+)
 
 SIGNATURE_MISMATCH = "X-Hub-Signature-256 does not match the webhook secret"
 _SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
@@ -278,11 +284,11 @@ def _commit_info(head: HeadCommit | None) -> CommitInfo:
 
 
 def _workflow_matches(wanted: str, event: WorkflowRunEvent) -> bool:
+    """By file path only: a workflow's name is free text any workflow file can claim."""
     run = event.workflow_run
     # A run's path may carry "@ref" for workflows called from elsewhere.
     paths = {p.split("@", 1)[0] for p in (run.path, event.workflow.path if event.workflow else None) if p}
-    names = {n for n in (run.name, event.workflow.name if event.workflow else None) if n}
-    return wanted in paths or wanted in names
+    return wanted in paths
 
 
 def decide_workflow_run(config: PipelineConfig, event: WorkflowRunEvent) -> StartWanted | Ignored:
@@ -384,6 +390,9 @@ class WebhookDeps:
     state_machine_arn: str
     # The stack's webhook secret, for pipelines that do not name their own.
     default_secret_id: str | None
+    # Every webhook secret read lies under this (``{stack}/github/webhook/``): a pipeline config naming
+    # anything else (an API token, another stack's secret) is refused before any read.
+    webhook_secret_prefix: str
     clock: Callable[[], float] = time.time
     # The control plane's key that attests the inputs it starts (promotion.attestation); without it the
     # inputs go unattested and their verified facts count as claims downstream.
@@ -456,6 +465,9 @@ def _verify(deps: WebhookDeps, config: PipelineConfig, delivery: Delivery) -> st
     if not secret_id:
         logger.error("no webhook secret configured", extra={"pipeline": config.name})
         return "this pipeline has no webhook secret configured"
+    if not secret_name(secret_id).startswith(deps.webhook_secret_prefix):
+        logger.error("webhook secret outside the webhook prefix", extra={"pipeline": config.name})
+        return f"this pipeline's webhook secret is not under {deps.webhook_secret_prefix}"
     try:
         problem = signature_problem(delivery.body, delivery.headers, deps.keys.keys(secret_id))
         if problem == SIGNATURE_MISMATCH:
@@ -507,15 +519,7 @@ def _handle_event(
     wanted_input = execution_input(
         config, decision, event=event_name, repo=envelope.repository.full_name, delivery_id=delivery_id
     )
-    if deps.attestation_key is not None:
-        # The signature checked out: vouch for the facts taken from the body, for the approval step.
-        try:
-            wanted_input = attest(wanted_input, deps.attestation_key())
-        except Exception as error:
-            # Start anyway, unattested: downstream its facts count as claims (the two-person rule then
-            # treats the author as unverified), which is the safe reading.
-            logger.warning("input not attested", extra={**log, "error": type(error).__name__})
-    answer = _ensure_started(deps, config, wanted_input, delivery_id, now)
+    answer = _ensure_started(deps, config, wanted_input, delivery_id, now, first_time=first_time)
     if not first_time and answer.outcome == "duplicate":
         answer = WebhookAnswer(
             200, "duplicate", "delivery already received; " + answer.message, answer.details
@@ -528,21 +532,96 @@ def _execution_arn(state_machine_arn: str, name: str) -> str:
     return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
 
 
-def _ensure_started(
-    deps: WebhookDeps, config: PipelineConfig, wanted: ExecutionInput, delivery_id: str, now: int
-) -> WebhookAnswer:
-    claim = CommitClaim(
+def _claim(
+    deps: WebhookDeps,
+    config: PipelineConfig,
+    wanted: ExecutionInput,
+    delivery_id: str,
+    now: int,
+    attempt: int,
+) -> CommitClaim:
+    name = execution_name(config.name, wanted.sha, attempt)
+    document = wanted.model_copy(update={"attempt": attempt})
+    if deps.attestation_key is not None:
+        # The signature checked out: vouch for the facts taken from the body, for this execution only.
+        try:
+            document = attest(
+                document,
+                deps.attestation_key(),
+                execution_name=name,
+                state_machine_arn=deps.state_machine_arn,
+            )
+        except Exception as error:
+            # Start anyway, unattested: downstream its facts count as claims (the two-person rule then
+            # treats the author as unverified), which is the safe reading.
+            logger.warning(
+                "input not attested", extra={"pipeline": config.name, "error": type(error).__name__}
+            )
+    return CommitClaim(
         pipeline=config.name,
         sha=wanted.sha,
         delivery_id=delivery_id,
-        execution_name=execution_name(config.name, wanted.sha, WEBHOOK_ATTEMPT),
-        execution_input=wanted.to_payload(),
+        execution_name=name,
+        execution_input=document.to_payload(),
         claimed_at=now,
     )
+
+
+def ended_without_deploying(sfn: Any, execution_arn: str) -> bool:
+    """Whether the execution is over and ended before "Deploy to preprod" changed anything.
+
+    Decided from its status and error alone (DescribeExecution: the history would hold task tokens). False
+    whenever that is not certain, the execution unreadable included: the claim then stays.
+    """
+    try:
+        described = sfn.describe_execution(executionArn=execution_arn)
+    except Exception as error:
+        logger.warning("earlier execution unreadable", extra={"error": type(error).__name__})
+        return False
+    return described.get("status") == "FAILED" and described.get("error") in NOTHING_DEPLOYED_ERRORS
+
+
+def _next_attempt(existing: CommitClaim) -> int | None:
+    parsed = parse_execution_name(existing.execution_name)
+    return parsed.attempt + 1 if parsed is not None and parsed.attempt < 9999 else None
+
+
+def _ensure_started(
+    deps: WebhookDeps,
+    config: PipelineConfig,
+    wanted: ExecutionInput,
+    delivery_id: str,
+    now: int,
+    *,
+    first_time: bool,
+) -> WebhookAnswer:
+    claim = _claim(deps, config, wanted, delivery_id, now, WEBHOOK_ATTEMPT)
     try:
         existing = deps.store.claim_commit(claim)
         if existing is not None:
             if existing.status == "started":
+                attempt = _next_attempt(existing)
+                # A delivery id starts at most once: only a delivery never seen before may start the next
+                # attempt, and only when the claim's execution is known to have deployed nothing.
+                if (
+                    first_time
+                    and attempt is not None
+                    and existing.execution_arn
+                    and ended_without_deploying(deps.sfn, existing.execution_arn)
+                ):
+                    successor = _claim(deps, config, wanted, delivery_id, now, attempt)
+                    if deps.store.supersede(existing, successor):
+                        logger.info(
+                            "commit claim gave way",
+                            extra={"ended": existing.execution_name, "next": successor.execution_name},
+                        )
+                        return _start(deps, successor)
+                    return WebhookAnswer(
+                        200,
+                        "duplicate",
+                        f"{wanted.sha[:12]} is being started again by another delivery",
+                        {"execution_name": existing.execution_name},
+                    )
                 return WebhookAnswer(
                     200,
                     "duplicate",

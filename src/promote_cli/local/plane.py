@@ -253,13 +253,26 @@ class LocalControlPlane:
 
     def _github_secret_ids(self, pipeline: str) -> tuple[str, str | None]:
         """(webhook secret, API token secret) of a loaded pipeline."""
-        from promotion.models.config import parse_pipeline_config
+        from promotion.models.config import (
+            api_token_prefix,
+            parse_pipeline_config,
+            secret_name,
+            webhook_secret_prefix,
+        )
 
         assert self.stack is not None
         parameter = f"{self.stack.pipeline_config_prefix}{pipeline}"
         text = self.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
         github = parse_pipeline_config(text, source=parameter).github
         webhook = github.webhook_secret_id or self.stack.environment["GITHUB_WEBHOOK_SECRET_ID"]
+        # The same naming rule the deployed functions enforce (their IAM reads nothing else).
+        stack = self.options.stack_name
+        for secret_id, prefix in (
+            (webhook, webhook_secret_prefix(stack)),
+            (github.token_secret_id, api_token_prefix(stack)),
+        ):
+            if secret_id is not None and not secret_name(secret_id).startswith(prefix):
+                raise TemplateError(f"pipeline {pipeline}: secret {secret_id!r} is not under {prefix}")
         return webhook, github.token_secret_id
 
     def _ensure_github_secrets(self, pipeline: str) -> None:

@@ -7,7 +7,9 @@ one writer wins however many Lambda instances race:
 - ``commit#{pipeline}#{sha}``: the claim to start the promotion of one commit. Its first writer starts the
   execution; everyone after (a redelivery, the push and the build run of the same commit, a replayed old
   payload) finds it and starts nothing. It never expires: a signed payload has no timestamp and can be
-  replayed at any time, and this record is what makes the replay harmless.
+  replayed at any time, and this record is what makes the replay harmless. One exception: a claim whose
+  execution failed before deploying anything gives way (:meth:`DeliveryStore.supersede`) to a delivery never
+  seen before, which starts the commit's next attempt (``-aN``) under the same key.
 
 Step Functions' own duplicate-name check would also stop a second start, but moto's is not atomic, and a
 closed execution's name answers ``ExecutionAlreadyExists`` only for 90 days: this table is the real guard.
@@ -66,6 +68,10 @@ class DeliveryStore(Protocol):
         """Re-claim a claim left ``starting``; True for exactly one of any racing callers."""
         ...
 
+    def supersede(self, ended: CommitClaim, successor: CommitClaim) -> bool:
+        """Replace a started claim with the next attempt's; True for exactly one of any racing callers."""
+        ...
+
     def mark_started(self, claim: CommitClaim, *, execution_arn: str) -> None: ...
 
     def release(self, claim: CommitClaim) -> None:
@@ -97,19 +103,7 @@ class DynamoDeliveryStore:
 
     def claim_commit(self, claim: CommitClaim) -> CommitClaim | None:
         try:
-            self._table.put_item(
-                Item={
-                    "pk": claim.key,
-                    "pipeline": claim.pipeline,
-                    "sha": claim.sha,
-                    "delivery_id": claim.delivery_id,
-                    "execution_name": claim.execution_name,
-                    "execution_input": json.dumps(claim.execution_input, sort_keys=True),
-                    "claimed_at": claim.claimed_at,
-                    "status": claim.status,
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+            self._table.put_item(Item=_item_of(claim), ConditionExpression="attribute_not_exists(pk)")
         except ClientError as error:
             if not conditional_check_failed(error):
                 raise
@@ -127,6 +121,20 @@ class DynamoDeliveryStore:
                 ConditionExpression="#s = :starting AND claimed_at = :then",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={":now": now, ":then": stale.claimed_at, ":starting": "starting"},
+            )
+        except ClientError as error:
+            if conditional_check_failed(error):
+                return False
+            raise
+        return True
+
+    def supersede(self, ended: CommitClaim, successor: CommitClaim) -> bool:
+        try:
+            self._table.put_item(
+                Item=_item_of(successor),
+                ConditionExpression="#s = :started AND execution_name = :ended",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":started": "started", ":ended": ended.execution_name},
             )
         except ClientError as error:
             if conditional_check_failed(error):
@@ -153,6 +161,19 @@ class DynamoDeliveryStore:
         except ClientError as error:
             if not conditional_check_failed(error):
                 raise
+
+
+def _item_of(claim: CommitClaim) -> dict[str, Any]:
+    return {
+        "pk": claim.key,
+        "pipeline": claim.pipeline,
+        "sha": claim.sha,
+        "delivery_id": claim.delivery_id,
+        "execution_name": claim.execution_name,
+        "execution_input": json.dumps(claim.execution_input, sort_keys=True),
+        "claimed_at": claim.claimed_at,
+        "status": claim.status,
+    }
 
 
 def _claim_from_item(item: dict[str, Any]) -> CommitClaim:

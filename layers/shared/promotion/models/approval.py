@@ -27,6 +27,8 @@ class ApprovalPolicy(_Frozen):
     on_newer_request: Literal["supersede", "queue"] = "supersede"
     # Slack user id -> approver; IAM principal (or prefix ending in "*") -> approver.
     slack_users: dict[str, str] = Field(default_factory=dict)
+    # The Slack workspace clicks must come from; none: no Slack click is accepted (fail closed).
+    slack_team: str | None = None
     operators: dict[str, str] = Field(default_factory=dict)
     github_logins: dict[str, str] = Field(default_factory=dict)
 

@@ -100,6 +100,9 @@ class SlackApprovalSettings(_Strict):
     """Where the Block Kit approval message goes and which Slack users stand for which approvers."""
 
     channel: str = Field(pattern=r"^[CGD][A-Z0-9]{2,20}$")
+    # The workspace (``T...``; ``E...`` for an Enterprise Grid org) whose clicks count: user ids are only
+    # unique within one, and a Slack app can be installed in several.
+    team_id: str = Field(pattern=r"^[TE][A-Z0-9]{2,20}$")
     # Slack user id -> the approver (an email on the allowlist) that user acts as.
     approvers: dict[str, str] = Field(min_length=1)
 
@@ -222,14 +225,48 @@ DEFAULT_DEPENDENCY_MANIFESTS = (
     "composer.lock",
 )
 SECRET_ID_PATTERN = r"^[A-Za-z0-9/_+=.@:-]{1,2048}$"  # noqa: S105 (a name pattern, not a secret)
+# Which functions may read a secret follows from its name (template.yaml's IAM): webhook secrets under
+# {stack}/github/webhook/ (the webhook only), API tokens under {stack}/github/api/ (the functions that call
+# GitHub's API only).
+WEBHOOK_SECRET_SEGMENT = "/github/webhook/"  # noqa: S105 (a name part, not a secret)
+API_TOKEN_SEGMENT = "/github/api/"  # noqa: S105 (a name part, not a secret)
+_SECRET_ARN = re.compile(r"^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:(.+)$")
+
+
+def secret_name(secret_id: str) -> str:
+    """The name in a Secrets Manager id given as a name or as an ARN (which may end in AWS's ``-XXXXXX``)."""
+    match = _SECRET_ARN.match(secret_id)
+    return match.group(1) if match else secret_id
+
+
+def webhook_secret_prefix(stack_name: str) -> str:
+    return f"{stack_name}{WEBHOOK_SECRET_SEGMENT}"
+
+
+def api_token_prefix(stack_name: str) -> str:
+    return f"{stack_name}{API_TOKEN_SEGMENT}"
+
+
+def _under(secret_id: str | None, segment: str, field: str) -> str | None:
+    if secret_id is None:
+        return None
+    name = secret_name(secret_id)
+    stack, found, rest = name.partition(segment)
+    if not found or not stack or "/" in stack or not rest:
+        raise ValueError(f"{field} {secret_id!r} must be named {{stack}}{segment}...")
+    return secret_id
 
 
 class GitHubSettings(_Strict):
     """How the pipeline talks to GitHub: webhook triggers, the Dependabot proof and deployment statuses."""
 
     # The workflow whose successful run on ``branch`` starts a promotion: its file path
-    # (``.github/workflows/build.yml``) or its name.
-    build_workflow: str = Field(default=".github/workflows/build.yml", min_length=1, max_length=255)
+    # (``.github/workflows/build.yml``). Never its name: any workflow file can call itself anything.
+    build_workflow: str = Field(
+        default=".github/workflows/build.yml",
+        pattern=r"^\.github/workflows/[^/@]+\.ya?ml$",
+        max_length=255,
+    )
     # Start on a push to ``branch`` too (only when the build is published before the push lands).
     push_triggers: bool = False
     # Globs a Dependabot bypass may change: without "/" a glob matches the file name in any directory,
@@ -239,10 +276,21 @@ class GitHubSettings(_Strict):
     )
     # REST API root: https://api.github.com, or https://HOST/api/v3 on GitHub Enterprise Server.
     api_url: str = Field(default="https://api.github.com", pattern=r"^https?://[^\s]+$")
-    # Secrets Manager ids. The webhook secret defaults to the stack's own; without a token nothing can be
-    # proven (every change needs approval) and no deployment statuses are posted.
+    # Secrets Manager ids. The webhook secret ({stack}/github/webhook/{pipeline}) defaults to the stack's
+    # own; the API token is {stack}/github/api/{pipeline}. Without a token nothing can be proven (every
+    # change needs approval) and no deployment statuses are posted.
     webhook_secret_id: str | None = Field(default=None, pattern=SECRET_ID_PATTERN)
     token_secret_id: str | None = Field(default=None, pattern=SECRET_ID_PATTERN)
+
+    @field_validator("webhook_secret_id")
+    @classmethod
+    def _webhook_secret_named_as_one(cls, secret_id: str | None) -> str | None:
+        return _under(secret_id, WEBHOOK_SECRET_SEGMENT, "webhook_secret_id")
+
+    @field_validator("token_secret_id")
+    @classmethod
+    def _token_named_as_one(cls, secret_id: str | None) -> str | None:
+        return _under(secret_id, API_TOKEN_SEGMENT, "token_secret_id")
 
     @field_validator("dependency_manifests")
     @classmethod
