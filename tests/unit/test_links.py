@@ -95,3 +95,13 @@ def test_each_rendering_gets_its_own_nonce() -> None:
     first = links.issue_csrf(KEY, "abc123DEF456", APPROVER, now=NOW)
     second = links.issue_csrf(KEY, "abc123DEF456", APPROVER, now=NOW)
     assert first != second
+
+
+def test_a_non_ascii_signature_or_csrf_token_is_refused_not_a_crash() -> None:
+    # hmac.compare_digest raises TypeError on non-ASCII text; a link is text anyone can type.
+    link = links.sign(KEY, "abc123DEF456", APPROVER, NOW + 600)
+    with pytest.raises(ApprovalLinkInvalid, match="does not verify"):
+        links.verify(KEY, "abc123DEF456", APPROVER, str(NOW + 600), link.signature[:-1] + "é", now=NOW)
+    nonce, token = links.issue_csrf(KEY, "abc123DEF456", APPROVER, now=NOW)
+    with pytest.raises(ApprovalCsrfInvalid, match="does not verify"):
+        links.verify_csrf(KEY, "abc123DEF456", APPROVER, nonce, token[:-1] + "\x80", now=NOW + 60)

@@ -47,7 +47,7 @@ def verify(
         raise ApprovalLinkInvalid("approval link is malformed")
     expires_at = int(expires)
     expected = sign(key, approval_id, approver, expires_at).signature
-    if not hmac.compare_digest(expected, signature):
+    if not _same_digest(expected, signature):
         raise ApprovalLinkInvalid("approval link signature does not verify")
     if now >= expires_at:
         raise ApprovalExpired("this approval link has expired")
@@ -77,10 +77,15 @@ def verify_csrf(key: bytes, approval_id: str, approver: str, nonce: str, token: 
     if not _digits(issued, 12) or not _random:
         raise ApprovalCsrfInvalid("the form is missing its CSRF token: open the link again")
     expected = hmac.new(key, _csrf_message(approval_id, approver, nonce), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, token):
+    if not _same_digest(expected, token):
         raise ApprovalCsrfInvalid("the form's CSRF token does not verify: open the link again")
     if not (0 <= now - int(issued) <= CSRF_MAX_AGE_SECONDS):
         raise ApprovalCsrfInvalid("the form is too old: open the link again")
+
+
+def _same_digest(expected: str, given: str) -> bool:
+    # compare_digest raises TypeError on non-ASCII text: anything non-ASCII is simply not our hex digest.
+    return given.isascii() and hmac.compare_digest(expected, given)
 
 
 def _digits(value: str, max_length: int) -> bool:
