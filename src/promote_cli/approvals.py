@@ -73,7 +73,7 @@ def _row(record: ApprovalRecord) -> dict[str, Any]:
         "approved_by": record.approved_by(),
         "approvers": record.approvers,
         "author": record.commit.author_login or record.commit.author_email or "unknown",
-        "author_verified": record.commit.verified,
+        "author_verified": record.commit.author_confirmed,
     }
 
 

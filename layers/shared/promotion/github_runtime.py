@@ -16,6 +16,7 @@ from promotion.dal.deliveries import DynamoDeliveryStore
 from promotion.dependabot import GitHubDependabotProver, LambdaProdCommit
 from promotion.deployment_status import GitHubDeploymentReporter, RunningExecutionLocator
 from promotion.github import GitHubClient
+from promotion.identity import GitHubCommitIdentity
 from promotion.models.config import PipelineConfig
 from promotion.observability import metrics
 from promotion.runtime import approval_signing_key, pipeline_configs
@@ -48,6 +49,10 @@ def github_client(config: PipelineConfig) -> GitHubClient | None:
 @cache
 def dependabot_prover() -> GitHubDependabotProver:
     return GitHubDependabotProver(github_client, LambdaProdCommit(aws.client("lambda")))
+
+
+def commit_identities() -> GitHubCommitIdentity:
+    return GitHubCommitIdentity(github_client)
 
 
 def deployment_reporter() -> GitHubDeploymentReporter:
