@@ -15,6 +15,7 @@ from promotion.errors import (
     ApproverNotAllowed,
     SelfApprovalRefused,
 )
+from promotion.models.config import PipelineConfig
 from promotion.models.execution import CommitIdentity, CommitInfo
 from tests.support.approval_fakes import (
     SIGNING_KEY,
@@ -499,3 +500,63 @@ def test_an_approver_committing_through_their_noreply_address_cannot_approve_alo
     assert world.sfn.calls == []
     # And nothing told the approvers the author was verified: no API confirmed that login
     assert all("(verified)" not in mail["text"] for mail in world.mailer.sent)
+
+
+def test_a_new_attempt_started_by_an_operator_can_be_approved_once_github_names_the_author(
+    world: ApprovalWorld,
+) -> None:
+    # Given attempt 2 of a commit, started by `promote redeploy` / `promote start`: its input carries no
+    # commit facts and no attestation (only the webhook attests, and it starts attempt 1 only)
+    from promotion import steps
+    from promotion.models.execution import ApprovalPath, ExecutionInput, Trigger
+    from promotion.models.steps import RequestApprovalRequest
+    from tests.support.approval_fakes import artifact, preprod_report
+
+    config = pipeline()
+    retried = ExecutionInput(
+        pipeline=config.name, sha=SHA_A, attempt=2, trigger=Trigger(source="cli", requested_by="ops")
+    )
+
+    def ask(path: ApprovalPath, execution: str) -> str:
+        state = RequestApprovalRequest(
+            task_token=f"token-{execution}",
+            execution_arn=f"arn:aws:states:us-east-1:123456789012:execution:unit-promotion:{execution}",
+            execution_name=execution,
+            pipeline=config.name,
+            artifact=artifact(SHA_A),
+            integration=preprod_report(),
+            execution_input=retried,
+            approval_path=path,
+        )
+        opened = steps.request_approval(
+            ConfigOf(config),
+            world.services,
+            world.notifier,
+            request=state,
+            now=NOW,
+            attestation_key=SIGNING_KEY,
+        )
+        return str(opened["approval_id"])
+
+    # When GitHub could not name the author, the pipeline's "refuse" holds
+    unknown = ask(
+        ApprovalPath(
+            decision="approval_required", reason="r", commit=CommitIdentity(unavailable="GitHub down")
+        ),
+        "attempt-2",
+    )
+    with pytest.raises(SelfApprovalRefused, match="unknown or unverified"):
+        decide(world.services, unknown, email_actor(), "approve", comment="", now=NOW + 1)
+
+    # And when "Decide approval path" established the author through GitHub's API, it can be approved
+    known = ask(ApprovalPath(decision="approval_required", reason="r", commit=OTHER_AUTHOR), "attempt-3")
+    assert world.store.get(known).commit.author_confirmed
+    assert decide(world.services, known, email_actor(), "approve", comment="", now=NOW + 2).final
+
+
+class ConfigOf:
+    def __init__(self, config: PipelineConfig) -> None:
+        self._config = config
+
+    def get(self, pipeline: str) -> PipelineConfig:
+        return self._config
