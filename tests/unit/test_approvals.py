@@ -560,3 +560,21 @@ class ConfigOf:
 
     def get(self, pipeline: str) -> PipelineConfig:
         return self._config
+
+
+def test_the_webhooks_words_still_refuse_when_githubs_api_names_no_account(world: ApprovalWorld) -> None:
+    # GitHub's API answered, but links the author's email to no account; the attested webhook named the
+    # approver's address: a claim, which refuses (fail closed)
+    record = open_approval(
+        world.services,
+        world.notifier,
+        config=pipeline(unverified_author="allow"),
+        request=request(
+            SHA_A,
+            commit=CommitInfo(author_login="rm", author_email=RELEASE, verified=True),
+            identity=github_identity(None, "ci@example.com"),
+        ),
+        now=NOW,
+    )
+    with pytest.raises(SelfApprovalRefused, match="is the commit's author"):
+        decide(world.services, record.approval_id, email_actor(), "approve", comment="", now=NOW + 1)

@@ -85,6 +85,8 @@ def commit_facts(claimed: CommitInfo | None, identity: CommitIdentity | None) ->
             committer_email=identity.committer_email,
             verified=True,
             source="github_api",
+            claimed_login=claimed.author_login,
+            claimed_email=claimed.author_email,
         )
     return CommitFacts(
         message=claimed.message,
@@ -100,11 +102,14 @@ def logins_of(commit: CommitFacts) -> set[str]:
     found = {
         commit.author_login,
         commit.committer_login,
+        commit.claimed_login,
         claimed_login(commit.author_email),
         claimed_login(commit.committer_email),
+        claimed_login(commit.claimed_email),
     }
     return {login.lower() for login in found if login}
 
 
 def emails_of(commit: CommitFacts) -> set[str]:
-    return {email.strip().lower() for email in (commit.author_email, commit.committer_email) if email}
+    emails = (commit.author_email, commit.committer_email, commit.claimed_email)
+    return {email.strip().lower() for email in emails if email}

@@ -50,6 +50,10 @@ class CommitFacts(_Frozen):
     committer_email: str | None = None
     verified: bool = False
     source: IdentitySource = "claim"
+    # What the execution input said besides GitHub's API answer (its login and email): claims, which may
+    # refuse an approval but never establish the author.
+    claimed_login: str | None = None
+    claimed_email: str | None = None
 
     @property
     def author_confirmed(self) -> bool:
