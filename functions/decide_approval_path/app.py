@@ -1,6 +1,8 @@
-"""Decide approval path: apply the bypass policy (fail closed: unproven means approval required).
+"""Decide approval path: refuse what prod would refuse (frozen, alarms firing, backwards) before anyone is
+asked, establish the commit's author and committer through GitHub's API, and apply the bypass policy (fail
+closed: unproven means approval required).
 
-The proof of a Dependabot update comes from GitHub's REST API, asked here, never from the webhook payload.
+Identity and the Dependabot proof come from GitHub's REST API, asked here, never from the webhook payload.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion import steps
-from promotion.github_runtime import dependabot_prover
+from promotion.adapters import aws
+from promotion.github_runtime import commit_identities, dependabot_prover, github_client
 from promotion.models.steps import DecideApprovalPathRequest
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import parse_request, pipeline_configs
+from promotion.prepare import ProdReadiness
+from promotion.runtime import environment_store, ledger, parse_request, pipeline_configs
 
 
 @logger.inject_lambda_context
@@ -21,4 +25,16 @@ from promotion.runtime import parse_request, pipeline_configs
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, DecideApprovalPathRequest)
-    return steps.decide_path(pipeline_configs(), dependabot_prover(), request).to_payload()
+    readiness = ProdReadiness(
+        cloudwatch=aws.client("cloudwatch"),
+        environments=environment_store(),
+        ledger=ledger(),
+        commit_order=github_client(pipeline_configs().get(request.pipeline)),
+    )
+    return steps.decide_path(
+        pipeline_configs(),
+        dependabot_prover(),
+        request,
+        identities=commit_identities(),
+        readiness=readiness,
+    ).to_payload()

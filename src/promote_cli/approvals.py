@@ -125,6 +125,7 @@ def cmd_list(args: argparse.Namespace, client: OperatorClient) -> int:
         commit = record.get("commit") or {}
         author = commit.get("author_login") or commit.get("author_email") or "unknown"
         needed = (record.get("policy") or {}).get("required_approvals", 1)
+        verified = " (verified by GitHub)" if record.get("author_confirmed") else " (unverified)"
         you = (
             f"  you act as {record['as_approver']}"
             if record.get("as_approver")
@@ -133,7 +134,7 @@ def cmd_list(args: argparse.Namespace, client: OperatorClient) -> int:
         print(
             f"{record['approval_id']}  {record['pipeline']}  {record['sha'][:12]}  "
             f"{len(record.get('votes') or {})}/{needed} approvals  expires {record['expires_at']}  "
-            f"author {author}{'' if commit.get('verified') else ' (unverified)'}{you}"
+            f"author {author}{verified}{you}"
         )
     return 0
 

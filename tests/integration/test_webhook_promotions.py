@@ -6,6 +6,7 @@ comparisons GitHub would answer, and reads back the deployments and statuses the
 
 from __future__ import annotations
 
+import html
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +36,7 @@ from tests.support.github import (
     fixture,
     new_sha,
     pull_request,
+    spoofed_dependabot_commit,
     user,
     workflow_run_payload,
 )
@@ -43,6 +45,7 @@ from tests.support.promotion import (
     control,
     decide_via_link,
     history,
+    outbox,
     publish_for,
     states_visited,
     wait_for_end,
@@ -112,6 +115,19 @@ def approve_or_reject(plane: LocalControlPlane, execution_arn: str, sha: str, de
         assert status == "RUNNING", f"ended {status} before an approval link was sent"
         time.sleep(0.1)
     raise AssertionError(f"no approval link for {sha[:12]}")
+
+
+def approval_requests(plane: LocalControlPlane, execution_arn: str, subject: str) -> list[dict[str, Any]]:
+    """The approval emails whose subject starts with ``subject``, once sent (the task sends them after its
+    state is entered)."""
+    for _ in range(300):
+        found = [m for m in outbox(plane) if m["channel"] == "email" and m["subject"].startswith(subject)]
+        if found:
+            return found
+        status = plane.client("stepfunctions").describe_execution(executionArn=execution_arn)["status"]
+        assert status == "RUNNING", f"ended {status} before an approval email was sent"
+        time.sleep(0.1)
+    raise AssertionError(f"no approval email {subject!r}")
 
 
 def statuses_by_environment(plane: LocalControlPlane, repo: str, sha: str) -> dict[str, list[dict[str, Any]]]:
@@ -189,14 +205,19 @@ def test_a_signed_build_run_promotes_once_and_github_sees_each_environment(plane
     assert statuses["prod"][-1]["environment_url"] == config.environments.prod.base_url
 
 
-def test_a_proven_dependabot_update_skips_the_approval(plane: LocalControlPlane) -> None:
-    # Given prod runs a known commit (any earlier promotion leaves one; run one if none has)
-    config = config_of(plane)
+def known_prod_commit(plane: LocalControlPlane) -> str:
+    """The commit prod runs (any earlier promotion leaves one; run one if none has)."""
     try:
-        base = prod_commit(plane)
+        return prod_commit(plane)
     except Unproven:
         test_a_signed_build_run_promotes_once_and_github_sees_each_environment(plane)
-        base = prod_commit(plane)
+        return prod_commit(plane)
+
+
+def test_a_proven_dependabot_update_skips_the_approval(plane: LocalControlPlane) -> None:
+    # Given prod runs a known commit
+    config = config_of(plane)
+    base = known_prod_commit(plane)
     # And GitHub says: Dependabot's pull request #77 was merged as the new commit, which changes only a
     # lock file and is the only commit since prod's
     sha = new_sha()
@@ -250,6 +271,13 @@ SPOOFS: dict[str, Spoof] = {
         comparison([dependabot_commit(sha)], ["requirements.txt", "src/app.py"]),
         "src/app.py changed",
     ),
+    # Someone with push access committed as Dependabot's email onto its branch: GitHub's API attributes the
+    # author to dependabot[bot] (it follows the email), but they committed it and nothing signed it.
+    "spoofed_by_email": lambda sha, base, repo: (
+        [pull_request(number=84, author=DEPENDABOT, merge_commit_sha=sha, repo=repo)],
+        comparison([spoofed_dependabot_commit(sha, user("mallory", 666))], ["requirements.txt"]),
+        f"commit {sha[:12]} since prod's {base[:12]} is not verified by GitHub (unsigned)",
+    ),
     # The commit claims Dependabot in its free-text author, and the webhook's sender and actor say
     # dependabot[bot] too; GitHub knows no pull request for it.
     "claims_in_the_payload_only": lambda sha, base, repo: (
@@ -272,14 +300,12 @@ SPOOFS: dict[str, Spoof] = {
 
 @pytest.mark.parametrize("spoof", sorted(SPOOFS))
 def test_spoofed_dependabot_updates_wait_for_a_person(plane: LocalControlPlane, spoof: str) -> None:
-    # Given GitHub's answers for a change that only looks like a Dependabot update
+    # Given prod runs a known commit, and GitHub's answers for a change that only looks like a Dependabot
+    # update
     config = config_of(plane)
+    base = known_prod_commit(plane)
     sha = new_sha()
     publish(plane, sha)
-    try:
-        base = prod_commit(plane)
-    except Unproven:
-        base = "0" * 40
     pulls, compared, reason = SPOOFS[spoof](sha, base, config.repo)
     plane.github.set_pull_requests(config.repo, sha, pulls)
     plane.github.set_comparison(config.repo, base, sha, compared)
@@ -306,6 +332,9 @@ def test_spoofed_dependabot_updates_wait_for_a_person(plane: LocalControlPlane, 
     assert decided["decision"] == "approval_required"
     assert reason in decided["reason"]
     assert "Approval bypassed" not in states_visited(plane, execution_arn)
+    # and the approvers are told why they are asked
+    asked = approval_requests(plane, execution_arn, f"Approve {config.repo}@{sha[:12]}")
+    assert all(reason in html.unescape(" ".join(m["text"].split())) for m in asked)
 
     # And the person's rejection ends it, with prod untouched by this commit
     approve_or_reject(plane, execution_arn, sha, "reject")

@@ -23,7 +23,14 @@ from promotion.dal.audit import DynamoAuditLog
 from promotion.decision_proof import KmsDecisionKey
 from promotion.models.approval import SlackMessageRef
 from promotion.models.config import PipelineConfig
-from promotion.models.execution import CheckReport, CheckResult, CommitInfo, PinnedArtifact
+from promotion.models.execution import (
+    CheckReport,
+    CheckResult,
+    CommitIdentity,
+    CommitInfo,
+    GitHubAccount,
+    PinnedArtifact,
+)
 from tests.support.pipelines import sample_config_dict
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -199,11 +206,32 @@ def preprod_report() -> CheckReport:
     )
 
 
+def github_identity(
+    login: str | None,
+    email: str,
+    *,
+    message: str | None = "Fix scoring",
+    committer: str | None = "web-flow",
+    committer_email: str = "noreply@github.com",
+) -> CommitIdentity:
+    """What "Decide approval path" learns from GitHub's API: ``login`` None means GitHub links the author's
+    email to no account."""
+    return CommitIdentity(
+        author=GitHubAccount(login=login, id=1000 + len(login), type="User") if login else None,
+        committer=GitHubAccount(login=committer, id=19864447, type="User") if committer else None,
+        author_email=email,
+        committer_email=committer_email,
+        signature_verified=True,
+        message=message,
+    )
+
+
 def request(
     sha: str,
     *,
     execution: str = "exec-1",
     commit: CommitInfo | None = None,
+    identity: CommitIdentity | None = None,
     token: str = "token+/==",  # noqa: S107 - a fake task token
 ) -> approvals.ApprovalRequest:
     return approvals.ApprovalRequest(
@@ -214,6 +242,7 @@ def request(
         preprod_report=preprod_report().summary(),
         requested_by="tests",
         commit=commit,
+        identity=identity,
     )
 
 

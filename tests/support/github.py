@@ -163,24 +163,64 @@ def pull_request(
     return dict(pull)
 
 
-def compare_commit(sha: str, author: dict[str, Any] | None, *, name: str, email: str) -> dict[str, Any]:
-    """One commit of a compare answer: ``author`` is the GitHub account, ``commit.author`` free text."""
+WEB_FLOW = user("web-flow", 19864447)
+DEPENDABOT_EMAIL = "49699333+dependabot[bot]@users.noreply.github.com"
+
+
+def compare_commit(
+    sha: str,
+    author: dict[str, Any] | None,
+    *,
+    name: str,
+    email: str,
+    committer: dict[str, Any] | None = WEB_FLOW,
+    committer_email: str = "noreply@github.com",
+    verified: bool = True,
+) -> dict[str, Any]:
+    """One commit as the commits, compare and pull-request-commits APIs answer it: ``author`` and
+    ``committer`` are the GitHub accounts GitHub links the emails to, ``commit.author`` free text, and
+    ``commit.verification`` GitHub's signature check."""
     return {
         "sha": sha,
         "author": author,
-        "committer": user("web-flow", 19864447),
+        "committer": committer,
         "commit": {
             "author": {"name": name, "email": email, "date": "2026-11-20T10:00:00Z"},
-            "committer": {"name": "GitHub", "email": "noreply@github.com", "date": "2026-11-20T10:00:00Z"},
+            "committer": {"name": "GitHub", "email": committer_email, "date": "2026-11-20T10:00:00Z"},
             "message": "Bump requests from 2.32.3 to 2.32.4",
+            "verification": (
+                {"verified": True, "reason": "valid"}
+                if verified
+                else {"verified": False, "reason": "unsigned"}
+            ),
         },
         "parents": [{"sha": "0" * 40}],
     }
 
 
 def dependabot_commit(sha: str) -> dict[str, Any]:
+    """A commit Dependabot made: signed by GitHub, authored and committed by the app's account."""
     return compare_commit(
-        sha, DEPENDABOT, name="dependabot[bot]", email="49699333+dependabot[bot]@users.noreply.github.com"
+        sha,
+        DEPENDABOT,
+        name="dependabot[bot]",
+        email=DEPENDABOT_EMAIL,
+        committer=DEPENDABOT,
+        committer_email=DEPENDABOT_EMAIL,
+    )
+
+
+def spoofed_dependabot_commit(sha: str, pusher: dict[str, Any]) -> dict[str, Any]:
+    """A commit someone with push access made with Dependabot's author email: GitHub's API attributes its
+    author to dependabot[bot] (it follows the email), but ``pusher`` committed it and nothing signed it."""
+    return compare_commit(
+        sha,
+        DEPENDABOT,
+        name="dependabot[bot]",
+        email=DEPENDABOT_EMAIL,
+        committer=pusher,
+        committer_email=f"{pusher['login']}@example.com",
+        verified=False,
     )
 
 

@@ -18,13 +18,20 @@ from promotion.approval_api import ApprovalApiDeps, build_resolver
 from promotion.approvals import open_approval
 from promotion.models.approval import ApprovalRecord
 from promotion.models.execution import CommitInfo
-from tests.support.approval_fakes import SIGNING_KEY, ApprovalWorld, approval_world, pipeline, request
+from tests.support.approval_fakes import (
+    SIGNING_KEY,
+    ApprovalWorld,
+    approval_world,
+    github_identity,
+    pipeline,
+    request,
+)
 
 NOW = 1_800_000_000.0
 RELEASE = "release-manager@example.com"
 SECOND = "second@example.com"
 HOST = "approvals.example.com"
-OTHER_AUTHOR = CommitInfo(author_login="dev", author_email="dev@example.com", verified=True)
+OTHER_AUTHOR = github_identity("dev", "dev@example.com")
 
 
 @dataclass
@@ -91,7 +98,11 @@ class Api:
 def make_api(world: ApprovalWorld, **approval: Any) -> Api:
     config = pipeline(approvers=[RELEASE, SECOND], **approval)
     record = open_approval(
-        world.services, world.notifier, config=config, request=request("a" * 40, commit=OTHER_AUTHOR), now=NOW
+        world.services,
+        world.notifier,
+        config=config,
+        request=request("a" * 40, identity=OTHER_AUTHOR),
+        now=NOW,
     )
     return Api(world, record)
 

@@ -6,6 +6,7 @@ import pytest
 
 from promotion.approval_policy import BypassProof, NoProver, decide_approval_path
 from promotion.models.config import PipelineConfig
+from promotion.models.execution import CommitIdentity, GitHubAccount
 from tests.support.pipelines import github_push_sha, sample_config
 
 SHA = github_push_sha()
@@ -36,7 +37,9 @@ class RefusingProver:
 def test_no_prover_means_approval_is_required() -> None:
     path = decide_approval_path(NoProver(), sample_config(), SHA)
     assert path.decision == "approval_required"
-    assert path.reason == "no verified evidence source for a Dependabot bypass is configured"
+    assert path.reason.startswith("no verified evidence source for a Dependabot bypass is configured; ")
+    # and with no source of identity, the approvers are told the author is not established
+    assert path.reason.endswith("commit author not established: no source of commit identity is configured")
 
 
 @pytest.mark.parametrize(
@@ -45,11 +48,11 @@ def test_no_prover_means_approval_is_required() -> None:
 def test_a_prover_that_raises_means_approval_is_required(error: Exception) -> None:
     path = decide_approval_path(RaisingProver(error), sample_config(), SHA)
     assert path.decision == "approval_required"
-    assert path.reason == f"bypass not proven: {type(error).__name__}"
+    assert path.reason.startswith(f"bypass not proven: {type(error).__name__}")
 
 
 def test_a_prover_that_refuses_means_approval_is_required_with_its_reason() -> None:
-    path = decide_approval_path(RefusingProver(), sample_config(), SHA)
+    path = decide_approval_path(RefusingProver(), sample_config(), SHA, AnsweringIdentities())
     assert (path.decision, path.reason) == ("approval_required", "commit author is not dependabot[bot]")
 
 
@@ -59,3 +62,31 @@ def test_a_prover_that_proves_means_bypass() -> None:
     assert path.decision == "bypass"
     assert path.reason == f"{SHA[:12]} is a Dependabot update verified with GitHub"
     assert prover.asked == [("example-org/sentiment-service", SHA)]
+
+
+class AnsweringIdentities:
+    def identify(self, config: PipelineConfig, sha: str) -> CommitIdentity:
+        return CommitIdentity(
+            author=GitHubAccount(login="dev", id=501, type="User"),
+            author_email="dev@example.com",
+            signature_verified=True,
+        )
+
+
+class BrokenIdentities:
+    def identify(self, config: PipelineConfig, sha: str) -> CommitIdentity:
+        raise RuntimeError("boom")
+
+
+def test_the_commit_identity_is_part_of_the_decision() -> None:
+    path = decide_approval_path(RefusingProver(), sample_config(), SHA, AnsweringIdentities())
+    assert path.commit is not None
+    assert path.commit.author == GitHubAccount(login="dev", id=501, type="User")
+    assert "not established" not in path.reason
+
+
+def test_an_identity_source_that_fails_establishes_nothing_and_fails_nothing() -> None:
+    path = decide_approval_path(RefusingProver(), sample_config(), SHA, BrokenIdentities())
+    assert path.decision == "approval_required"
+    assert path.commit is not None
+    assert path.commit.unavailable == "commit identity could not be read (RuntimeError)"

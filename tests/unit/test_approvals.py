@@ -15,11 +15,13 @@ from promotion.errors import (
     ApproverNotAllowed,
     SelfApprovalRefused,
 )
-from promotion.models.execution import CommitInfo
+from promotion.models.config import PipelineConfig
+from promotion.models.execution import CommitIdentity, CommitInfo
 from tests.support.approval_fakes import (
     SIGNING_KEY,
     ApprovalWorld,
     approval_world,
+    github_identity,
     pipeline,
     request,
 )
@@ -29,10 +31,8 @@ SHA_A = "a" * 40
 SHA_B = "b" * 40
 RELEASE = "release-manager@example.com"
 SECOND = "second@example.com"
-AUTHOR_VERIFIED = CommitInfo(message="Fix scoring", author_login="octo", author_email=RELEASE, verified=True)
-OTHER_AUTHOR = CommitInfo(
-    message="Fix scoring", author_login="dev", author_email="dev@example.com", verified=True
-)
+AUTHOR_VERIFIED = github_identity("octo", RELEASE)
+OTHER_AUTHOR = github_identity("dev", "dev@example.com")
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_a_request_stores_the_facts_and_mails_each_approver_without_the_token(wo
     # Given a pipeline with two approvers, when a verified commit asks for approval
     config = pipeline(approvers=[RELEASE, SECOND], timeout_seconds=3600)
     record = open_approval(
-        world.services, world.notifier, config=config, request=request(SHA_A, commit=OTHER_AUTHOR), now=NOW
+        world.services, world.notifier, config=config, request=request(SHA_A, identity=OTHER_AUTHOR), now=NOW
     )
 
     # Then the record holds the facts, the expiry is the task's timeout, and the policy is snapshotted
@@ -103,7 +103,7 @@ def test_approval_sends_task_success_naming_the_approver_and_channel(world: Appr
         world.services,
         world.notifier,
         config=pipeline(),
-        request=request(SHA_A, commit=OTHER_AUTHOR),
+        request=request(SHA_A, identity=OTHER_AUTHOR),
         now=NOW,
     )
 
@@ -141,7 +141,7 @@ def test_a_second_decision_changes_nothing_and_says_who_decided_when(world: Appr
         world.services,
         world.notifier,
         config=pipeline(),
-        request=request(SHA_A, commit=OTHER_AUTHOR),
+        request=request(SHA_A, identity=OTHER_AUTHOR),
         now=NOW,
     )
     decide(world.services, record.approval_id, email_actor(), "approve", comment="", now=NOW + 1)
@@ -171,33 +171,63 @@ def test_someone_not_on_the_allowlist_cannot_decide(world: ApprovalWorld) -> Non
     assert world.store.get(record.approval_id).status == "pending"
 
 
+NOREPLY_OCTO = "12345+octo@users.noreply.github.com"
+
+
 @pytest.mark.parametrize(
-    ("commit", "settings", "allowed"),
+    ("commit", "identity", "settings", "allowed"),
     [
-        # the verified author, matched by email
-        (AUTHOR_VERIFIED, {}, False),
+        # GitHub's API names the author: matched by email
+        (None, AUTHOR_VERIFIED, {}, False),
         # matched by GitHub login through the approver's mapping, even with another email on the commit
+        (None, github_identity("Octo", "x@y.z"), {"github_logins": {RELEASE: "octo"}}, False),
+        # ... or as the committer (someone else's authorship, the approver's push)
         (
-            CommitInfo(author_login="Octo", author_email="x@y.z", verified=True),
+            None,
+            github_identity("dev", "dev@example.com", committer="octo", committer_email="x@y.z"),
             {"github_logins": {RELEASE: "octo"}},
             False,
         ),
-        (OTHER_AUTHOR, {}, True),
-        (AUTHOR_VERIFIED, {"allow_self_approval": True}, True),
+        # ... or claimed by a noreply address, as author or committer, even with no account behind it
+        (None, github_identity(None, NOREPLY_OCTO), {"github_logins": {RELEASE: "octo"}}, False),
+        (
+            None,
+            github_identity("dev", "dev@example.com", committer=None, committer_email=NOREPLY_OCTO),
+            {"github_logins": {RELEASE: "octo"}},
+            False,
+        ),
+        (None, OTHER_AUTHOR, {"github_logins": {RELEASE: "octo"}}, True),
+        (None, OTHER_AUTHOR, {}, True),
+        (None, AUTHOR_VERIFIED, {"allow_self_approval": True}, True),
+        # the webhook's words (even attested) are claims: a match refuses, a mismatch establishes nothing
+        (CommitInfo(author_login="octo", verified=True), None, {"github_logins": {RELEASE: "octo"}}, False),
+        (CommitInfo(author_login="dev", author_email="dev@example.com", verified=True), None, {}, False),
         # unverified or unknown author: refused by default (fail closed), allowed only when configured
-        (CommitInfo(author_email="dev@example.com", verified=False), {}, False),
-        (None, {}, False),
-        (None, {"unverified_author": "allow"}, True),
+        (CommitInfo(author_email="dev@example.com", verified=False), None, {}, False),
+        (None, github_identity(None, "dev@example.com"), {}, False),
+        (None, None, {}, False),
+        (None, None, {"unverified_author": "allow"}, True),
+        (None, github_identity(None, NOREPLY_OCTO), {"unverified_author": "allow"}, True),
+        (
+            None,
+            github_identity(None, NOREPLY_OCTO),
+            {"unverified_author": "allow", "github_logins": {RELEASE: "octo"}},
+            False,
+        ),
     ],
 )
 def test_the_two_person_rule(
-    world: ApprovalWorld, commit: CommitInfo | None, settings: dict[str, object], allowed: bool
+    world: ApprovalWorld,
+    commit: CommitInfo | None,
+    identity: CommitIdentity | None,
+    settings: dict[str, object],
+    allowed: bool,
 ) -> None:
     record = open_approval(
         world.services,
         world.notifier,
         config=pipeline(**settings),
-        request=request(SHA_A, commit=commit),
+        request=request(SHA_A, commit=commit, identity=identity),
         now=NOW,
     )
 
@@ -233,7 +263,7 @@ def test_the_author_may_still_reject_their_own_change(world: ApprovalWorld) -> N
         world.services,
         world.notifier,
         config=pipeline(),
-        request=request(SHA_A, commit=AUTHOR_VERIFIED),
+        request=request(SHA_A, identity=AUTHOR_VERIFIED),
         now=NOW,
     )
     decide(world.services, record.approval_id, email_actor(), "reject", comment="not ready", now=NOW + 1)
@@ -244,7 +274,7 @@ def test_n_distinct_approvals(world: ApprovalWorld) -> None:
     # Given a pipeline that needs two distinct approvers
     config = pipeline(approvers=[RELEASE, SECOND], required_approvals=2)
     record = open_approval(
-        world.services, world.notifier, config=config, request=request(SHA_A, commit=OTHER_AUTHOR), now=NOW
+        world.services, world.notifier, config=config, request=request(SHA_A, identity=OTHER_AUTHOR), now=NOW
     )
 
     # When the first approves, nothing is sent yet, and the same person cannot count twice
@@ -274,7 +304,7 @@ def test_an_expired_request_cannot_be_decided_and_turns_expired(world: ApprovalW
         timeout_seconds=60,
     )
     record = open_approval(
-        world.services, world.notifier, config=config, request=request(SHA_A, commit=OTHER_AUTHOR), now=NOW
+        world.services, world.notifier, config=config, request=request(SHA_A, identity=OTHER_AUTHOR), now=NOW
     )
 
     with pytest.raises(ApprovalExpired):
@@ -291,7 +321,7 @@ def test_a_task_that_stopped_waiting_expires_the_record(world: ApprovalWorld) ->
         world.services,
         world.notifier,
         config=pipeline(),
-        request=request(SHA_A, commit=OTHER_AUTHOR),
+        request=request(SHA_A, identity=OTHER_AUTHOR),
         now=NOW,
     )
     world.sfn.fail_with = "TaskTimedOut"
@@ -307,7 +337,7 @@ def test_a_transient_step_functions_error_reopens_the_request_for_a_retry(world:
         world.services,
         world.notifier,
         config=pipeline(),
-        request=request(SHA_A, commit=OTHER_AUTHOR),
+        request=request(SHA_A, identity=OTHER_AUTHOR),
         now=NOW,
     )
     world.sfn.fail_with = "ThrottlingException"
@@ -358,14 +388,14 @@ def test_queue_mode_keeps_the_older_request_and_decides_in_order(world: Approval
         world.services,
         world.notifier,
         config=config,
-        request=request(SHA_A, execution="old", commit=OTHER_AUTHOR),
+        request=request(SHA_A, execution="old", identity=OTHER_AUTHOR),
         now=NOW,
     )
     newer = open_approval(
         world.services,
         world.notifier,
         config=config,
-        request=request(SHA_B, execution="new", commit=OTHER_AUTHOR),
+        request=request(SHA_B, execution="new", identity=OTHER_AUTHOR),
         now=NOW + 10,
     )
 
@@ -424,7 +454,7 @@ def test_operators_act_as_the_approver_their_identity_maps_to(
         },
     )
     record = open_approval(
-        world.services, world.notifier, config=config, request=request(SHA_A, commit=OTHER_AUTHOR), now=NOW
+        world.services, world.notifier, config=config, request=request(SHA_A, identity=OTHER_AUTHOR), now=NOW
     )
 
     if approver is None:
@@ -451,3 +481,102 @@ def test_operators_act_as_the_approver_their_identity_maps_to(
     assert output == {**output, "approved_by": approver, "channel": "operator"}
     approved = next(e for e in world.audit.history(record.approval_id) if e.action == "approved")
     assert principal in approved.detail
+
+
+def test_an_approver_committing_through_their_noreply_address_cannot_approve_alone(
+    world: ApprovalWorld,
+) -> None:
+    # Given an approver mapped to the GitHub login lead-gh, and a commit whose author email is lead-gh's
+    # noreply address (what GitHub's "keep my email private" setting puts on every commit)
+    config = pipeline(approvers=[RELEASE, SECOND], github_logins={RELEASE: "lead-gh"})
+    noreply = CommitInfo(
+        message="Fix scoring", author_email="12345+lead-gh@users.noreply.github.com", verified=True
+    )
+    record = open_approval(
+        world.services, world.notifier, config=config, request=request(SHA_A, commit=noreply), now=NOW
+    )
+
+    # When that approver approves, then it is refused: the address claims their login
+    with pytest.raises(SelfApprovalRefused):
+        decide(world.services, record.approval_id, email_actor(RELEASE), "approve", comment="", now=NOW + 1)
+    assert world.sfn.calls == []
+    # And nothing told the approvers the author was verified: no API confirmed that login
+    assert all("(verified)" not in mail["text"] for mail in world.mailer.sent)
+
+
+def test_a_new_attempt_started_by_an_operator_can_be_approved_once_github_names_the_author(
+    world: ApprovalWorld,
+) -> None:
+    # Given attempt 2 of a commit, started by `promote redeploy` / `promote start`: its input carries no
+    # commit facts and no attestation (only the webhook attests, and it starts attempt 1 only)
+    from promotion import steps
+    from promotion.models.execution import ApprovalPath, ExecutionInput, Trigger
+    from promotion.models.steps import RequestApprovalRequest
+    from tests.support.approval_fakes import artifact, preprod_report
+
+    config = pipeline()
+    retried = ExecutionInput(
+        pipeline=config.name, sha=SHA_A, attempt=2, trigger=Trigger(source="cli", requested_by="ops")
+    )
+
+    def ask(path: ApprovalPath, execution: str) -> str:
+        state = RequestApprovalRequest(
+            task_token=f"token-{execution}",
+            execution_arn=f"arn:aws:states:us-east-1:123456789012:execution:unit-promotion:{execution}",
+            execution_name=execution,
+            pipeline=config.name,
+            artifact=artifact(SHA_A),
+            integration=preprod_report(),
+            execution_input=retried,
+            approval_path=path,
+        )
+        opened = steps.request_approval(
+            ConfigOf(config),
+            world.services,
+            world.notifier,
+            request=state,
+            now=NOW,
+            attestation_key=SIGNING_KEY,
+        )
+        return str(opened["approval_id"])
+
+    # When GitHub could not name the author, the pipeline's "refuse" holds
+    unknown = ask(
+        ApprovalPath(
+            decision="approval_required", reason="r", commit=CommitIdentity(unavailable="GitHub down")
+        ),
+        "attempt-2",
+    )
+    with pytest.raises(SelfApprovalRefused, match="unknown or unverified"):
+        decide(world.services, unknown, email_actor(), "approve", comment="", now=NOW + 1)
+
+    # And when "Decide approval path" established the author through GitHub's API, it can be approved
+    known = ask(ApprovalPath(decision="approval_required", reason="r", commit=OTHER_AUTHOR), "attempt-3")
+    assert world.store.get(known).commit.author_confirmed
+    assert decide(world.services, known, email_actor(), "approve", comment="", now=NOW + 2).final
+
+
+class ConfigOf:
+    def __init__(self, config: PipelineConfig) -> None:
+        self._config = config
+
+    def get(self, pipeline: str) -> PipelineConfig:
+        return self._config
+
+
+def test_the_webhooks_words_still_refuse_when_githubs_api_names_no_account(world: ApprovalWorld) -> None:
+    # GitHub's API answered, but links the author's email to no account; the attested webhook named the
+    # approver's address: a claim, which refuses (fail closed)
+    record = open_approval(
+        world.services,
+        world.notifier,
+        config=pipeline(unverified_author="allow"),
+        request=request(
+            SHA_A,
+            commit=CommitInfo(author_login="rm", author_email=RELEASE, verified=True),
+            identity=github_identity(None, "ci@example.com"),
+        ),
+        now=NOW,
+    )
+    with pytest.raises(SelfApprovalRefused, match="is the commit's author"):
+        decide(world.services, record.approval_id, email_actor(), "approve", comment="", now=NOW + 1)

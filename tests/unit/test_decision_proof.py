@@ -14,13 +14,13 @@ from promotion.approvals import Actor, decide, open_approval
 from promotion.decision_proof import decision_message
 from promotion.errors import ApprovalNotVerified
 from promotion.models.approval import ApprovalRecord
-from promotion.models.execution import CommitInfo
 from promotion.models.steps import ExpireApprovalRequest, VerifyApprovalRequest
 from promotion.notify import Failure
 from tests.support.approval_fakes import (
     ApprovalWorld,
     approval_world,
     decision_key_from_template,
+    github_identity,
     pipeline,
     request,
 )
@@ -29,7 +29,7 @@ NOW = 1_800_000_000.0
 SHA = "c" * 40
 RELEASE = "release-manager@example.com"
 SECOND = "second@example.com"
-OTHER_AUTHOR = CommitInfo(message="Fix", author_login="dev", author_email="dev@example.com", verified=True)
+OTHER_AUTHOR = github_identity("dev", "dev@example.com")
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def approved(world: ApprovalWorld, *, execution: str = "exec-1", **rules: Any) -
         world.services,
         world.notifier,
         config=pipeline(**rules),
-        request=request(SHA, execution=execution, commit=OTHER_AUTHOR),
+        request=request(SHA, execution=execution, identity=OTHER_AUTHOR),
         now=NOW,
     )
     for approver in [RELEASE, SECOND][: rules.get("required_approvals", 1)]:
@@ -138,7 +138,11 @@ def test_a_mac_from_another_key_is_refused(world: ApprovalWorld) -> None:
 
 def test_a_forged_success_closes_the_waiting_record_and_is_audited(world: ApprovalWorld) -> None:
     record = open_approval(
-        world.services, world.notifier, config=pipeline(), request=request(SHA, commit=OTHER_AUTHOR), now=NOW
+        world.services,
+        world.notifier,
+        config=pipeline(),
+        request=request(SHA, identity=OTHER_AUTHOR),
+        now=NOW,
     )
 
     with pytest.raises(ApprovalNotVerified, match="pending, not approved"):
@@ -151,7 +155,7 @@ def test_a_forged_success_closes_the_waiting_record_and_is_audited(world: Approv
 def test_without_a_decision_key_nothing_is_approved_and_the_vote_is_undone(world: ApprovalWorld) -> None:
     services = approvals.ApprovalServices(store=world.store, sfn=world.sfn, audit=world.audit)
     record = open_approval(
-        services, world.notifier, config=pipeline(), request=request(SHA, commit=OTHER_AUTHOR), now=NOW
+        services, world.notifier, config=pipeline(), request=request(SHA, identity=OTHER_AUTHOR), now=NOW
     )
 
     with pytest.raises(approvals.DecisionNotDelivered):

@@ -37,6 +37,7 @@ from tests.support.github import (
     dependabot_commit,
     new_sha,
     pull_request,
+    spoofed_dependabot_commit,
     user,
 )
 from tests.unit.test_webhook import sample_config
@@ -428,3 +429,44 @@ def test_dependabot_is_the_app_account_not_a_name() -> None:
 )
 def test_manifest_globs(path: str, globs: list[str], matches: bool) -> None:
     assert matches_manifest(path, globs) is matches
+
+
+def test_a_commit_made_with_dependabots_email_proves_nothing(github: GitHubStub) -> None:
+    # Given Dependabot's merged pull request, and on its branch a commit by a person using Dependabot's
+    # author email, which GitHub's API attributes to dependabot[bot]
+    case = Case(github).merged_by_dependabot()
+    case.compared([spoofed_dependabot_commit(case.sha, user("mallory", 666))], ["requirements.txt"])
+
+    # When the proof is asked, then approval is required, with the reason
+    proven, said = case.prove()
+    assert not proven
+    assert "not verified by GitHub" in said or "committed by mallory" in said
+
+
+def test_someone_else_pushing_to_the_pull_request_branch_proves_nothing(github: GitHubStub) -> None:
+    # Given Dependabot's pull request fast-forwarded as the new commit, but a person pushed to its branch
+    # before (their commit was later undone by Dependabot's rebase, so the compare looks clean)
+    case = Case(github).merged_by_dependabot(number=44)
+    case.compared([dependabot_commit(case.sha)], ["requirements.txt"])
+    pushed = compare_commit(new_sha(), user("mallory", 666), name="m", email="m@example.com")
+    github.set_pull_commits(SAMPLE_REPO, 44, [pushed, dependabot_commit(case.sha)])
+
+    proven, said = case.prove()
+
+    assert not proven
+    assert f"commit {pushed['sha'][:12]} of pull request #44 was authored by mallory" in said
+
+
+def test_a_merge_commit_made_by_the_merge_button_is_not_dependabots(github: GitHubStub) -> None:
+    # GitHub commits a squash or merge as web-flow: the author may be Dependabot, the committer is not.
+    case = Case(github).merged_by_dependabot()
+    squashed = compare_commit(
+        case.sha,
+        DEPENDABOT,
+        name="dependabot[bot]",
+        email="49699333+dependabot[bot]@users.noreply.github.com",
+    )
+    case.compared([squashed], ["requirements.txt"])
+    proven, said = case.prove()
+    assert not proven
+    assert "committed by web-flow" in said

@@ -13,9 +13,8 @@ import pytest
 from promote_cli.local.http_server import http_api_event
 from promotion.approvals import open_approval
 from promotion.models.approval import ApprovalRecord
-from promotion.models.execution import CommitInfo
 from promotion.operator_api import OperatorApiDeps, build_resolver
-from tests.support.approval_fakes import ApprovalWorld, approval_world, pipeline, request
+from tests.support.approval_fakes import ApprovalWorld, approval_world, github_identity, pipeline, request
 
 NOW = 1_800_000_000.0
 RELEASE = "release-manager@example.com"
@@ -24,7 +23,7 @@ ACCOUNT = "123456789012"
 OPERATOR = f"arn:aws:iam::{ACCOUNT}:user/release-manager"
 OUTSIDER = f"arn:aws:iam::{ACCOUNT}:user/someone-else"
 ROLE_PREFIX = f"arn:aws:sts::{ACCOUNT}:assumed-role/ReleaseApprovers/"
-OTHER_AUTHOR = CommitInfo(author_login="dev", author_email="dev@example.com", verified=True)
+OTHER_AUTHOR = github_identity("dev", "dev@example.com")
 
 
 def iam_context(arn: str) -> dict[str, Any]:
@@ -77,7 +76,11 @@ class Api:
 def make_api(world: ApprovalWorld, **approval: Any) -> Api:
     config = pipeline(approvers=[RELEASE, SECOND], **approval)
     record = open_approval(
-        world.services, world.notifier, config=config, request=request("a" * 40, commit=OTHER_AUTHOR), now=NOW
+        world.services,
+        world.notifier,
+        config=config,
+        request=request("a" * 40, identity=OTHER_AUTHOR),
+        now=NOW,
     )
     return Api(world, record)
 

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from promote_cli.local.http_server import http_api_event
 from promotion import slack
 from promotion.approvals import open_approval
-from promotion.models.execution import CommitInfo
 from promotion.slack_api import SlackDecisionTask, SlackRouteDeps, build_slack_resolver, handle_click
 from tests.support.approval_fakes import (
     ApprovalWorld,
     approval_world,
+    github_identity,
     pipeline,
     request,
     slack_click_body,
@@ -30,7 +30,7 @@ SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 NOW = 1_800_000_000.0
 RESPONSE_URL = "https://hooks.slack.com/actions/T0TEAM/1/abc"
 RELEASE = "release-manager@example.com"
-OTHER_AUTHOR = CommitInfo(author_login="dev", author_email="dev@example.com", verified=True)
+OTHER_AUTHOR = github_identity("dev", "dev@example.com")
 
 
 class FixedClock:
@@ -282,7 +282,7 @@ def test_a_mapped_slack_user_approves_and_the_message_says_who_and_when(world: A
         world.services,
         world.notifier,
         config=slack_pipeline(),
-        request=request("a" * 40, commit=OTHER_AUTHOR),
+        request=request("a" * 40, identity=OTHER_AUTHOR),
         now=NOW,
     )
 
@@ -306,7 +306,7 @@ def test_a_slack_user_not_on_the_allowlist_is_refused_privately(world: ApprovalW
         world.services,
         world.notifier,
         config=slack_pipeline(),
-        request=request("a" * 40, commit=OTHER_AUTHOR),
+        request=request("a" * 40, identity=OTHER_AUTHOR),
         now=NOW,
     )
 
@@ -326,7 +326,7 @@ def test_a_click_from_another_slack_workspace_is_refused_and_audited(world: Appr
         world.services,
         world.notifier,
         config=slack_pipeline(),
-        request=request("a" * 40, commit=OTHER_AUTHOR),
+        request=request("a" * 40, identity=OTHER_AUTHOR),
         now=NOW,
     )
     # When a click signed for another workspace arrives: the team of Slack's published request vector,
@@ -361,7 +361,7 @@ def test_a_second_click_after_the_decision_changes_nothing(world: ApprovalWorld)
         world.services,
         world.notifier,
         config=slack_pipeline(),
-        request=request("a" * 40, commit=OTHER_AUTHOR),
+        request=request("a" * 40, identity=OTHER_AUTHOR),
         now=NOW,
     )
     handle_click(world.services, world.slack, task(record.approval_id), now=NOW + 3)

@@ -15,14 +15,19 @@ from moto import mock_aws
 
 from promotion import steps
 from promotion.adapters.config_store import SsmPipelineConfigStore
-from promotion.approval_policy import NoProver
+from promotion.approval_policy import NoIdentitySource, NoProver
+from promotion.dal.environments import EnvironmentState, EnvironmentStateStore
+from promotion.dal.ledger import DynamoLedger
 from promotion.errors import (
     AlarmMissing,
+    AlarmsAlreadyFiring,
     CanaryFailed,
+    EnvironmentFrozen,
     IntegrationTestsFailed,
     InvalidExecutionInput,
     InvalidPipelineConfig,
     UnknownPipeline,
+    WouldGoBackwards,
 )
 from promotion.models.config import PipelineConfig
 from promotion.models.execution import EnvironmentDeployment, PinnedArtifact
@@ -33,6 +38,7 @@ from promotion.models.steps import (
     LoadPipelineRequest,
     RunChecksRequest,
 )
+from promotion.prepare import ProdReadiness
 from tests.support.alarms import put_alarm
 from tests.support.pipelines import github_push_sha, sample_config, sample_config_dict
 
@@ -282,11 +288,79 @@ def test_the_canary_needs_the_prod_deployment(deployment: EnvironmentDeployment 
 
 
 # ---- Decide approval path ------------------------------------------------------------------------
-def test_decide_path_without_a_prover_requires_approval() -> None:
-    path = steps.decide_path(
-        CONFIGS, NoProver(), DecideApprovalPathRequest(pipeline="sentiment-service", sha=SHA)
+class ProdState:
+    """Reads "Decide approval path" makes of prod: frozen?, its running commit, its alarms, the order."""
+
+    def __init__(self, cloudwatch: Any, *, frozen: str = "", running: str | None = None) -> None:
+        self.cloudwatch, self.frozen, self.running = cloudwatch, frozen, running
+        self.compared: list[tuple[str, str]] = []
+
+    def get(self, pipeline: str, environment: str) -> EnvironmentState:
+        frozen = self.frozen == environment
+        reason = "rollback failed" if frozen else ""
+        return EnvironmentState(pipeline, environment, frozen=frozen, reason=reason)
+
+    def pointer(self, pipeline: str, environment: str, which: str) -> Any:
+        return type("Pointer", (), {"sha": self.running})() if self.running else None
+
+    def compare(self, repo: str, base: str, head: str) -> Any:
+        self.compared.append((base, head))
+        return type("Comparison", (), {"status": "behind"})()
+
+    def readiness(self) -> ProdReadiness:
+        return ProdReadiness(
+            cloudwatch=self.cloudwatch,
+            environments=cast(EnvironmentStateStore, self),
+            ledger=cast(DynamoLedger, self),
+            commit_order=self,
+        )
+
+
+def decide(prod: ProdState, *, mode: str = "promote") -> Any:
+    request = DecideApprovalPathRequest.model_validate(
+        {"pipeline": "sentiment-service", "sha": SHA, "mode": mode}
     )
+    return steps.decide_path(
+        CONFIGS, NoProver(), request, identities=NoIdentitySource(), readiness=prod.readiness()
+    )
+
+
+def test_decide_path_without_a_prover_requires_approval(cloudwatch: Any) -> None:
+    path = decide(ProdState(cloudwatch))
     assert path.to_payload()["decision"] == "approval_required"
+    assert "commit author not established" in path.reason
+    assert path.commit is not None
+    assert path.commit.unavailable
+
+
+@pytest.mark.parametrize(
+    ("case", "error", "says"),
+    [
+        ("prod frozen", EnvironmentFrozen, "frozen since a failed rollback"),
+        ("pipeline frozen", EnvironmentFrozen, "frozen by an operator"),
+        ("alarm firing", AlarmsAlreadyFiring, "already in ALARM"),
+        ("backwards", WouldGoBackwards, "is an ancestor of"),
+    ],
+)
+def test_decide_path_refuses_before_anyone_is_asked_what_prod_would_refuse(
+    cloudwatch: Any, case: str, error: type[Exception], says: str
+) -> None:
+    prod = ProdState(
+        cloudwatch,
+        frozen={"prod frozen": "prod", "pipeline frozen": "*"}.get(case, ""),
+        running="c" * 40 if case == "backwards" else None,
+    )
+    if case == "alarm firing":
+        put_alarm(cloudwatch, CONFIG.environments.prod.alarms[0], "ALARM")
+    # The same errors "Check and lock prod" raises, so the state machine's Catch records the failure.
+    with pytest.raises(error, match=says):
+        decide(prod)
+
+
+def test_an_operator_redeploy_is_not_held_to_never_backwards_before_approval(cloudwatch: Any) -> None:
+    prod = ProdState(cloudwatch, running="c" * 40)
+    assert decide(prod, mode="redeploy").decision == "approval_required"
+    assert prod.compared == []
 
 
 # ---- Check prod alarms -------------------------------------------------------------------------------

@@ -31,16 +31,16 @@ from promotion.errors import (
     PromotionError,
     SelfApprovalRefused,
 )
+from promotion.identity import commit_facts, emails_of, logins_of
 from promotion.models.approval import (
     ApprovalPolicy,
     ApprovalRecord,
     Channel,
-    CommitFacts,
     Decision,
     Vote,
 )
 from promotion.models.config import PipelineConfig
-from promotion.models.execution import ApprovalOutcome, CommitInfo, PinnedArtifact
+from promotion.models.execution import ApprovalOutcome, CommitIdentity, CommitInfo, PinnedArtifact
 from promotion.models.steps import RequestApprovalRequest
 
 # Step Functions' answers for a token whose task is no longer waiting.
@@ -141,8 +141,11 @@ class ApprovalRequest:
     artifact: PinnedArtifact
     preprod_report: str
     requested_by: str = ""
+    # The execution input's commit facts (claims unless the webhook attested them).
     commit: CommitInfo | None = None
     approval_reason: str | None = None
+    # The commit's author and committer per GitHub's API ("Decide approval path"); the facts that count.
+    identity: CommitIdentity | None = None
 
 
 # ---- opening a request --------------------------------------------------------------------------------
@@ -186,7 +189,6 @@ def open_approval(
 ) -> ApprovalRecord:
     store = services.store
     previous = store.last_approved(config.name)
-    commit = request.commit or CommitInfo()
     record = ApprovalRecord(
         approval_id=secrets.token_urlsafe(18),
         task_token=request.task_token,
@@ -203,7 +205,7 @@ def open_approval(
         # The same config value is the task's TimeoutSecondsPath, so link and task expire together.
         expires_at=int(now) + config.approval.timeout_seconds,
         requested_by=request.requested_by,
-        commit=CommitFacts(**commit.model_dump()),
+        commit=commit_facts(request.commit, request.identity),
         compare_url=compare_url(config.repo, request.artifact.sha, previous.sha if previous else None),
         console_url=console_url(request.execution_arn),
         policy=policy_of(config),
@@ -288,10 +290,25 @@ def approval_subject(record: ApprovalRecord) -> str:
     return f"Approve {record.repo}@{record.sha[:12]} to prod? ({record.pipeline})"
 
 
-def _author_text(record: ApprovalRecord) -> str:
+def author_who(record: ApprovalRecord) -> str:
     commit = record.commit
-    who = " / ".join(part for part in (commit.author_login, commit.author_email) if part) or "unknown"
-    return f"{who} ({'verified' if commit.verified else 'NOT verified'})"
+    return " / ".join(part for part in (commit.author_login, commit.author_email) if part) or "unknown"
+
+
+def verification_text(record: ApprovalRecord) -> str:
+    """ "verified" only when GitHub's API named the author's account; otherwise where the words came from."""
+    commit = record.commit
+    if commit.author_confirmed:
+        return "verified"
+    if commit.source == "github_api":
+        return "NOT verified: GitHub links the author's email to no account"
+    if commit.source == "webhook":
+        return "NOT verified: from the webhook payload, not confirmed by GitHub's API"
+    return "NOT verified"
+
+
+def _author_text(record: ApprovalRecord) -> str:
+    return f"{author_who(record)} ({verification_text(record)})"
 
 
 def _first_line(message: str | None) -> str:
@@ -392,16 +409,21 @@ class DecisionResult:
 
 
 def author_matches(record: ApprovalRecord, approver: str) -> bool | None:
-    """Whether the approver is the commit's author: None when that cannot be known (unverified, unknown)."""
+    """Whether the approver made the commit: None when that cannot be known.
+
+    Logins first: every login known or claimed for the author and the committer (GitHub's API, the webhook's
+    words, noreply addresses) against the approver's mapped login; then emails. A match on a mere claim
+    refuses too (fail closed). A non-match only counts when GitHub's API named the author's account.
+    """
     commit = record.commit
-    if not commit.verified:
-        return None
     login = record.rules.github_logins.get(approver)
-    if commit.author_login and login:
-        return commit.author_login.lower() == login.lower()
-    if commit.author_email:
-        return commit.author_email.lower() == approver.lower()
-    return None
+    if login and login.lower() in logins_of(commit):
+        return True
+    if approver.strip().lower() in emails_of(commit):
+        return True
+    if not commit.author_confirmed:
+        return None
+    return False
 
 
 def check_rules(record: ApprovalRecord, approver: str, decision: Decision) -> str:
@@ -423,7 +445,7 @@ def check_rules(record: ApprovalRecord, approver: str, decision: Decision) -> st
                 "this pipeline refuses approval in that case"
             )
         return "author unknown or unverified: two-person rule NOT checked (pipeline allows this)"
-    return "approver is not the commit's author"
+    return "approver is neither the commit's author nor its committer (logins per GitHub's API)"
 
 
 def decide(
@@ -799,6 +821,7 @@ def request_approval(
             requested_by=request.execution_input.trigger.requested_by,
             commit=request.execution_input.commit,
             approval_reason=request.approval_path.reason if request.approval_path else None,
+            identity=request.approval_path.commit if request.approval_path else None,
         ),
         now=now,
     )

@@ -17,13 +17,10 @@ from promotion.models.config import Environment, PipelineConfig
 from promotion.models.execution import BaselineFunction, EnvironmentBaseline
 
 
-def capture_baseline(
-    lambda_client: Any,
-    cloudwatch: Any,
-    environments: EnvironmentStateStore,
-    config: PipelineConfig,
-    environment: Environment,
-) -> EnvironmentBaseline:
+def ensure_not_frozen(
+    environments: EnvironmentStateStore, config: PipelineConfig, environment: Environment
+) -> None:
+    """Refuse a pipeline an operator froze, or an environment frozen since a failed rollback."""
     pipeline_state = environments.get(config.name, "*")
     if pipeline_state.frozen:
         raise EnvironmentFrozen(
@@ -36,13 +33,30 @@ def capture_baseline(
             f"{config.name} {environment} is frozen since a failed rollback ({state.reason}); "
             f"check it, then run: promote unfreeze --pipeline {config.name} --environment {environment}"
         )
-    target = config.environments.target(environment)
+
+
+def ensure_prod_alarms_quiet(cloudwatch: Any, config: PipelineConfig) -> None:
+    """Refuse to deploy prod while one of its alarms is already in ALARM."""
+    firing = sorted(
+        name
+        for name, value in alarm_states(cloudwatch, config.environments.prod.alarms).items()
+        if value == "ALARM"
+    )
+    if firing:
+        raise AlarmsAlreadyFiring(f"prod alarms already in ALARM before deploy: {', '.join(firing)}")
+
+
+def capture_baseline(
+    lambda_client: Any,
+    cloudwatch: Any,
+    environments: EnvironmentStateStore,
+    config: PipelineConfig,
+    environment: Environment,
+) -> EnvironmentBaseline:
+    ensure_not_frozen(environments, config, environment)
     if environment == "prod":
-        firing = sorted(
-            name for name, value in alarm_states(cloudwatch, target.alarms).items() if value == "ALARM"
-        )
-        if firing:
-            raise AlarmsAlreadyFiring(f"prod alarms already in ALARM before deploy: {', '.join(firing)}")
+        ensure_prod_alarms_quiet(cloudwatch, config)
+    target = config.environments.target(environment)
     functions = []
     for key, name in sorted(target.functions.items()):
         try:

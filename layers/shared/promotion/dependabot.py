@@ -1,14 +1,18 @@
 """Proof that a commit is nothing but a Dependabot dependency update, gathered from GitHub's REST API.
 
-A bypass needs all three, each asked of GitHub itself (never of the webhook payload or execution input, where
-names, emails, ``sender`` and ``github.actor`` are whatever someone typed):
+A bypass needs all of these, each asked of GitHub itself (never of the webhook payload or execution input,
+where names, emails, ``sender`` and ``github.actor`` are whatever someone typed):
 
 1. the pull request that produced the commit was opened by the Dependabot app — login ``dependabot[bot]``,
    user id 49699333, type ``Bot`` — was merged into the pipeline's branch, and its merge commit is this SHA;
-2. every commit between what prod runs now and this SHA belongs to that same GitHub account (a person's
-   commit on top of a Dependabot pull request spoils it, and so does a merge commit, authored by whoever
-   pressed the button);
-3. every file those commits change matches the pipeline's dependency-manifest globs.
+2. every commit between what prod runs now and this SHA is a *Dependabot commit*: GitHub verified its
+   signature (``commit.verification.verified``), and GitHub's API names that same account as its author
+   AND its committer. GitHub attributes a commit to an account by its email, which anyone with push access
+   can type, so the account alone proves nothing: the signature does, and the committer (a person's commit
+   on top, or a merge commit made by whoever pressed the button, spoils it);
+3. nobody else pushed to the pull request's branch: every commit the pull request lists is a Dependabot
+   commit too;
+4. every file those commits change matches the pipeline's dependency-manifest globs.
 
 What prod runs now is read from prod's functions: the deploy step publishes each version with the
 description ``{repo}@{sha}``. Anything unproven — no token, GitHub unreachable, prod's commit unknown,
@@ -23,7 +27,14 @@ from fnmatch import fnmatchcase
 from typing import Any, Protocol
 
 from promotion.approval_policy import BypassProof
-from promotion.github import COMPARE_FILES_LIMIT, GitHubClient, GitHubUnavailable, GitHubUser
+from promotion.github import (
+    COMPARE_FILES_LIMIT,
+    PULL_COMMITS_LIMIT,
+    CompareCommit,
+    GitHubClient,
+    GitHubUnavailable,
+    GitHubUser,
+)
 from promotion.models.config import PipelineConfig
 
 DEPENDABOT_LOGIN = "dependabot[bot]"
@@ -44,6 +55,19 @@ def is_dependabot(user: GitHubUser | None) -> bool:
         and user.id == DEPENDABOT_USER_ID
         and user.type == DEPENDABOT_USER_TYPE
     )
+
+
+def not_dependabots(commit: CompareCommit) -> str | None:
+    """Why the commit is not a Dependabot commit (signed, authored and committed by the app), or None."""
+    verification = commit.commit.verification
+    if verification is None or not verification.verified:
+        why = verification.reason if verification is not None else "no verification answer"
+        return f"is not verified by GitHub ({why})"
+    if not is_dependabot(commit.author):
+        return f"was authored by {describe_user(commit.author)}, not {DEPENDABOT_LOGIN}"
+    if not is_dependabot(commit.committer):
+        return f"was committed by {describe_user(commit.committer)}, not {DEPENDABOT_LOGIN}"
+    return None
 
 
 def describe_user(user: GitHubUser | None) -> str:
@@ -131,11 +155,14 @@ class GitHubDependabotProver:
                 "so not every author can be checked"
             )
         for commit in comparison.commits:
-            if not is_dependabot(commit.author):
-                raise Unproven(
-                    f"commit {commit.sha[:12]} since prod's {base[:12]} was authored by "
-                    f"{describe_user(commit.author)}, not {DEPENDABOT_LOGIN}"
-                )
+            if (why := not_dependabots(commit)) is not None:
+                raise Unproven(f"commit {commit.sha[:12]} since prod's {base[:12]} {why}")
+        pushed = github.pull_commits(config.repo, pull)
+        if not pushed or len(pushed) >= PULL_COMMITS_LIMIT:
+            raise Unproven(f"the commits of pull request #{pull} could not all be listed")
+        for commit in pushed:
+            if (why := not_dependabots(commit)) is not None:
+                raise Unproven(f"commit {commit.sha[:12]} of pull request #{pull} {why}")
         files = comparison.files
         if files is None or not files or len(files) >= COMPARE_FILES_LIMIT:
             raise Unproven("the changed files could not all be listed")
@@ -147,7 +174,8 @@ class GitHubDependabotProver:
         names = sorted({changed.filename for changed in files})
         return (
             f"Dependabot update: pull request #{pull} by {DEPENDABOT_LOGIN} merged as {sha[:12]}; "
-            f"{len(comparison.commits)} commit(s) since prod's {base[:12]}, all by {DEPENDABOT_LOGIN}; "
+            f"{len(comparison.commits)} commit(s) since prod's {base[:12]} and {len(pushed)} on the pull "
+            f"request, all signed, authored and committed by {DEPENDABOT_LOGIN}; "
             f"only dependency manifests changed: {', '.join(names)}"
         )[:1000]
 

@@ -1,6 +1,7 @@
 """The few GitHub REST API calls the control plane makes, with the answers it reads typed.
 
-Used by the Dependabot proof (pull requests of a commit, compare two commits) and by the deployment statuses
+Used by "Decide approval path" (a commit's author and committer), the Dependabot proof (pull requests of a
+commit and their commits, compare two commits) and by the deployment statuses
 (deployments and their statuses). The API root is configurable per pipeline, so GitHub Enterprise Server
 (``https://HOST/api/v3``) and the local plane's stand-in work the same way. Every failure — no answer, a
 non-2xx answer, an answer of the wrong shape — is one exception, ``GitHubUnavailable``: callers treat it as
@@ -23,6 +24,8 @@ USER_AGENT = "release-promotion"
 DEFAULT_TIMEOUT = (3.05, 5.0)
 # GitHub's compare API lists at most this many files; a longer diff is cut short.
 COMPARE_FILES_LIMIT = 300
+# One page of a pull request's commits; a pull request with this many or more is not fully listed.
+PULL_COMMITS_LIMIT = 100
 DeploymentState = Literal["error", "failure", "inactive", "in_progress", "queued", "pending", "success"]
 
 
@@ -54,15 +57,36 @@ class PullRequest(_Answer):
     base: BranchRef
 
 
+class GitActor(_Answer):
+    """A commit's author or committer as git records it: free text."""
+
+    name: str | None = None
+    email: str | None = None
+
+
+class Verification(_Answer):
+    """GitHub's check of the commit's signature (``verified``: signed by a key GitHub ties to the committer,
+    or by GitHub itself for commits it made)."""
+
+    verified: bool = False
+    reason: str = "unsigned"
+
+
 class CommitDetail(_Answer):
     message: str = ""
+    author: GitActor | None = None
+    committer: GitActor | None = None
+    verification: Verification | None = None
 
 
 class CompareCommit(_Answer):
+    """One commit as the commits, compare and pull-request-commits APIs answer it."""
+
     sha: str
-    # The GitHub account the commit's author email belongs to; null when it belongs to none. The name and
-    # email under ``commit.author`` are free text and prove nothing.
+    # The GitHub accounts the commit's author and committer emails belong to; null when they belong to none.
+    # GitHub links by email, which anyone can type: only ``commit.verification`` says who signed it.
     author: GitHubUser | None = None
+    committer: GitHubUser | None = None
     commit: CommitDetail = Field(default_factory=CommitDetail)
     parents: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -164,6 +188,19 @@ class GitHubClient:
     def pulls_for_commit(self, repo: str, sha: str) -> list[PullRequest]:
         path = f"{_repo_path(repo)}/commits/{_segment(sha)}/pulls"
         return self._typed_list(PullRequest, self._call("GET", path, params={"per_page": 100}), path)
+
+    def commit(self, repo: str, sha: str) -> CompareCommit:
+        path = f"{_repo_path(repo)}/commits/{_segment(sha)}"
+        # The files are not read here: one page is enough for the author, committer and signature.
+        commit: CompareCommit = self._typed(
+            CompareCommit, self._call("GET", path, params={"per_page": 1}), path
+        )
+        return commit
+
+    def pull_commits(self, repo: str, number: int) -> list[CompareCommit]:
+        path = f"{_repo_path(repo)}/pulls/{number}/commits"
+        params = {"per_page": PULL_COMMITS_LIMIT}
+        return self._typed_list(CompareCommit, self._call("GET", path, params=params), path)
 
     def compare(self, repo: str, base: str, head: str) -> Comparison:
         path = f"{_repo_path(repo)}/compare/{_segment(base)}...{_segment(head)}"

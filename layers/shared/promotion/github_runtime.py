@@ -17,6 +17,7 @@ from promotion.dependabot import GitHubDependabotProver, LambdaProdCommit
 from promotion.deployment_status import GitHubDeploymentReporter, RunningExecutionLocator
 from promotion.errors import InvalidPipelineConfig
 from promotion.github import GitHubClient
+from promotion.identity import GitHubCommitIdentity
 from promotion.models.config import PipelineConfig, api_token_prefix, secret_name, webhook_secret_prefix
 from promotion.observability import metrics
 from promotion.runtime import attestation_key, pipeline_configs
@@ -55,6 +56,10 @@ def github_client(config: PipelineConfig) -> GitHubClient | None:
 @cache
 def dependabot_prover() -> GitHubDependabotProver:
     return GitHubDependabotProver(github_client, LambdaProdCommit(aws.client("lambda")))
+
+
+def commit_identities() -> GitHubCommitIdentity:
+    return GitHubCommitIdentity(github_client)
 
 
 def deployment_reporter() -> GitHubDeploymentReporter:

@@ -94,7 +94,12 @@ def _json(status: int, document: Any) -> Response[str]:
 
 def listing_row(record: ApprovalRecord, caller: str) -> dict[str, Any]:
     """A waiting request as operators see it: the record without its task token, and whom they act as."""
-    return {**record.public_view(), "as_approver": approvals.operator_approver(record.rules, caller)}
+    return {
+        **record.public_view(),
+        "as_approver": approvals.operator_approver(record.rules, caller),
+        # "verified" only when GitHub's API named the author's account (CommitFacts.author_confirmed).
+        "author_confirmed": record.commit.author_confirmed,
+    }
 
 
 def _decision_body(raw: str) -> OperatorDecision:

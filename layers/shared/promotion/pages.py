@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from html import escape
 
-from promotion.approvals import author_matches, iso
+from promotion.approvals import author_matches, author_who, iso, verification_text
 from promotion.dal.approvals import decided_message
 from promotion.models.approval import ApprovalRecord
 
@@ -33,18 +33,18 @@ def _link(url: str, text: str) -> str:
 
 def author_note(record: ApprovalRecord, approver: str | None = None) -> str:
     commit = record.commit
-    who = " / ".join(part for part in (commit.author_login, commit.author_email) if part) or "unknown"
-    if not commit.verified:
+    who = author_who(record)
+    if approver is not None and not record.rules.allow_self_approval and author_matches(record, approver):
+        return f"You are the author or committer ({who}): you cannot approve your own change."
+    if not commit.author_confirmed:
         rule = record.rules.unverified_author
         consequence = (
             "this pipeline refuses approval when the author cannot be checked"
             if rule == "refuse" and not record.rules.allow_self_approval
             else "the two-person rule cannot be checked for this change"
         )
-        return f"Author {who} is NOT verified: {consequence}."
-    if approver is not None and author_matches(record, approver):
-        return f"You are the author ({who}): you cannot approve your own change."
-    return f"Author {who} (verified)."
+        return f"Author {who} is {verification_text(record)}; {consequence}."
+    return f"Author {who} (verified by GitHub's API)."
 
 
 def _facts(record: ApprovalRecord) -> str:

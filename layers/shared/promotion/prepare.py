@@ -3,6 +3,9 @@
 In order: not frozen; take the environment's deploy lock (reclaiming one whose owner execution has ended);
 for prod, no alarm already firing and never backwards; then the baseline (what each function serves now)
 becomes this deployment's ledger entry, which the rollback restores from.
+
+"Decide approval path" runs the same prod checks first (:func:`ensure_prod_may_deploy`, without the lock),
+so nobody is asked to approve what would be refused.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from promotion.baseline import capture_baseline
+from promotion.baseline import capture_baseline, ensure_not_frozen, ensure_prod_alarms_quiet
 from promotion.dal.environments import EnvironmentStateStore, LockHeld
 from promotion.dal.ledger import DynamoLedger, LedgerEntry, LedgerFunction, entry_key
 from promotion.errors import EnvironmentFrozen, EnvironmentLocked, WouldGoBackwards
@@ -108,6 +111,32 @@ def ensure_not_backwards(order: CommitOrder | None, repo: str, running: str | No
         raise WouldGoBackwards(f"{new[:12]} is an ancestor of {running[:12]}, which prod runs; {how}")
 
 
+@dataclass(frozen=True)
+class ProdReadiness:
+    """What checking prod before anyone is asked to approve needs: reads only, no lock."""
+
+    cloudwatch: Any
+    environments: EnvironmentStateStore
+    ledger: DynamoLedger
+    commit_order: CommitOrder | None
+
+
+def running_commit(ledger: DynamoLedger, config: PipelineConfig, environment: Environment) -> str | None:
+    """The commit the environment runs now, per the ledger (None: a bootstrap version)."""
+    current = ledger.pointer(config.name, environment, "current")
+    return current.sha if current else None
+
+
+def ensure_prod_may_deploy(deps: ProdReadiness, config: PipelineConfig, sha: str, mode: str) -> None:
+    """What "Check and lock prod" would refuse, checked before a person is asked: not frozen, no prod alarm
+    firing, and (for a promotion) never backwards. Raises the same errors; takes no lock, writes nothing.
+    "Check and lock prod" checks all of it again, under its lock, right before the deploy."""
+    ensure_not_frozen(deps.environments, config, "prod")
+    ensure_prod_alarms_quiet(deps.cloudwatch, config)
+    if mode == "promote":
+        ensure_not_backwards(deps.commit_order, config.repo, running_commit(deps.ledger, config, "prod"), sha)
+
+
 def prepare_environment(
     deps: PrepareDeps,
     config: PipelineConfig,
@@ -121,8 +150,7 @@ def prepare_environment(
     if not state.frozen:
         take_lock(deps, config, environment, deployment.execution_arn, now)
     baseline = capture_baseline(deps.lambda_client, deps.cloudwatch, deps.environments, config, environment)
-    current = deps.ledger.pointer(config.name, environment, "current")
-    running_sha = current.sha if current else None
+    running_sha = running_commit(deps.ledger, config, environment)
     if environment == "prod" and deployment.mode == "promote":
         ensure_not_backwards(deps.commit_order, config.repo, running_sha, deployment.sha)
     key = entry_key(now, deployment.execution_name)

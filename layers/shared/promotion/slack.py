@@ -89,7 +89,8 @@ def _mrkdwn(text: str) -> str:
 def _facts(record: ApprovalRecord, expires: str) -> list[dict[str, Any]]:
     commit = record.commit
     author = commit.author_login or commit.author_email or "unknown"
-    verified = "verified" if commit.verified else "NOT verified"
+    # "verified" only when GitHub's API named the author's account ("Decide approval path").
+    verified = "verified" if commit.author_confirmed else "NOT verified"
     fields = [
         f"*Repository*\n{_mrkdwn(record.repo)}",
         f"*Commit*\n<{record.compare_url}|{record.sha[:12]}>"

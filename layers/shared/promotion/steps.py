@@ -13,7 +13,7 @@ import requests
 from promotion import alarms, approvals
 from promotion.adapters.config_store import PipelineConfigStore
 from promotion.adapters.messaging import EventPublisher, Mailer
-from promotion.approval_policy import DependabotProver, decide_approval_path
+from promotion.approval_policy import CommitIdentitySource, DependabotProver, decide_approval_path
 from promotion.artifacts import fetch_and_pin
 from promotion.attestation import trusted_input
 from promotion.checks import HttpTransport, LambdaVersionTransport, VersionTarget, run_checks
@@ -57,7 +57,13 @@ from promotion.models.steps import (
     ShiftTrafficRequest,
 )
 from promotion.notify import Outcome, cause_text, notify_outcome
-from promotion.prepare import Deployment, PrepareDeps, prepare_environment
+from promotion.prepare import (
+    Deployment,
+    PrepareDeps,
+    ProdReadiness,
+    ensure_prod_may_deploy,
+    prepare_environment,
+)
 from promotion.rollback import roll_back
 from promotion.traffic import TrafficStep, shift_traffic
 
@@ -290,9 +296,18 @@ def run_check_suite(
 
 
 def decide_path(
-    configs: PipelineConfigStore, prover: DependabotProver, request: DecideApprovalPathRequest
+    configs: PipelineConfigStore,
+    prover: DependabotProver,
+    request: DecideApprovalPathRequest,
+    *,
+    identities: CommitIdentitySource,
+    readiness: ProdReadiness,
 ) -> ApprovalPath:
-    return decide_approval_path(prover, configs.get(request.pipeline), request.sha)
+    """Refuse now what "Check and lock prod" would refuse (nobody is asked to approve it), then establish
+    the commit's identity and apply the bypass policy."""
+    config = configs.get(request.pipeline)
+    ensure_prod_may_deploy(readiness, config, request.sha, request.mode)
+    return decide_approval_path(prover, config, request.sha, identities)
 
 
 def request_approval(

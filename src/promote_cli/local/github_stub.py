@@ -1,8 +1,15 @@
 """A small stand-in for the GitHub REST endpoints the control plane calls, served on 127.0.0.1.
 
-Only what the Dependabot proof and the deployment statuses use:
+Only what "Decide approval path" (commit identity, the Dependabot proof) and the deployment statuses use:
 
+- ``GET  /repos/{owner}/{repo}/commits/{sha}``            one commit: fixture data (``set_commit``); else the
+  commit as a comparison fixture lists it; else, for a commit of the branch history, one GitHub links to no
+  account and that nobody signed (what GitHub answers for a commit whose emails belong to no one); 422
+  otherwise
 - ``GET  /repos/{owner}/{repo}/commits/{sha}/pulls``      pull requests of a commit (fixture data)
+- ``GET  /repos/{owner}/{repo}/pulls/{number}/commits``   a pull request's commits: fixture data
+  (``set_pull_commits``); else its merge commit as ``GET .../commits/{sha}`` answers it (a pull request
+  fast-forwarded onto the branch); [] when neither is known
 - ``GET  /repos/{owner}/{repo}/compare/{base}...{head}``  a comparison: fixture data when a test set one;
   otherwise, when both commits are in the branch history the plane provides (the commits CI published
   builds for, in publishing order), ahead/behind/identical from their order, with each commit's author
@@ -32,6 +39,8 @@ from promote_cli.local.serving import LocalServer
 MAX_REQUEST_BYTES = 1024 * 1024
 _REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
 _PULLS = re.compile(_REPO + r"/commits/(?P<sha>[^/]+)/pulls$")
+_COMMIT = re.compile(_REPO + r"/commits/(?P<sha>[^/]+)$")
+_PULL_COMMITS = re.compile(_REPO + r"/pulls/(?P<number>[0-9]+)/commits$")
 _COMPARE = re.compile(_REPO + r"/compare/(?P<base>[^/.]+)\.\.\.(?P<head>[^/.]+)$")
 _DEPLOYMENTS = re.compile(_REPO + r"/deployments$")
 _STATUSES = re.compile(_REPO + r"/deployments/(?P<id>[0-9]+)/statuses$")
@@ -52,6 +61,8 @@ class GitHubStub(LocalServer):
         self._tokens: set[str] = set()
         self._pulls: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._comparisons: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._commits: dict[tuple[str, str], dict[str, Any]] = {}
+        self._pull_commits: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self._deployments: list[dict[str, Any]] = []
         self._statuses: dict[int, list[dict[str, Any]]] = {}
         self._outage: int | None = None
@@ -72,6 +83,58 @@ class GitHubStub(LocalServer):
     def set_comparison(self, repo: str, base: str, head: str, comparison: dict[str, Any]) -> None:
         with self._lock:
             self._comparisons[(_key(repo), base, head)] = json.loads(json.dumps(comparison))
+
+    def set_commit(self, repo: str, sha: str, commit: dict[str, Any]) -> None:
+        """What ``GET /repos/{repo}/commits/{sha}`` answers (e.g. a commit spoofing Dependabot's email)."""
+        with self._lock:
+            self._commits[(_key(repo), sha)] = json.loads(json.dumps({**commit, "sha": sha}))
+
+    def set_pull_commits(self, repo: str, number: int, commits: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._pull_commits[(_key(repo), number)] = json.loads(json.dumps(commits))
+
+    def _commit(self, repo: str, sha: str) -> dict[str, Any] | None:
+        with self._lock:
+            if (repo, sha) in self._commits:
+                found: dict[str, Any] = self._commits[(repo, sha)]
+                return found
+            listed = [
+                commit
+                for (owner, _, _), comparison in self._comparisons.items()
+                if owner == repo
+                for commit in comparison.get("commits", [])
+                if commit.get("sha") == sha
+            ]
+        if listed:
+            latest: dict[str, Any] = listed[-1]
+            return latest
+        if sha in self._history(repo):
+            return {
+                "sha": sha,
+                "author": None,
+                "committer": None,
+                "commit": {
+                    "author": {"name": "local build", "email": "ci@localhost"},
+                    "committer": {"name": "local build", "email": "ci@localhost"},
+                    "message": f"commit {sha[:12]}",
+                    "verification": {"verified": False, "reason": "unsigned"},
+                },
+                "parents": [],
+            }
+        return None
+
+    def _commits_of_pull(self, repo: str, number: int) -> list[dict[str, Any]]:
+        with self._lock:
+            if (repo, number) in self._pull_commits:
+                return list(self._pull_commits[(repo, number)])
+            merged = [
+                pull["merge_commit_sha"]
+                for (owner, _), pulls in self._pulls.items()
+                if owner == repo
+                for pull in pulls
+                if pull.get("number") == number and pull.get("merge_commit_sha")
+            ]
+        return [commit for sha in merged[-1:] if (commit := self._commit(repo, sha)) is not None]
 
     def set_history_source(self, history: Callable[[str], list[str]]) -> None:
         """Where the branch's commits (oldest first) come from, for comparisons no fixture covers."""
@@ -105,6 +168,10 @@ class GitHubStub(LocalServer):
             self.set_pull_requests(item["repo"], item["sha"], item["pulls"])
         for item in document.get("comparisons", []):
             self.set_comparison(item["repo"], item["base"], item["head"], item["comparison"])
+        for item in document.get("commits", []):
+            self.set_commit(item["repo"], item["sha"], item["commit"])
+        for item in document.get("pull_commits", []):
+            self.set_pull_commits(item["repo"], int(item["number"]), item["commits"])
         if "outage" in document:
             self.set_outage(document["outage"])
 
@@ -180,6 +247,12 @@ class GitHubStub(LocalServer):
         if (found := _PULLS.match(path)) and method == "GET":
             with self._lock:
                 return 200, self._pulls.get((_key(f"{found['owner']}/{found['name']}"), found["sha"]), [])
+        if (found := _COMMIT.match(path)) and method == "GET":
+            commit = self._commit(_key(f"{found['owner']}/{found['name']}"), found["sha"])
+            return (200, commit) if commit is not None else (422, {"message": "No commit found for SHA"})
+        if (found := _PULL_COMMITS.match(path)) and method == "GET":
+            repo = _key(f"{found['owner']}/{found['name']}")
+            return 200, self._commits_of_pull(repo, int(found["number"]))
         if (found := _COMPARE.match(path)) and method == "GET":
             key = (_key(f"{found['owner']}/{found['name']}"), found["base"], found["head"])
             with self._lock:

@@ -33,13 +33,34 @@ class ApprovalPolicy(_Frozen):
     github_logins: dict[str, str] = Field(default_factory=dict)
 
 
+IdentitySource = Literal["github_api", "webhook", "claim"]
+
+
 class CommitFacts(_Frozen):
-    """What is known about the commit; ``verified`` only when a signature-checked source supplied it."""
+    """What is known about the commit, and where it came from.
+
+    ``source``: "github_api" when "Decide approval path" asked GitHub's API (its logins are facts);
+    "webhook" when only a signature-checked delivery's payload named them; "claim" when nothing vouches.
+    ``verified`` (kept for older records): the facts came from a signature-checked source (webhook or API).
+    Only :attr:`author_confirmed` may be shown as "verified".
+    """
 
     message: str | None = None
     author_login: str | None = None
     author_email: str | None = None
+    committer_login: str | None = None
+    committer_email: str | None = None
     verified: bool = False
+    source: IdentitySource = "claim"
+    # What the execution input said besides GitHub's API answer (its login and email): claims, which may
+    # refuse an approval but never establish the author.
+    claimed_login: str | None = None
+    claimed_email: str | None = None
+
+    @property
+    def author_confirmed(self) -> bool:
+        """GitHub's API named the account of the commit's author."""
+        return self.source == "github_api" and bool(self.author_login)
 
 
 class Vote(_Frozen):

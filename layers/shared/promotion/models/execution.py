@@ -185,9 +185,39 @@ class CheckReport(_Model):
         return f"{len(failed)}/{len(self.results)} {self.suite} checks failed on {self.target}: {details}"
 
 
+class GitHubAccount(_Model):
+    """A GitHub account as GitHub's API names it: login, numeric id and type are set by GitHub, unlike a
+    commit's author name and email, which are free text."""
+
+    login: str = Field(max_length=100)
+    id: int
+    type: str = Field(max_length=40)
+
+
+class CommitIdentity(_Model):
+    """Who made the commit, as GitHub's API answered ``GET /repos/{repo}/commits/{sha}`` in "Decide approval
+    path" (a task result: nothing in the execution input can set it).
+
+    ``author`` / ``committer`` are the accounts GitHub links the commit's emails to (None: no account, or
+    GitHub could not be asked). GitHub links by email, so an account here says whose address it is, not
+    who pushed; ``signature_verified`` is GitHub's check of the commit's signature. ``unavailable`` says
+    why nothing could be asked (no token, GitHub down): then nothing here is established.
+    """
+
+    author: GitHubAccount | None = None
+    committer: GitHubAccount | None = None
+    author_email: str | None = Field(default=None, max_length=320)
+    committer_email: str | None = Field(default=None, max_length=320)
+    signature_verified: bool = False
+    message: str | None = Field(default=None, max_length=10_000)
+    unavailable: str | None = Field(default=None, max_length=500)
+
+
 class ApprovalPath(_Model):
     decision: Literal["approval_required", "bypass"]
     reason: str
+    # The commit's author and committer per GitHub's API; the approval request's two-person rule uses it.
+    commit: CommitIdentity | None = None
 
 
 class ApprovalOutcome(_Model):

@@ -85,6 +85,8 @@ class RunChecksRequest(_Request):
 class DecideApprovalPathRequest(_Request):
     pipeline: str
     sha: str
+    # $.settings.mode: only "promote" is held to never-backwards (as in "Check and lock prod").
+    mode: Literal["promote", "rollback", "redeploy"] = "promote"
 
 
 class RequestApprovalRequest(_Request):
