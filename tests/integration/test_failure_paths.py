@@ -257,17 +257,39 @@ def wait_until(probe: Any, timeout: float = 15) -> Any:
 
 
 # ---- prod -----------------------------------------------------------------------------------------------
-def test_alarms_already_firing_stop_before_prod_is_touched(
+def test_alarms_already_firing_stop_the_promotion_before_anyone_is_asked(
     plane: LocalControlPlane, healthy_alarms: None
 ) -> None:
-    # Given prod's error alarm fires before the promotion reaches prod
+    # Given prod's error alarm fires before the promotion asks for approval
+    set_alarms(plane, ["svc-sentiment-prod-api-errors"], "ALARM")
     promotion = publish_and_start(plane)
+
+    # Then it stops at "Decide approval path": nobody is asked to approve what prod would refuse
+    described = failed(plane, promotion, "AlarmsAlreadyFiring")
+    assert "svc-sentiment-prod-api-errors" in described["cause"]
+    states = promotion.states()
+    assert "Decide approval path" in states
+    assert not {"Wait for approval", "Deploy to prod"} & set(states)
+    assert not [
+        m
+        for m in outbox(plane)
+        if m.get("subject", "").startswith("Approve") and promotion.sha[:12] in m["subject"]
+    ]
+    assert promotion.after()["prod"] == promotion.before["prod"]
+
+
+def test_alarms_that_start_firing_during_the_approval_stop_before_prod_is_touched(
+    plane: LocalControlPlane, healthy_alarms: None
+) -> None:
+    # Given a promotion waiting for approval, when prod's error alarm starts firing meanwhile
+    promotion = publish_and_start(plane)
+    wait_for_state(plane, promotion.execution_arn, "Wait for approval")
     set_alarms(plane, ["svc-sentiment-prod-api-errors"], "ALARM")
 
     # When the build is approved
     approve(plane, promotion)
 
-    # Then nothing is deployed to prod and the cause is named
+    # Then "Check and lock prod" checks again: nothing is deployed to prod and the cause is named
     described = failed(plane, promotion, "AlarmsAlreadyFiring")
     assert "svc-sentiment-prod-api-errors" in described["cause"]
     assert "Deploy to prod" not in promotion.states()
@@ -402,10 +424,10 @@ def test_failed_rollback_freezes_prod_and_sends_the_recovery_commands(
     assert command in notice["text"]
     assert "promote unfreeze --pipeline sentiment-service --environment prod" in notice["text"]
 
-    # And no new promotion deploys the frozen prod
+    # And no new promotion deploys the frozen prod: it stops before anyone is asked to approve
     blocked = publish_and_start(plane)
-    approve(plane, blocked)
     assert "is frozen" in failed(plane, blocked, "EnvironmentFrozen")["cause"]
+    assert not {"Wait for approval", "Deploy to prod"} & set(blocked.states())
 
     # And after the operator runs the recovery commands and unfreezes, prod is as before and open again
     lam = plane.client("lambda")
