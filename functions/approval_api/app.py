@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion.approval_api import ApprovalApiDeps, build_resolver
+from promotion.http.approval_routes import ApprovalApiDeps, build_resolver
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import approval_services, approval_signing_key
 

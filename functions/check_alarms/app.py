@@ -6,11 +6,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion import steps
 from promotion.adapters import aws
 from promotion.models.steps import CheckAlarmsRequest
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import parse_request, pipeline_configs
+from promotion.steps import check_alarms as check_alarms_step
 
 
 @logger.inject_lambda_context
@@ -18,4 +18,4 @@ from promotion.runtime import parse_request, pipeline_configs
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, CheckAlarmsRequest)
-    return steps.check_alarms(pipeline_configs(), aws.client("cloudwatch"), request).to_payload()
+    return check_alarms_step.check_alarms(pipeline_configs(), aws.client("cloudwatch"), request).to_payload()

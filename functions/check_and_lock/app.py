@@ -9,13 +9,13 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion import steps
 from promotion.adapters import aws
-from promotion.github_runtime import github_client
+from promotion.github.runtime import github_client
 from promotion.models.steps import PrepareRequest
 from promotion.observability import logger, metrics, tracer
-from promotion.prepare import PrepareDeps
+from promotion.pipeline.prepare import PrepareDeps
 from promotion.runtime import environment_store, ledger, parse_request, pipeline_configs
+from promotion.steps import check_and_lock as check_and_lock_step
 
 
 def _reclaimed(environment: str, stale_owner: str) -> None:
@@ -40,4 +40,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         commit_order=github_client(config),
         on_reclaim=_reclaimed,
     )
-    return steps.check_and_lock(pipeline_configs(), deps, request).to_payload()
+    return check_and_lock_step.check_and_lock(pipeline_configs(), deps, request).to_payload()

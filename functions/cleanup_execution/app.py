@@ -9,9 +9,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.adapters import aws
-from promotion.cleanup import ExecutionStatusChange, clean_up_after, close_out
-from promotion.notify import Outcome, notify_outcome
 from promotion.observability import logger, metrics, tracer
+from promotion.pipeline.cleanup import ExecutionStatusChange, clean_up_after, close_out
+from promotion.pipeline.notify import Outcome, notify_outcome
 from promotion.runtime import (
     approval_expirer,
     environment_store,

@@ -11,13 +11,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion import steps
 from promotion.adapters import aws
-from promotion.github_runtime import commit_identities, dependabot_prover, github_client
+from promotion.github.runtime import commit_identities, dependabot_prover, github_client
 from promotion.models.steps import DecideApprovalPathRequest
 from promotion.observability import logger, metrics, tracer
-from promotion.prepare import ProdReadiness
+from promotion.pipeline.prepare import ProdReadiness
 from promotion.runtime import environment_store, ledger, parse_request, pipeline_configs
+from promotion.steps import decide_approval_path as decide_approval_path_step
 
 
 @logger.inject_lambda_context
@@ -31,7 +31,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         ledger=ledger(),
         commit_order=github_client(pipeline_configs().get(request.pipeline)),
     )
-    return steps.decide_path(
+    return decide_approval_path_step.decide_path(
         pipeline_configs(),
         dependabot_prover(),
         request,

@@ -7,12 +7,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion import steps
 from promotion.adapters import aws
-from promotion.github_runtime import deployment_reporter
+from promotion.github.runtime import deployment_reporter
 from promotion.models.steps import DeployRequest
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import ledger, parse_request, pipeline_configs
+from promotion.steps import deploy_environment as deploy_environment_step
 
 
 @logger.inject_lambda_context
@@ -20,7 +20,7 @@ from promotion.runtime import ledger, parse_request, pipeline_configs
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, DeployRequest)
-    return steps.deploy(
+    return deploy_environment_step.deploy(
         pipeline_configs(),
         aws.client("lambda"),
         request,

@@ -7,11 +7,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion import steps
 from promotion.adapters import aws
 from promotion.models.steps import FetchArtifactRequest
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import parse_request, pipeline_configs
+from promotion.steps import fetch_artifact as fetch_artifact_step
 
 
 @logger.inject_lambda_context
@@ -19,4 +19,6 @@ from promotion.runtime import parse_request, pipeline_configs
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, FetchArtifactRequest)
-    return steps.fetch_artifact(pipeline_configs(), aws.client("s3"), request, now=time.time()).to_payload()
+    return fetch_artifact_step.fetch_artifact(
+        pipeline_configs(), aws.client("s3"), request, now=time.time()
+    ).to_payload()

@@ -7,10 +7,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion import steps
 from promotion.models.steps import FinishRequest
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import environment_store, ledger, parse_request
+from promotion.steps import finish_promotion as finish_promotion_step
 
 
 @logger.inject_lambda_context
@@ -18,4 +18,4 @@ from promotion.runtime import environment_store, ledger, parse_request
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, FinishRequest)
-    return steps.finish(environment_store(), ledger(), request, now=time.time())
+    return finish_promotion_step.finish(environment_store(), ledger(), request, now=time.time())

@@ -8,10 +8,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion import steps
 from promotion.models.steps import EnvironmentRequest
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import environment_store, parse_request
+from promotion.steps import freeze_environment as freeze_environment_step
 
 
 @logger.inject_lambda_context
@@ -23,4 +23,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.critical(
         "freezing environment", extra={"pipeline": request.pipeline, "environment": request.environment}
     )
-    return steps.freeze_environment(environment_store(), request, now=time.time())
+    return freeze_environment_step.freeze_environment(environment_store(), request, now=time.time())

@@ -7,9 +7,9 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion.github_runtime import webhook_deps
+from promotion.github.runtime import webhook_deps
+from promotion.http.webhook_routes import build_resolver
 from promotion.observability import logger, metrics, tracer
-from promotion.webhook_api import build_resolver
 
 app = build_resolver(webhook_deps(), metrics)
 

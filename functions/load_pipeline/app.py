@@ -6,14 +6,16 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion import steps
 from promotion.models.steps import LoadPipelineRequest
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import parse_request, pipeline_configs
+from promotion.steps import load_pipeline as load_pipeline_step
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return steps.load_pipeline(pipeline_configs(), parse_request(event, LoadPipelineRequest)).to_payload()
+    return load_pipeline_step.load_pipeline(
+        pipeline_configs(), parse_request(event, LoadPipelineRequest)
+    ).to_payload()

@@ -12,12 +12,12 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion import steps
-from promotion.github_runtime import deployment_reporter
+from promotion.github.runtime import deployment_reporter
 from promotion.models.steps import NotifyRequest
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import event_publisher, mailer, parse_request, pipeline_configs
 from promotion.settings import control_plane_settings
+from promotion.steps import notify as notify_step
 
 # A retried Notify after a partial success must not send the same message twice.
 _persistence = DynamoDBPersistenceLayer(table_name=control_plane_settings().idempotency_table)
@@ -37,7 +37,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         name=f"Promotion{request.outcome.title().replace('_', '')}", unit=MetricUnit.Count, value=1
     )
     try:
-        return steps.notify(
+        return notify_step.notify(
             pipeline_configs(), mailer(), event_publisher(), request, reporter=deployment_reporter()
         )
     except Exception:

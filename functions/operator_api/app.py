@@ -7,8 +7,8 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from promotion.http.operator_routes import OperatorApiDeps, build_resolver
 from promotion.observability import logger, metrics, tracer
-from promotion.operator_api import OperatorApiDeps, build_resolver
 from promotion.runtime import approval_services
 
 app = build_resolver(OperatorApiDeps(services=approval_services()))

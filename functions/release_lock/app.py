@@ -6,14 +6,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion import steps
 from promotion.models.steps import ReleaseLockRequest
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import environment_store, parse_request
+from promotion.steps import release_lock as release_lock_step
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return steps.release_lock(environment_store(), parse_request(event, ReleaseLockRequest))
+    return release_lock_step.release_lock(environment_store(), parse_request(event, ReleaseLockRequest))

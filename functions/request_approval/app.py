@@ -8,7 +8,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion import steps
 from promotion.models.steps import RequestApprovalRequest
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import (
@@ -19,6 +18,7 @@ from promotion.runtime import (
     pipeline_configs,
 )
 from promotion.settings import control_plane_settings
+from promotion.steps import request_approval as request_approval_step
 
 
 @logger.inject_lambda_context
@@ -27,7 +27,7 @@ from promotion.settings import control_plane_settings
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, RequestApprovalRequest)
     notifier = approval_notifier(control_plane_settings().public_api_url)
-    return steps.request_approval(
+    return request_approval_step.request_approval(
         pipeline_configs(),
         approval_services(),
         notifier,

@@ -8,11 +8,11 @@ from typing import Any
 import requests
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion import steps
 from promotion.adapters import aws
 from promotion.models.steps import RunChecksRequest
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import parse_request, pipeline_configs
+from promotion.steps import run_checks as run_checks_step
 
 
 @cache
@@ -27,4 +27,6 @@ def _session() -> requests.Session:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, RunChecksRequest)
-    return steps.run_check_suite(pipeline_configs(), aws.client("lambda"), _session(), request).to_payload()
+    return run_checks_step.run_check_suite(
+        pipeline_configs(), aws.client("lambda"), _session(), request
+    ).to_payload()

@@ -6,11 +6,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion import steps
 from promotion.adapters import aws
 from promotion.models.steps import ShiftTrafficRequest
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import parse_request, pipeline_configs
+from promotion.steps import shift_traffic as shift_traffic_step
 
 
 @logger.inject_lambda_context
@@ -18,6 +18,6 @@ from promotion.runtime import parse_request, pipeline_configs
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, ShiftTrafficRequest)
-    step = steps.shift_prod_traffic(pipeline_configs(), aws.client("lambda"), request)
+    step = shift_traffic_step.shift_prod_traffic(pipeline_configs(), aws.client("lambda"), request)
     logger.info("traffic shifted", extra={"weight": step.weight, "done": step.done})
     return step.to_payload()

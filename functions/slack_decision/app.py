@@ -7,9 +7,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from promotion.http.slack_routes import SlackDecisionTask, handle_click
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import approval_services, parse_request, slack_poster
-from promotion.slack_api import SlackDecisionTask, handle_click
 
 
 @logger.inject_lambda_context

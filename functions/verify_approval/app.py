@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion.approval_verification import verify_approval
+from promotion.approvals.verification import verify_approval
 from promotion.errors import ApprovalNotVerified
 from promotion.models.steps import VerifyApprovalRequest
 from promotion.observability import logger, metrics, tracer

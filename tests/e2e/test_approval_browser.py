@@ -21,7 +21,7 @@ import requests
 from promote_cli.control import ControlPlane, serving
 from promote_cli.local import sample
 from promote_cli.local.demo import LocalPlaneProcess
-from promotion.artifacts import lambda_code_sha256
+from promotion.pipeline.artifacts import lambda_code_sha256
 
 pytestmark = pytest.mark.e2e
 

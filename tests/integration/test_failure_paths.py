@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from promote_cli.local.plane import LocalControlPlane
-from promotion.artifacts import lambda_code_sha256, manifest_key
 from promotion.dal.environments import DynamoEnvironmentStateStore
+from promotion.pipeline.artifacts import lambda_code_sha256, manifest_key
 from tests.support.faults import AwsFault, aws_fault
 from tests.support.pipelines import SAMPLE_PIPELINE_FILE
 from tests.support.promotion import (

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from promote_cli.local.plane import LocalControlPlane
-from promotion.artifacts import lambda_code_sha256
+from promotion.pipeline.artifacts import lambda_code_sha256
 from tests.support.fault_matrix import environment_store, inject_state_fault, matrix_pipeline_document
 from tests.support.promotion import (
     Promotion,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from promotion.artifacts import lambda_code_sha256
+from promotion.pipeline.artifacts import lambda_code_sha256
 from tests.support.promotion import (
     decide_via_link,
     outbox,

@@ -18,9 +18,9 @@ import requests
 from promote_cli.control import serving
 from promote_cli.local import sample
 from promote_cli.local.plane import LocalControlPlane
-from promotion.artifacts import lambda_code_sha256
 from promotion.models.execution import CommitInfo, ExecutionInput, Trigger
 from promotion.naming import execution_name
+from promotion.pipeline.artifacts import lambda_code_sha256
 from tests.support.promotion import (
     Promotion,
     control,

@@ -14,7 +14,7 @@ from promote_cli.cli import main as promote
 from promote_cli.control import ControlPlane
 from promote_cli.local import sample
 from promote_cli.local.plane import LocalControlPlane
-from promotion.artifacts import lambda_code_sha256
+from promotion.pipeline.artifacts import lambda_code_sha256
 from tests.support.pipelines import SAMPLE_PIPELINE_FILE
 from tests.support.promotion import (
     decide_via_link,

@@ -18,13 +18,13 @@ import requests
 from promote_cli.control import serving
 from promote_cli.local import sample
 from promote_cli.local.plane import LocalControlPlane
-from promotion.artifacts import lambda_code_sha256
-from promotion.attestation import is_attested
-from promotion.dependabot import LambdaProdCommit, Unproven
-from promotion.deployment_status import execution_console_url
+from promotion.github.attestation import is_attested
+from promotion.github.dependabot import LambdaProdCommit, Unproven
+from promotion.github.deployment_status import execution_console_url
 from promotion.models.config import PipelineConfig
 from promotion.models.execution import ExecutionInput
 from promotion.naming import execution_name
+from promotion.pipeline.artifacts import lambda_code_sha256
 from tests.support.approval_plane import attestation_key, signing_key
 from tests.support.github import (
     DEPENDABOT,

@@ -17,10 +17,10 @@ import yaml
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from promotion import approvals
+from promotion.approvals.collaborators import ApprovalRequest, ApprovalServices, Notifier
+from promotion.approvals.decision_proof import KmsDecisionKey
 from promotion.dal.approvals import DynamoApprovalStore
 from promotion.dal.audit import DynamoAuditLog
-from promotion.decision_proof import KmsDecisionKey
 from promotion.models.approval import SlackMessageRef
 from promotion.models.config import PipelineConfig
 from promotion.models.execution import (
@@ -142,16 +142,14 @@ class ApprovalWorld:
     decision_key: KmsDecisionKey
 
     @property
-    def services(self) -> approvals.ApprovalServices:
-        return approvals.ApprovalServices(
+    def services(self) -> ApprovalServices:
+        return ApprovalServices(
             store=self.store, sfn=self.sfn, audit=self.audit, slack=self.slack, decision_key=self.decision_key
         )
 
     @property
-    def notifier(self) -> approvals.Notifier:
-        return approvals.Notifier(
-            mailer=self.mailer, signing_key=SIGNING_KEY, api_url=API_URL, slack=self.slack
-        )
+    def notifier(self) -> Notifier:
+        return Notifier(mailer=self.mailer, signing_key=SIGNING_KEY, api_url=API_URL, slack=self.slack)
 
     def actions(self, approval_id: str) -> list[str]:
         return [event.action for event in self.audit.history(approval_id)]
@@ -233,8 +231,8 @@ def request(
     commit: CommitInfo | None = None,
     identity: CommitIdentity | None = None,
     token: str = "token+/==",  # noqa: S107 - a fake task token
-) -> approvals.ApprovalRequest:
-    return approvals.ApprovalRequest(
+) -> ApprovalRequest:
+    return ApprovalRequest(
         task_token=f"{token}{execution}",
         execution_arn=f"arn:aws:states:us-east-1:123456789012:execution:unit-promotion:{execution}",
         execution_name=execution,

@@ -12,9 +12,9 @@ import boto3
 import requests
 
 from promote_cli.local.plane import LocalControlPlane
-from promotion import links
-from promotion.attestation import attest
+from promotion.approvals import links
 from promotion.dal.audit import DynamoAuditLog
+from promotion.github.attestation import attest
 from promotion.models.execution import CommitInfo, ExecutionInput, Trigger
 from promotion.naming import execution_name
 from tests.support.approval_fakes import slack_click_body, slack_signature

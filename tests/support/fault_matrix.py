@@ -21,8 +21,8 @@ import boto3
 
 from promote_cli.local.plane import LocalControlPlane
 from promote_cli.local.runtime import FAULT_ERRORS, FaultKind, InjectedFault
-from promotion.artifacts import lambda_code_sha256
 from promotion.dal.environments import DynamoEnvironmentStateStore
+from promotion.pipeline.artifacts import lambda_code_sha256
 from tests.support.pipelines import SAMPLE_PIPELINE_FILE
 from tests.support.promotion import (
     FAILED_STATUSES,

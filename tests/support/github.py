@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from promotion.webhook import sign
+from promotion.github.webhook import sign
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "github"
 SAMPLE_REPO = "example-org/sentiment-service"

@@ -9,8 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from promotion.alarms import alarm_states, bake_step
 from promotion.errors import AlarmMissing, BakeAlarm
+from promotion.pipeline.alarms import alarm_states, bake_step
 from tests.support.alarms import put_alarm
 
 HEALTHY = {"svc-prod-api-errors": "OK", "svc-prod-api-p99": "OK"}

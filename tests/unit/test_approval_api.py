@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from promote_cli.local.http_server import http_api_event
-from promotion import links
-from promotion.approval_api import ApprovalApiDeps, build_resolver
-from promotion.approvals import open_approval
+from promotion.approvals import links
+from promotion.approvals.request import open_approval
+from promotion.http.approval_routes import ApprovalApiDeps, build_resolver
 from promotion.models.approval import ApprovalRecord
 from promotion.models.execution import CommitInfo
 from tests.support.approval_fakes import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from promotion.approval_policy import BypassProof, NoProver, decide_approval_path
+from promotion.approvals.bypass_policy import BypassProof, NoProver, decide_approval_path
 from promotion.models.config import PipelineConfig
 from promotion.models.execution import CommitIdentity, GitHubAccount
 from tests.support.pipelines import github_push_sha, sample_config

@@ -7,8 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from promotion import approvals, links
-from promotion.approvals import Actor, decide, open_approval
+from promotion.approvals import links
+from promotion.approvals.collaborators import ApprovalQueued, DecisionNotDelivered
+from promotion.approvals.decisions import Actor, decide, decide_by_operator
+from promotion.approvals.expiry import AuditedExpirer
+from promotion.approvals.request import open_approval
 from promotion.errors import (
     ApprovalAlreadyDecided,
     ApprovalExpired,
@@ -342,7 +345,7 @@ def test_a_transient_step_functions_error_reopens_the_request_for_a_retry(world:
     )
     world.sfn.fail_with = "ThrottlingException"
 
-    with pytest.raises(approvals.DecisionNotDelivered):
+    with pytest.raises(DecisionNotDelivered):
         decide(world.services, record.approval_id, email_actor(), "approve", comment="", now=NOW + 1)
     reopened = world.store.get(record.approval_id)
     assert reopened.status == "pending"
@@ -401,7 +404,7 @@ def test_queue_mode_keeps_the_older_request_and_decides_in_order(world: Approval
 
     assert world.sfn.calls == []
     assert "Queued:     behind old" in world.mailer.sent[-1]["text"]
-    with pytest.raises(approvals.ApprovalQueued):
+    with pytest.raises(ApprovalQueued):
         decide(world.services, newer.approval_id, email_actor(), "approve", comment="", now=NOW + 11)
 
     decide(world.services, older.approval_id, email_actor(), "approve", comment="", now=NOW + 12)
@@ -422,9 +425,7 @@ def test_expire_for_execution_expires_only_that_executions_pending_records(world
         world.services, world.notifier, config=config, request=request(SHA_B, execution="two"), now=NOW + 1
     )
 
-    expired = approvals.AuditedExpirer(world.services).expire_for_execution(
-        waiting.execution_arn, at=int(NOW) + 5
-    )
+    expired = AuditedExpirer(world.services).expire_for_execution(waiting.execution_arn, at=int(NOW) + 5)
 
     assert [record.approval_id for record in expired] == [waiting.approval_id]
     assert world.store.get(waiting.approval_id).status == "expired"
@@ -459,7 +460,7 @@ def test_operators_act_as_the_approver_their_identity_maps_to(
 
     if approver is None:
         with pytest.raises(ApproverNotAllowed):
-            approvals.decide_by_operator(
+            decide_by_operator(
                 world.services,
                 record.approval_id,
                 principal_arn=principal,
@@ -469,7 +470,7 @@ def test_operators_act_as_the_approver_their_identity_maps_to(
             )
         assert world.actions(record.approval_id)[-1] == "refused"
         return
-    approvals.decide_by_operator(
+    decide_by_operator(
         world.services,
         record.approval_id,
         principal_arn=principal,
@@ -509,9 +510,9 @@ def test_a_new_attempt_started_by_an_operator_can_be_approved_once_github_names_
 ) -> None:
     # Given attempt 2 of a commit, started by `promote redeploy` / `promote start`: its input carries no
     # commit facts and no attestation (only the webhook attests, and it starts attempt 1 only)
-    from promotion import steps
     from promotion.models.execution import ApprovalPath, ExecutionInput, Trigger
     from promotion.models.steps import RequestApprovalRequest
+    from promotion.steps import request_approval as request_approval_step
     from tests.support.approval_fakes import artifact, preprod_report
 
     config = pipeline()
@@ -530,7 +531,7 @@ def test_a_new_attempt_started_by_an_operator_can_be_approved_once_github_names_
             execution_input=retried,
             approval_path=path,
         )
-        opened = steps.request_approval(
+        opened = request_approval_step.request_approval(
             ConfigOf(config),
             world.services,
             world.notifier,

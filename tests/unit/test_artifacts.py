@@ -12,9 +12,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from promotion.artifacts import fetch_and_pin, lambda_code_sha256, manifest_key
 from promotion.errors import ArtifactNotFound, ArtifactNotVersioned, ChecksumMismatch, InvalidManifest
 from promotion.models.config import ArtifactSource
+from promotion.pipeline.artifacts import fetch_and_pin, lambda_code_sha256, manifest_key
 from tests.support.pipelines import github_push_sha
 
 BUCKET = "unit-artifacts"

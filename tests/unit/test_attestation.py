@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from promotion.attestation import attest, is_attested, state_machine_of, trusted_input
+from promotion.github.attestation import attest, is_attested, state_machine_of, trusted_input
 from promotion.models.execution import CommitInfo, ExecutionInput, Fact, GitHubFacts, Trigger
 
 KEY = b"k" * 48

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from promotion.audit import Requester, audit_event
+from promotion.approvals.audit import Requester, audit_event
 from promotion.dal.audit import DynamoAuditLog
 from tests.support.approval_fakes import REGION, create_table_from_template, template_resources
 

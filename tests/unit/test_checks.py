@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from promotion.checks import (
+from promotion.models.config import HttpCheck
+from promotion.pipeline.checks import (
     CheckResponse,
     CheckTransportError,
     HttpTransport,
@@ -22,7 +23,6 @@ from promotion.checks import (
     http_api_event,
     run_checks,
 )
-from promotion.models.config import HttpCheck
 
 
 def check(**fields: Any) -> HttpCheck:

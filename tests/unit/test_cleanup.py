@@ -8,16 +8,16 @@ from typing import Any
 import pytest
 
 from promote_cli.local.events import matches, status_change_event
-from promotion.alarms import bake_step
-from promotion.cleanup import (
+from promotion.errors import BakeNoData
+from promotion.pipeline.alarms import bake_step
+from promotion.pipeline.cleanup import (
     ExecutionStatusChange,
     already_notified,
     clean_up_after,
     close_out,
     expire_approval,
 )
-from promotion.errors import BakeNoData
-from promotion.notify import Outcome
+from promotion.pipeline.notify import Outcome
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:release-promotion-promotion"
 EXECUTION = f"{STATE_MACHINE.replace('stateMachine', 'execution')}:sentiment-service-0123456789ab-a1"

@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 
-from promotion import approvals
-from promotion.approval_verification import close_failed_wait, verify_approval
-from promotion.approvals import Actor, decide, open_approval
-from promotion.decision_proof import decision_message
+from promotion.approvals.collaborators import ApprovalServices, DecisionNotDelivered
+from promotion.approvals.decision_proof import decision_message
+from promotion.approvals.decisions import Actor, decide
+from promotion.approvals.request import open_approval
+from promotion.approvals.verification import close_failed_wait, verify_approval
 from promotion.errors import ApprovalNotVerified
 from promotion.models.approval import ApprovalRecord
 from promotion.models.steps import ExpireApprovalRequest, VerifyApprovalRequest
-from promotion.notify import Failure
+from promotion.pipeline.notify import Failure
 from tests.support.approval_fakes import (
     ApprovalWorld,
     approval_world,
@@ -153,12 +154,12 @@ def test_a_forged_success_closes_the_waiting_record_and_is_audited(world: Approv
 
 
 def test_without_a_decision_key_nothing_is_approved_and_the_vote_is_undone(world: ApprovalWorld) -> None:
-    services = approvals.ApprovalServices(store=world.store, sfn=world.sfn, audit=world.audit)
+    services = ApprovalServices(store=world.store, sfn=world.sfn, audit=world.audit)
     record = open_approval(
         services, world.notifier, config=pipeline(), request=request(SHA, identity=OTHER_AUTHOR), now=NOW
     )
 
-    with pytest.raises(approvals.DecisionNotDelivered):
+    with pytest.raises(DecisionNotDelivered):
         decide(services, record.approval_id, actor(), "approve", comment="", now=NOW + 5)
 
     assert world.sfn.calls == []

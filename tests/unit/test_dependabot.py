@@ -19,15 +19,15 @@ import requests
 from moto import mock_aws
 
 from promote_cli.local.github_stub import GitHubStub
-from promotion.approval_policy import decide_approval_path
-from promotion.dependabot import (
+from promotion.approvals.bypass_policy import decide_approval_path
+from promotion.github.client import GitHubClient, GitHubUser
+from promotion.github.dependabot import (
     GitHubDependabotProver,
     LambdaProdCommit,
     Unproven,
     is_dependabot,
     matches_manifest,
 )
-from promotion.github import GitHubClient, GitHubUser
 from promotion.models.config import DEFAULT_DEPENDENCY_MANIFESTS, PipelineConfig
 from tests.support.github import (
     DEPENDABOT,

@@ -14,11 +14,11 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
 
 from promote_cli.local import moto_patches
-from promotion.artifacts import lambda_code_sha256
-from promotion.deploy import deploy_environment
 from promotion.errors import CodeShaMismatch, DeployFailed
 from promotion.models.config import EnvironmentTarget
 from promotion.models.execution import EnvironmentDeployment, FunctionDeployment, PinnedArtifact
+from promotion.pipeline.artifacts import lambda_code_sha256
+from promotion.pipeline.deploy import deploy_environment
 
 REGION = "us-east-1"
 BUCKET = "unit-artifacts"

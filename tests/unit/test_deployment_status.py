@@ -15,14 +15,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from moto import mock_aws
 
 from promote_cli.local.github_stub import GitHubStub
-from promotion.deployment_status import (
+from promotion.github.client import GitHubClient
+from promotion.github.deployment_status import (
     DEPLOYMENT_TASK,
     ExecutionRef,
     GitHubDeploymentReporter,
     RunningExecutionLocator,
     execution_console_url,
 )
-from promotion.github import GitHubClient
 from promotion.models.config import PipelineConfig
 from promotion.naming import execution_name
 from tests.support.github import SAMPLE_REPO, new_sha

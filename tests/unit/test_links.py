@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from promotion import links
+from promotion.approvals import links
 from promotion.errors import ApprovalCsrfInvalid, ApprovalExpired, ApprovalLinkInvalid
 
 KEY = b"k" * 48

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from promotion.models.execution import BaselineFunction, EnvironmentBaseline
-from promotion.notify import Failure, Outcome, cause_text, notify_outcome
+from promotion.pipeline.notify import Failure, Outcome, cause_text, notify_outcome
 from tests.support.pipelines import sample_config
 
 SHA = "89abcdef0123456789abcdef0123456789abcdef"

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from promote_cli.local.http_server import http_api_event
-from promotion.approvals import open_approval
+from promotion.approvals.request import open_approval
+from promotion.http.operator_routes import OperatorApiDeps, build_resolver
 from promotion.models.approval import ApprovalRecord
-from promotion.operator_api import OperatorApiDeps, build_resolver
 from tests.support.approval_fakes import ApprovalWorld, approval_world, github_identity, pipeline, request
 
 NOW = 1_800_000_000.0

@@ -13,7 +13,6 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from promote_cli.local import moto_patches
-from promotion.baseline import capture_baseline
 from promotion.dal.environments import DynamoEnvironmentStateStore
 from promotion.errors import (
     AlarmsAlreadyFiring,
@@ -22,7 +21,8 @@ from promotion.errors import (
     RollbackFailed,
 )
 from promotion.models.execution import BaselineFunction, EnvironmentBaseline
-from promotion.rollback import roll_back
+from promotion.pipeline.baseline import capture_baseline
+from promotion.pipeline.rollback import roll_back
 from tests.support.alarms import put_alarm
 from tests.support.pipelines import sample_config
 

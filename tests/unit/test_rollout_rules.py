@@ -8,12 +8,12 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from promotion.deploy import deploy_environment
 from promotion.errors import DeployFailed, WouldGoBackwards
 from promotion.models.config import EnvironmentTarget, RolloutSettings
 from promotion.models.execution import EnvironmentDeployment, FunctionDeployment, PinnedArtifact
-from promotion.prepare import ensure_not_backwards
-from promotion.traffic import next_weight, routed_weight, shift_traffic
+from promotion.pipeline.deploy import deploy_environment
+from promotion.pipeline.prepare import ensure_not_backwards
+from promotion.pipeline.traffic import next_weight, routed_weight, shift_traffic
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 ARTIFACT = PinnedArtifact(

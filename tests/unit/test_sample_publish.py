@@ -14,9 +14,9 @@ import pytest
 from moto import mock_aws
 
 from promote_cli.local import sample
-from promotion.artifacts import fetch_and_pin
 from promotion.errors import ArtifactNotFound, ArtifactNotVersioned
 from promotion.models.config import ArtifactSource
+from promotion.pipeline.artifacts import fetch_and_pin
 
 BUCKET = "sample-artifacts"
 PREFIX = "builds/"

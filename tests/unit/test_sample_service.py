@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from promote_cli.local import sample
-from promotion.artifacts import BuildManifest
-from promotion.checks import CheckResponse, http_api_event, run_checks
 from promotion.models.config import HttpCheck, PipelineConfig, parse_pipeline_config
+from promotion.pipeline.artifacts import BuildManifest
+from promotion.pipeline.checks import CheckResponse, http_api_event, run_checks
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 POSITIVE = "I love this service, it is fast and works great"

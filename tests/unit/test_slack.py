@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from promote_cli.local.http_server import http_api_event
-from promotion import slack
-from promotion.approvals import open_approval
-from promotion.slack_api import SlackDecisionTask, SlackRouteDeps, build_slack_resolver, handle_click
+from promotion.approvals import slack
+from promotion.approvals.request import open_approval
+from promotion.http.slack_routes import SlackDecisionTask, SlackRouteDeps, build_slack_resolver, handle_click
 from tests.support.approval_fakes import (
     ApprovalWorld,
     approval_world,

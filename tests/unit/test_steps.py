@@ -13,9 +13,8 @@ import requests
 from aws_lambda_powertools.utilities.parameters import constants as parameters_constants
 from moto import mock_aws
 
-from promotion import steps
 from promotion.adapters.config_store import SsmPipelineConfigStore
-from promotion.approval_policy import NoIdentitySource, NoProver
+from promotion.approvals.bypass_policy import NoIdentitySource, NoProver
 from promotion.dal.environments import EnvironmentState, EnvironmentStateStore
 from promotion.dal.ledger import DynamoLedger
 from promotion.errors import (
@@ -38,7 +37,12 @@ from promotion.models.steps import (
     LoadPipelineRequest,
     RunChecksRequest,
 )
-from promotion.prepare import ProdReadiness
+from promotion.pipeline.prepare import ProdReadiness
+from promotion.steps import check_alarms as check_alarms_step
+from promotion.steps import decide_approval_path as decide_approval_path_step
+from promotion.steps import deploy_environment as deploy_environment_step
+from promotion.steps import load_pipeline as load_pipeline_step
+from promotion.steps import run_checks as run_checks_step
 from tests.support.alarms import put_alarm
 from tests.support.pipelines import github_push_sha, sample_config, sample_config_dict
 
@@ -72,7 +76,7 @@ def test_load_pipeline_hands_the_state_machine_its_timing_settings() -> None:
             }
         }
     )
-    settings = steps.load_pipeline(CONFIGS, request).to_payload()
+    settings = load_pipeline_step.load_pipeline(CONFIGS, request).to_payload()
     # the ASL reads these paths: $.settings.approval_timeout_seconds for the approval task's timeout
     assert settings["pipeline"] == "sentiment-service"
     assert settings["repo"] == "example-org/sentiment-service"
@@ -91,7 +95,7 @@ def test_load_pipeline_for_an_unknown_pipeline() -> None:
         }
     )
     with pytest.raises(UnknownPipeline, match="nobody-configured"):
-        steps.load_pipeline(CONFIGS, request)
+        load_pipeline_step.load_pipeline(CONFIGS, request)
 
 
 @pytest.fixture
@@ -150,7 +154,7 @@ def test_deploy_refuses_an_artifact_from_another_repository_before_any_call() ->
     with pytest.raises(
         InvalidExecutionInput, match="artifact is from someone/else, pipeline deploys example-org"
     ):
-        steps.deploy(CONFIGS, NoLambda(), request)
+        deploy_environment_step.deploy(CONFIGS, NoLambda(), request)
 
 
 # ---- Run checks ------------------------------------------------------------------------------------
@@ -182,7 +186,7 @@ def session(negative_label: str = "negative") -> requests.Session:
 
 def test_integration_checks_run_against_preprods_url() -> None:
     fake = FakeSession()
-    report = steps.run_check_suite(
+    report = run_checks_step.run_check_suite(
         CONFIGS,
         NoLambda(),
         cast(requests.Session, fake),
@@ -200,7 +204,7 @@ def test_integration_checks_run_against_preprods_url() -> None:
 def test_failing_integration_checks_raise_with_the_report_summary() -> None:
     request = RunChecksRequest(pipeline="sentiment-service", suite="integration")
     with pytest.raises(IntegrationTestsFailed) as caught:
-        steps.run_check_suite(CONFIGS, NoLambda(), session(negative_label="positive"), request)
+        run_checks_step.run_check_suite(CONFIGS, NoLambda(), session(negative_label="positive"), request)
     assert str(caught.value) == (
         f"1/3 integration checks failed on {PREPROD_URL}: "
         "score-negative: JSON 'label' is 'positive', expected 'negative'"
@@ -254,7 +258,7 @@ class ServiceLambda:
 
 def test_the_canary_calls_the_new_prod_versions_themselves() -> None:
     lam = ServiceLambda()
-    report = steps.run_check_suite(
+    report = run_checks_step.run_check_suite(
         CONFIGS,
         lam,
         session(),
@@ -275,7 +279,7 @@ def test_a_failing_canary_raises_canary_failed() -> None:
     with pytest.raises(
         CanaryFailed, match=r"1/4 canary checks failed on .*worker-health: status 500, expected 200"
     ):
-        steps.run_check_suite(CONFIGS, ServiceLambda(worker_status=500), session(), request)
+        run_checks_step.run_check_suite(CONFIGS, ServiceLambda(worker_status=500), session(), request)
 
 
 @pytest.mark.parametrize(
@@ -284,7 +288,7 @@ def test_a_failing_canary_raises_canary_failed() -> None:
 def test_the_canary_needs_the_prod_deployment(deployment: EnvironmentDeployment | None) -> None:
     request = RunChecksRequest(pipeline="sentiment-service", suite="canary", deployment=deployment)
     with pytest.raises(InvalidExecutionInput, match="the canary needs the prod deployment it checks"):
-        steps.run_check_suite(CONFIGS, NoLambda(), session(), request)
+        run_checks_step.run_check_suite(CONFIGS, NoLambda(), session(), request)
 
 
 # ---- Decide approval path ------------------------------------------------------------------------
@@ -320,7 +324,7 @@ def decide(prod: ProdState, *, mode: str = "promote") -> Any:
     request = DecideApprovalPathRequest.model_validate(
         {"pipeline": "sentiment-service", "sha": SHA, "mode": mode}
     )
-    return steps.decide_path(
+    return decide_approval_path_step.decide_path(
         CONFIGS, NoProver(), request, identities=NoIdentitySource(), readiness=prod.readiness()
     )
 
@@ -374,7 +378,7 @@ def cloudwatch() -> Iterator[Any]:
 
 
 def test_check_alarms_polls_the_environments_alarms(cloudwatch: Any) -> None:
-    progress = steps.check_alarms(
+    progress = check_alarms_step.check_alarms(
         CONFIGS,
         cloudwatch,
         CheckAlarmsRequest(pipeline="sentiment-service", environment="prod", elapsed_seconds=0),
@@ -387,4 +391,4 @@ def test_check_alarms_fails_closed_on_an_alarm_that_is_not_there(cloudwatch: Any
     cloudwatch.delete_alarms(AlarmNames=["svc-sentiment-prod-api-p99"])
     request = CheckAlarmsRequest(pipeline="sentiment-service", environment="prod", elapsed_seconds=2)
     with pytest.raises(AlarmMissing, match="svc-sentiment-prod-api-p99"):
-        steps.check_alarms(CONFIGS, cloudwatch, request)
+        check_alarms_step.check_alarms(CONFIGS, cloudwatch, request)

@@ -18,10 +18,7 @@ from moto import mock_aws
 from promote_cli.local.sample import SAMPLE_DIR
 from promotion.dal.deliveries import CommitClaim, DynamoDeliveryStore, commit_key
 from promotion.errors import UnknownPipeline
-from promotion.models.config import PipelineConfig, parse_pipeline_config
-from promotion.models.execution import parse_execution_input
-from promotion.naming import execution_name
-from promotion.webhook import (
+from promotion.github.webhook import (
     MAX_BODY_BYTES,
     STALE_CLAIM_SECONDS,
     Delivery,
@@ -30,6 +27,9 @@ from promotion.webhook import (
     WebhookKeys,
     receive,
 )
+from promotion.models.config import PipelineConfig, parse_pipeline_config
+from promotion.models.execution import parse_execution_input
+from promotion.naming import execution_name
 from tests.support.github import (
     SAMPLE_REPO,
     body_of,
@@ -609,7 +609,7 @@ def started_input(intake: Intake, arn: str) -> dict[str, Any]:
 
 
 def test_the_started_input_is_attested_for_its_own_execution_only(intake: Intake) -> None:
-    from promotion.attestation import is_attested
+    from promotion.github.attestation import is_attested
     from promotion.models.execution import ExecutionInput
 
     answer = intake.send(workflow_run_payload(sha=new_sha()), event="workflow_run")
@@ -639,7 +639,7 @@ def test_a_claim_gives_way_when_its_execution_failed_before_deploying(
     assert real.details["execution_name"] == execution_name(PIPELINE, sha, 2)
     document = started_input(intake, real.details["execution_arn"])
     assert document["attempt"] == 2
-    from promotion.attestation import is_attested
+    from promotion.github.attestation import is_attested
     from promotion.models.execution import ExecutionInput
 
     assert is_attested(

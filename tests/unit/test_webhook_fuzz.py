@@ -27,8 +27,9 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from promote_cli.local.sample import SAMPLE_DIR
-from promotion import github_runtime, runtime
+from promotion import runtime
 from promotion.adapters import aws
+from promotion.github import runtime as github_runtime
 from promotion.settings import ControlPlaneSettings, control_plane_settings
 from tests.support.github import (
     SAMPLE_REPO,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from promotion.webhook import (
+from promotion.github.webhook import (
     MIN_SECRET_LENGTH,
     WebhookKeys,
     WebhookSecretUnusable,

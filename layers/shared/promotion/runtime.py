@@ -11,16 +11,17 @@ from promotion.adapters import aws
 from promotion.adapters.config_store import SsmPipelineConfigStore
 from promotion.adapters.messaging import SesMailer, SnsEventPublisher
 from promotion.adapters.secrets import get_secret_bytes
-from promotion.approvals import ApprovalServices, AuditedExpirer, Notifier
+from promotion.approvals.collaborators import ApprovalServices, Notifier
+from promotion.approvals.decision_proof import KmsDecisionKey
+from promotion.approvals.expiry import AuditedExpirer
+from promotion.approvals.slack import SlackSdkPoster
 from promotion.dal.approvals import DynamoApprovalStore
 from promotion.dal.audit import DynamoAuditLog
 from promotion.dal.environments import DynamoEnvironmentStateStore
 from promotion.dal.ledger import DynamoLedger
-from promotion.decision_proof import KmsDecisionKey
 from promotion.errors import InvalidExecutionInput
 from promotion.models.validation import describe_validation_error
 from promotion.settings import control_plane_settings
-from promotion.slack import SlackSdkPoster
 
 RequestT = TypeVar("RequestT", bound=BaseModel)
 

@@ -28,7 +28,7 @@ import requests
 
 from promote_cli.control import ControlError, ControlPlane, follow, serving
 from promote_cli.local import github_payloads, sample
-from promotion.artifacts import lambda_code_sha256
+from promotion.pipeline.artifacts import lambda_code_sha256
 
 Say = Callable[[str], None]
 

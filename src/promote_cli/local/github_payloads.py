@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from promotion.webhook import sign
+from promotion.github.webhook import sign
 
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
 

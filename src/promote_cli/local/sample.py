@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from promotion.artifacts import BuildManifest, build_prefix, manifest_key
 from promotion.errors import ArtifactNotVersioned
 from promotion.models.config import REPO_PATTERN, ArtifactSource
+from promotion.pipeline.artifacts import BuildManifest, build_prefix, manifest_key
 
 SAMPLE_DIR: Path = Path(__file__).resolve().parents[3] / "examples" / "sentiment-service"
 VARIANTS = ("good", "fails-preprod", "fails-in-prod")

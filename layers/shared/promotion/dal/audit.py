@@ -6,7 +6,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from promotion.audit import AuditEvent
+from promotion.approvals.audit import AuditEvent
 from promotion.models.approval import from_dynamo
 
 

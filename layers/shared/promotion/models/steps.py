@@ -16,7 +16,7 @@ from promotion.models.execution import (
     PinnedArtifact,
     RollbackResult,
 )
-from promotion.notify import Failure
+from promotion.pipeline.notify import Failure
 
 
 class _Request(BaseModel):

@@ -27,9 +27,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promotion.adapters.config_store import PipelineConfigStore
-from promotion.attestation import attest
 from promotion.dal.deliveries import CommitClaim, DeliveryStore
 from promotion.errors import UnknownPipeline
+from promotion.github.attestation import attest
 from promotion.models.config import PipelineConfig, secret_name
 from promotion.models.execution import CommitInfo, ExecutionInput, Fact, GitHubFacts, Trigger
 from promotion.models.validation import describe_validation_error

@@ -3,7 +3,7 @@
 API Gateway verifies the caller's signature and their ``execute-api:Invoke`` permission before the function
 runs, and puts who they are in ``requestContext.authorizer.iam``. That verified ARN is the only identity
 used here: nothing in the body or headers can name the caller. The decision itself goes through
-``approvals.decide_by_operator``, the rules every channel obeys. Domain errors become HTTP answers in one
+``decide_by_operator``, the rules every channel obeys. Domain errors become HTTP answers in one
 place, ``_ERROR_STATUS``.
 """
 
@@ -18,8 +18,9 @@ from typing import Any, Literal
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from promotion import approvals
-from promotion.approval_api import requester_of
+from promotion.approvals.collaborators import ApprovalQueued, ApprovalServices, DecisionNotDelivered
+from promotion.approvals.decisions import decide_by_operator
+from promotion.approvals.rules import operator_approver
 from promotion.errors import (
     ApprovalAlreadyDecided,
     ApprovalExpired,
@@ -28,6 +29,7 @@ from promotion.errors import (
     PromotionError,
     SelfApprovalRefused,
 )
+from promotion.http.approval_routes import requester_of
 from promotion.models.approval import ApprovalRecord
 from promotion.models.validation import describe_validation_error
 
@@ -49,9 +51,9 @@ _ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
     SelfApprovalRefused: (403, "Not allowed"),
     ApprovalNotFound: (404, "No such approval"),
     ApprovalAlreadyDecided: (409, "Already decided"),
-    approvals.ApprovalQueued: (409, "Waiting in line"),
+    ApprovalQueued: (409, "Waiting in line"),
     ApprovalExpired: (410, "Expired"),
-    approvals.DecisionNotDelivered: (503, "Try again"),
+    DecisionNotDelivered: (503, "Try again"),
     BadRequest: (400, "Bad request"),
 }
 
@@ -67,7 +69,7 @@ class OperatorDecision(BaseModel):
 
 @dataclass(frozen=True)
 class OperatorApiDeps:
-    services: approvals.ApprovalServices
+    services: ApprovalServices
     clock: Callable[[], float] = time.time
 
 
@@ -96,7 +98,7 @@ def listing_row(record: ApprovalRecord, caller: str) -> dict[str, Any]:
     """A waiting request as operators see it: the record without its task token, and whom they act as."""
     return {
         **record.public_view(),
-        "as_approver": approvals.operator_approver(record.rules, caller),
+        "as_approver": operator_approver(record.rules, caller),
         # "verified" only when GitHub's API named the author's account (CommitFacts.author_confirmed).
         "author_confirmed": record.commit.author_confirmed,
     }
@@ -135,7 +137,7 @@ def build_resolver(deps: OperatorApiDeps) -> APIGatewayHttpResolver:
     def decide(approval_id: str) -> Response[str]:
         caller = caller_arn(app.current_event.raw_event)
         body = _decision_body(app.current_event.decoded_body or "")
-        result = approvals.decide_by_operator(
+        result = decide_by_operator(
             services,
             approval_id,
             principal_arn=caller,
@@ -159,8 +161,8 @@ def build_resolver(deps: OperatorApiDeps) -> APIGatewayHttpResolver:
     def domain_error(error: PromotionError) -> Response[str]:
         return error_response(error)
 
-    @app.exception_handler(approvals.DecisionNotDelivered)  # type: ignore[untyped-decorator]
-    def not_delivered(error: approvals.DecisionNotDelivered) -> Response[str]:
+    @app.exception_handler(DecisionNotDelivered)  # type: ignore[untyped-decorator]
+    def not_delivered(error: DecisionNotDelivered) -> Response[str]:
         return error_response(error)
 
     @app.exception_handler(BadRequest)  # type: ignore[untyped-decorator]

@@ -15,12 +15,12 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from promotion.baseline import capture_baseline, ensure_not_frozen, ensure_prod_alarms_quiet
 from promotion.dal.environments import EnvironmentStateStore, LockHeld
 from promotion.dal.ledger import DynamoLedger, LedgerEntry, LedgerFunction, entry_key
 from promotion.errors import EnvironmentFrozen, EnvironmentLocked, WouldGoBackwards
 from promotion.models.config import Environment, PipelineConfig
 from promotion.models.execution import EnvironmentBaseline, PinnedArtifact
+from promotion.pipeline.baseline import capture_baseline, ensure_not_frozen, ensure_prod_alarms_quiet
 
 
 class CommitOrder(Protocol):

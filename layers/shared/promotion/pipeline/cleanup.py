@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from promotion.models.execution import ExecutionInput
-from promotion.notify import Failure, Outcome, OutcomeKind
+from promotion.pipeline.notify import Failure, Outcome, OutcomeKind
 
 # States whose successful completion means people were already told how the promotion ended.
 NOTIFY_STATE_PREFIX = "Notify "

@@ -13,9 +13,9 @@ import json
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from promotion.deployment_status import MetricsSink
+from promotion.github.deployment_status import MetricsSink
+from promotion.github.webhook import Delivery, WebhookAnswer, WebhookDeps, receive
 from promotion.observability import logger
-from promotion.webhook import Delivery, WebhookAnswer, WebhookDeps, receive
 
 ROUTE = "/webhooks/github/<pipeline>"
 

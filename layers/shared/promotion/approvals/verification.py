@@ -15,19 +15,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from promotion.approvals import (
-    REJECTED_ERROR,
-    SUPERSEDED_ERROR,
-    ApprovalServices,
-    check_rules,
-    expire_execution,
-)
-from promotion.audit import AuditEvent, audit_event
-from promotion.decision_proof import DecisionKey, verify_decision
+from promotion.approvals.audit import AuditEvent, audit_event
+from promotion.approvals.collaborators import REJECTED_ERROR, SUPERSEDED_ERROR, ApprovalServices
+from promotion.approvals.decision_proof import DecisionKey, verify_decision
+from promotion.approvals.expiry import expire_execution
+from promotion.approvals.rules import check_rules
 from promotion.errors import ApprovalNotVerified
 from promotion.models.approval import ApprovalRecord
 from promotion.models.steps import ExpireApprovalRequest, VerifyApprovalRequest
-from promotion.notify import Failure
+from promotion.pipeline.notify import Failure
 
 # The error names the control plane fails an approval task with, and the record status it writes first.
 _CONTROL_PLANE_FAILURES = {REJECTED_ERROR: "rejected", SUPERSEDED_ERROR: "superseded"}

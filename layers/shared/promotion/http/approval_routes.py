@@ -15,8 +15,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from promotion import approvals, links, pages
-from promotion.audit import Requester
+from promotion.approvals import links, pages
+from promotion.approvals.audit import Requester
+from promotion.approvals.collaborators import ApprovalQueued, ApprovalServices, DecisionNotDelivered
+from promotion.approvals.decisions import LinkDecision, check_link, decide_by_link
+from promotion.approvals.expiry import expire
 from promotion.errors import (
     ApprovalAlreadyDecided,
     ApprovalCsrfInvalid,
@@ -35,9 +38,9 @@ _ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
     SelfApprovalRefused: (403, "Not allowed"),
     ApprovalNotFound: (404, "No such approval"),
     ApprovalAlreadyDecided: (409, "Already decided"),
-    approvals.ApprovalQueued: (409, "Waiting in line"),
+    ApprovalQueued: (409, "Waiting in line"),
     ApprovalExpired: (410, "Expired"),
-    approvals.DecisionNotDelivered: (503, "Try again"),
+    DecisionNotDelivered: (503, "Try again"),
 }
 MAX_FORM_BYTES = 8 * 1024
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -49,7 +52,7 @@ class BadRequest(Exception):
 
 @dataclass(frozen=True)
 class ApprovalApiDeps:
-    services: approvals.ApprovalServices
+    services: ApprovalServices
     signing_key: Callable[[], bytes]
     clock: Callable[[], float] = time.time
 
@@ -109,7 +112,7 @@ def build_resolver(deps: ApprovalApiDeps) -> APIGatewayHttpResolver:
         approver, expires, signature = (query.get(k, "") for k in ("approver", "expires", "sig"))
         now = deps.clock()
         key = deps.signing_key()
-        record = approvals.check_link(
+        record = check_link(
             services.store,
             key,
             approval_id=approval_id,
@@ -129,7 +132,7 @@ def build_resolver(deps: ApprovalApiDeps) -> APIGatewayHttpResolver:
             detail=f"page shown with status {record.status}",
         )
         if record.status == "pending" and now >= record.expires_at:
-            record = approvals.expire(services, record, now=now) or services.store.get(approval_id)
+            record = expire(services, record, now=now) or services.store.get(approval_id)
         if record.status in ("expired", "superseded"):
             return _html(410, pages.closed_page(record))
         if record.status != "pending":
@@ -164,10 +167,10 @@ def build_resolver(deps: ApprovalApiDeps) -> APIGatewayHttpResolver:
         decision = _one(form, "decision")
         if decision not in ("approve", "reject"):
             raise BadRequest("decision must be approve or reject")
-        result = approvals.decide_by_link(
+        result = decide_by_link(
             services,
             deps.signing_key(),
-            approvals.LinkDecision(
+            LinkDecision(
                 approval_id=approval_id,
                 approver=_one(form, "approver"),
                 expires=_one(form, "expires"),
@@ -186,8 +189,8 @@ def build_resolver(deps: ApprovalApiDeps) -> APIGatewayHttpResolver:
     def domain_error(error: PromotionError) -> Response[str]:
         return _error_page(error)
 
-    @app.exception_handler(approvals.DecisionNotDelivered)  # type: ignore[untyped-decorator]
-    def not_delivered(error: approvals.DecisionNotDelivered) -> Response[str]:
+    @app.exception_handler(DecisionNotDelivered)  # type: ignore[untyped-decorator]
+    def not_delivered(error: DecisionNotDelivered) -> Response[str]:
         return _error_page(error)
 
     @app.exception_handler(BadRequest)  # type: ignore[untyped-decorator]

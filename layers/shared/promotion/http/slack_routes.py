@@ -2,7 +2,7 @@
 
 The route checks the request's signature (and its 5-minute window), hands the click to the worker
 asynchronously and acknowledges at once: Slack waits 3 seconds at most. The worker maps the Slack user to
-an approver, decides through ``approvals.decide`` (the same rules as every channel) and updates the
+an approver, decides through ``decide`` (the same rules as every channel) and updates the
 original message through ``response_url`` with who decided and when.
 """
 
@@ -16,10 +16,12 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ConfigDict
 
-from promotion import approvals, slack
-from promotion.approval_api import requester_of
-from promotion.audit import Requester
+from promotion.approvals import slack
+from promotion.approvals.audit import Requester
+from promotion.approvals.collaborators import ApprovalServices, DecisionNotDelivered, iso
+from promotion.approvals.decisions import decide_by_slack
 from promotion.errors import PromotionError
+from promotion.http.approval_routes import requester_of
 
 Dispatch = Callable[[dict[str, Any]], None]
 
@@ -95,7 +97,7 @@ def build_slack_resolver(deps: SlackRouteDeps) -> APIGatewayHttpResolver:
 
 
 def handle_click(
-    services: approvals.ApprovalServices, poster: slack.SlackPoster, task: SlackDecisionTask, *, now: float
+    services: ApprovalServices, poster: slack.SlackPoster, task: SlackDecisionTask, *, now: float
 ) -> str:
     """Decide a verified click and tell Slack; returns what Slack was told."""
     click = slack.SlackClick(
@@ -108,14 +110,14 @@ def handle_click(
     )
     requester = Requester(source_ip=task.source_ip, user_agent=task.user_agent)
     try:
-        result = approvals.decide_by_slack(services, click, requester=requester, now=now)
-    except (PromotionError, approvals.DecisionNotDelivered) as error:
+        result = decide_by_slack(services, click, requester=requester, now=now)
+    except (PromotionError, DecisionNotDelivered) as error:
         # Only the clicker sees why; the message itself stays as it is (its buttons still work for others).
         message = f"Not done: {error}"
         poster.respond(task.response_url, text=message, blocks=None, replace_original=False)
         return message
     record = result.record
-    when = approvals.iso(now)
+    when = iso(now)
     if not result.final:
         message = f"{result.summary()} (you approved at {when})"
         poster.respond(task.response_url, text=message, blocks=None, replace_original=False)
@@ -125,7 +127,7 @@ def handle_click(
     poster.respond(
         task.response_url,
         text=outcome,
-        blocks=slack.closed_blocks(record, outcome=outcome, expires=approvals.iso(record.expires_at)),
+        blocks=slack.closed_blocks(record, outcome=outcome, expires=iso(record.expires_at)),
         replace_original=True,
     )
     return outcome

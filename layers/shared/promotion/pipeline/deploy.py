@@ -14,10 +14,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from promotion.artifacts import lambda_code_sha256
 from promotion.errors import CodeShaMismatch, DeployFailed
 from promotion.models.config import Environment, EnvironmentTarget
 from promotion.models.execution import EnvironmentDeployment, FunctionDeployment, PinnedArtifact
+from promotion.pipeline.artifacts import lambda_code_sha256
 
 _WAITER_CONFIG = {"Delay": 2, "MaxAttempts": 60}
 _log = logging.getLogger(__name__)

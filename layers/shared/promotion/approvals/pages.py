@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from html import escape
 
-from promotion.approvals import author_matches, author_who, iso, verification_text
+from promotion.approvals.collaborators import iso
+from promotion.approvals.messages import author_who, verification_text
+from promotion.approvals.rules import author_matches
 from promotion.dal.approvals import decided_message
 from promotion.models.approval import ApprovalRecord
 

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from fnmatch import fnmatchcase
 from typing import Any, Protocol
 
-from promotion.approval_policy import BypassProof
-from promotion.github import (
+from promotion.approvals.bypass_policy import BypassProof
+from promotion.github.client import (
     COMPARE_FILES_LIMIT,
     PULL_COMMITS_LIMIT,
     CompareCommit,

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from promotion.github import Deployment, DeploymentState, GitHubClient
+from promotion.github.client import Deployment, DeploymentState, GitHubClient
 from promotion.models.config import Environment, PipelineConfig
 from promotion.naming import parse_execution_name
 from promotion.observability import logger

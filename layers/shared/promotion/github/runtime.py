@@ -13,16 +13,16 @@ from aws_lambda_powertools.utilities import parameters
 
 from promotion.adapters import aws
 from promotion.dal.deliveries import DynamoDeliveryStore
-from promotion.dependabot import GitHubDependabotProver, LambdaProdCommit
-from promotion.deployment_status import GitHubDeploymentReporter, RunningExecutionLocator
 from promotion.errors import InvalidPipelineConfig
-from promotion.github import GitHubClient
-from promotion.identity import GitHubCommitIdentity
+from promotion.github.client import GitHubClient
+from promotion.github.dependabot import GitHubDependabotProver, LambdaProdCommit
+from promotion.github.deployment_status import GitHubDeploymentReporter, RunningExecutionLocator
+from promotion.github.identity import GitHubCommitIdentity
+from promotion.github.webhook import WebhookDeps, WebhookKeys
 from promotion.models.config import PipelineConfig, api_token_prefix, secret_name, webhook_secret_prefix
 from promotion.observability import metrics
 from promotion.runtime import attestation_key, pipeline_configs
 from promotion.settings import control_plane_settings
-from promotion.webhook import WebhookDeps, WebhookKeys
 
 
 @cache

@@ -10,11 +10,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from promotion.alarms import alarm_states
 from promotion.dal.environments import EnvironmentStateStore
 from promotion.errors import AlarmsAlreadyFiring, EnvironmentFrozen, EnvironmentNotBootstrapped
 from promotion.models.config import Environment, PipelineConfig
 from promotion.models.execution import BaselineFunction, EnvironmentBaseline
+from promotion.pipeline.alarms import alarm_states
 
 
 def ensure_not_frozen(

@@ -1,0 +1,1 @@
+"""The HTTP API's routes: approval links, Slack interactivity, the GitHub webhook, operators."""

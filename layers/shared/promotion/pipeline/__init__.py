@@ -1,0 +1,1 @@
+"""The promotion's own steps: artifacts, deploys, checks, traffic, alarms, rollback, notices."""

@@ -1,0 +1,50 @@
+"""The step behind functions/finish_promotion: typed request in, typed result out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from promotion.dal.environments import EnvironmentStateStore
+from promotion.dal.ledger import DynamoLedger
+from promotion.dal.ledger import Outcome as LedgerOutcome
+from promotion.models.steps import (
+    FinishRequest,
+)
+
+
+def finish(
+    environments: EnvironmentStateStore, ledger: DynamoLedger, request: FinishRequest, *, now: float
+) -> dict[str, Any]:
+    """Close the promotion's ledger entries and release its locks (a frozen environment keeps its lock)."""
+    state = request.promotion
+    approver = (state.approval or {}).get("approved_by")
+    closed: dict[str, str] = {}
+    for baseline in (state.preprod_baseline, state.prod_baseline):
+        if baseline is None or baseline.ledger_key is None:
+            continue
+        entry = ledger.entry(state.pipeline, baseline.environment, baseline.ledger_key)
+        if entry is None or entry.outcome in ("rolled_back", "rollback_failed"):
+            continue
+        outcome: LedgerOutcome = request.outcome if entry.outcome == "deployed" else "failed"
+        detail = state.failure.Error if state.failure else None
+        ledger.finish(
+            state.pipeline,
+            baseline.environment,
+            baseline.ledger_key,
+            outcome=outcome,
+            at=int(now),
+            approver=approver,
+            detail=detail,
+        )
+        closed[baseline.environment] = outcome
+    # The environment whose rollback failed keeps its lock, frozen or not (its freeze may have failed):
+    # nothing may deploy it until an operator has checked it and runs promote unfreeze.
+    failed = state.failed_environment_baseline() if request.outcome == "rollback_failed" else None
+    keep = failed.environment if failed is not None else None
+    released = [
+        environment
+        for environment in ("preprod", "prod")
+        if environment != keep
+        and environments.release_lock(state.pipeline, environment, owner=request.execution_arn)
+    ]
+    return {"ledger": closed, "released_locks": released}

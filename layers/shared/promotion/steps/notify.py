@@ -1,0 +1,49 @@
+"""The step behind functions/notify: typed request in, typed result out."""
+
+from __future__ import annotations
+
+from promotion.adapters.config_store import PipelineConfigStore
+from promotion.adapters.messaging import EventPublisher, Mailer
+from promotion.github.deployment_status import NO_DEPLOYMENT_REPORTS, DeploymentReporter, ExecutionRef
+from promotion.models.steps import (
+    NotifyRequest,
+)
+from promotion.pipeline.notify import Outcome, cause_text, notify_outcome
+
+
+def notify(
+    configs: PipelineConfigStore,
+    mailer: Mailer,
+    publisher: EventPublisher,
+    request: NotifyRequest,
+    *,
+    reporter: DeploymentReporter = NO_DEPLOYMENT_REPORTS,
+) -> dict[str, str]:
+    state = request.promotion
+    config = configs.get(state.pipeline)
+    promoted = request.outcome == "promoted"
+    outcome = Outcome(
+        outcome=request.outcome,
+        pipeline=state.pipeline,
+        sha=state.sha,
+        execution_name=request.execution_name,
+        execution_arn=request.execution_arn,
+        failure=None if promoted else state.failure,
+        approved_by=(state.approval or {}).get("approved_by"),
+        prod_versions={f.key: f.version for f in state.prod.functions} if promoted and state.prod else None,
+        rollback=None if promoted else state.rollback,
+        baseline=state.failed_environment_baseline() if request.outcome == "rollback_failed" else None,
+        rollback_error=state.rollback_error,
+        freeze_error=state.freeze_error,
+    )
+    notify_outcome(mailer, publisher, config, outcome)
+    # After the messages, so a slow GitHub never delays them.
+    reporter.finished(
+        config,
+        state.sha,
+        ExecutionRef(arn=request.execution_arn, name=request.execution_name),
+        promoted=promoted,
+        error=state.failure.Error if state.failure else None,
+        cause=cause_text(state.failure.Cause) if state.failure else None,
+    )
+    return {"notified": outcome.outcome, "subject": outcome.subject()}
