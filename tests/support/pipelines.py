@@ -32,6 +32,13 @@ def sample_config(**overrides: Any) -> PipelineConfig:
     return parse_pipeline_config(document, source="test")
 
 
+def sample_config_with_github(*, bucket: str = "artifacts", **github: Any) -> PipelineConfig:
+    """The sample pipeline with ``github`` fields merged into its ``github`` section."""
+    document = sample_config_dict(bucket=bucket)
+    document["github"] = {**document.get("github", {}), **github}
+    return parse_pipeline_config(document, source="test")
+
+
 def github_push_sha() -> str:
     """The head commit of a real GitHub push payload (used where a test wants a realistic SHA)."""
     payload = json.loads((GITHUB_FIXTURES / "push.with-new-branch.json").read_text())

@@ -26,7 +26,7 @@ from promotion.github.deployment_status import (
 from promotion.models.config import PipelineConfig
 from promotion.naming import execution_name
 from tests.support.github import SAMPLE_REPO, new_sha
-from tests.unit.test_webhook import sample_config
+from tests.support.pipelines import sample_config_with_github as sample_config
 
 TOKEN = "ghp_status_token"
 EXECUTION_ARN_PREFIX = "arn:aws:states:us-east-1:123456789012:execution:release-promotion-promotion:"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +16,8 @@ from promote_cli.local.template import (
     parameter_defaults,
     translate,
 )
+from tests.support.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"
 ASL_FILE = REPO_ROOT / "statemachine" / "promotion.asl.json"
 PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")

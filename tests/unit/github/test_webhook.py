@@ -15,7 +15,6 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from promote_cli.local.sample import SAMPLE_DIR
 from promotion.dal.deliveries import CommitClaim, DynamoDeliveryStore, commit_key
 from promotion.errors import UnknownPipeline
 from promotion.github.webhook import (
@@ -27,7 +26,7 @@ from promotion.github.webhook import (
     WebhookKeys,
     receive,
 )
-from promotion.models.config import PipelineConfig, parse_pipeline_config
+from promotion.models.config import PipelineConfig
 from promotion.models.execution import parse_execution_input
 from promotion.naming import execution_name
 from tests.support.github import (
@@ -41,6 +40,7 @@ from tests.support.github import (
     webhook_fixture_names,
     workflow_run_payload,
 )
+from tests.support.pipelines import sample_config_with_github
 
 PIPELINE = "sentiment-service"
 SECRET = "webhook-secret-for-unit-tests-0123456789"
@@ -52,11 +52,7 @@ REGION = "us-east-1"
 
 
 def sample_config(**github: Any) -> PipelineConfig:
-    text = (SAMPLE_DIR / "pipeline.local.json").read_text()
-    text = text.replace("${ARTIFACT_BUCKET}", "artifacts").replace("${LOCAL_API_URL}", "http://127.0.0.1:9")
-    document = json.loads(text)
-    document["github"] = {**document.get("github", {}), **github}
-    return parse_pipeline_config(document, source="test")
+    return sample_config_with_github(**github)
 
 
 class Configs:

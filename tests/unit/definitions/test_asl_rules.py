@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ASL = json.loads((Path(__file__).resolve().parents[2] / "statemachine" / "promotion.asl.json").read_text())
+from tests.support.paths import REPO_ROOT
+
+ASL = json.loads((REPO_ROOT / "statemachine" / "promotion.asl.json").read_text())
 TASKS = {name: state for name, state in ASL["States"].items() if state["Type"] == "Task"}
 
 

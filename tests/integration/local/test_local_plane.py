@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -12,8 +11,8 @@ import pytest
 import requests
 
 from promote_cli.local.plane import LocalControlPlane
+from tests.support.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ASL_FILE = REPO_ROOT / "statemachine" / "promotion.asl.json"
 
 

@@ -40,7 +40,7 @@ from tests.support.github import (
     spoofed_dependabot_commit,
     user,
 )
-from tests.unit.test_webhook import sample_config
+from tests.support.pipelines import sample_config_with_github as sample_config
 
 TOKEN = "ghp_unit_test_token"
 

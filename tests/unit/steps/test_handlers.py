@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -21,8 +20,8 @@ from promotion import settings as promotion_settings
 from promotion.adapters import aws as promotion_aws
 from promotion.errors import InvalidExecutionInput
 from promotion.settings import ControlPlaneSettings
+from tests.support.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"
 REGION = "us-east-1"
 # Values for the settings whose format is checked; every other variable gets a plain placeholder.

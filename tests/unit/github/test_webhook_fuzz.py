@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -41,8 +40,8 @@ from tests.support.github import (
     webhook_fixture_names,
     workflow_run_payload,
 )
+from tests.support.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 HANDLER = REPO_ROOT / "functions" / "github_webhook" / "app.py"
 REGION = "us-east-1"
 STACK = "fuzz"

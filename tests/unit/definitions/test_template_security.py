@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+from tests.support.paths import REPO_ROOT
+
+TEMPLATE = REPO_ROOT / "template.yaml"
 SECRET_ARN = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
 WEBHOOK_SECRETS = f"Sub:{SECRET_ARN}${{AWS::StackName}}/github/webhook/*"
 API_TOKENS = f"Sub:{SECRET_ARN}${{AWS::StackName}}/github/api/*"

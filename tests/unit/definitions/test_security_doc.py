@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-SECURITY_DOC = ROOT / "docs" / "security.md"
+from tests.support.paths import REPO_ROOT
+
+SECURITY_DOC = REPO_ROOT / "docs" / "security.md"
 
 
 def test_every_test_the_threat_table_names_exists() -> None:
@@ -15,6 +15,6 @@ def test_every_test_the_threat_table_names_exists() -> None:
     missing = [
         f"{path}::{name}"
         for path, name in named
-        if not (ROOT / path).is_file() or f"def {name}(" not in (ROOT / path).read_text()
+        if not (REPO_ROOT / path).is_file() or f"def {name}(" not in (REPO_ROOT / path).read_text()
     ]
     assert missing == []
