@@ -17,30 +17,20 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from promotion.approvals import links, pages
 from promotion.approvals.audit import Requester
-from promotion.approvals.collaborators import ApprovalQueued, ApprovalServices, DecisionNotDelivered
+from promotion.approvals.collaborators import ApprovalServices, DecisionNotDelivered
 from promotion.approvals.decisions import LinkDecision, check_link, decide_by_link
 from promotion.approvals.expiry import expire
 from promotion.errors import (
-    ApprovalAlreadyDecided,
     ApprovalCsrfInvalid,
-    ApprovalExpired,
     ApprovalLinkInvalid,
-    ApprovalNotFound,
-    ApproverNotAllowed,
     PromotionError,
-    SelfApprovalRefused,
 )
+from promotion.http.errors import DECISION_ERROR_STATUS, ErrorStatus, status_of
 
-_ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
+_ERROR_STATUS: ErrorStatus = {
     ApprovalLinkInvalid: (403, "Link not valid"),
     ApprovalCsrfInvalid: (403, "Form not valid"),
-    ApproverNotAllowed: (403, "Not an approver"),
-    SelfApprovalRefused: (403, "Not allowed"),
-    ApprovalNotFound: (404, "No such approval"),
-    ApprovalAlreadyDecided: (409, "Already decided"),
-    ApprovalQueued: (409, "Waiting in line"),
-    ApprovalExpired: (410, "Expired"),
-    DecisionNotDelivered: (503, "Try again"),
+    **DECISION_ERROR_STATUS,
 }
 MAX_FORM_BYTES = 8 * 1024
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -205,8 +195,9 @@ def build_resolver(deps: ApprovalApiDeps) -> APIGatewayHttpResolver:
 
 
 def _error_page(error: Exception) -> Response[str]:
-    for error_type, (status, title) in _ERROR_STATUS.items():
-        if isinstance(error, error_type):
-            return _html(status, pages.message_page(title, str(error)))
+    answer = status_of(error, _ERROR_STATUS)
+    if answer is not None:
+        status, title = answer
+        return _html(status, pages.message_page(title, str(error)))
     # Any other domain error here is the service's fault, not the client's.
     return _html(500, pages.message_page("Error", "the approval could not be processed"))

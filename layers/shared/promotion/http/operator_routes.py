@@ -18,18 +18,14 @@ from typing import Any, Literal
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from promotion.approvals.collaborators import ApprovalQueued, ApprovalServices, DecisionNotDelivered
+from promotion.approvals.collaborators import ApprovalServices, DecisionNotDelivered
 from promotion.approvals.decisions import decide_by_operator
 from promotion.approvals.rules import operator_approver
 from promotion.errors import (
-    ApprovalAlreadyDecided,
-    ApprovalExpired,
-    ApprovalNotFound,
-    ApproverNotAllowed,
     PromotionError,
-    SelfApprovalRefused,
 )
 from promotion.http.approval_routes import requester_of
+from promotion.http.errors import DECISION_ERROR_STATUS, ErrorStatus, status_of
 from promotion.models.approval import ApprovalRecord
 from promotion.models.validation import describe_validation_error
 
@@ -45,15 +41,9 @@ class CallerUnknown(Exception):
     """The request carries no IAM caller: the route is not behind the IAM authorizer. Refuse, never guess."""
 
 
-_ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
+_ERROR_STATUS: ErrorStatus = {
     CallerUnknown: (403, "Forbidden"),
-    ApproverNotAllowed: (403, "Not an approver"),
-    SelfApprovalRefused: (403, "Not allowed"),
-    ApprovalNotFound: (404, "No such approval"),
-    ApprovalAlreadyDecided: (409, "Already decided"),
-    ApprovalQueued: (409, "Waiting in line"),
-    ApprovalExpired: (410, "Expired"),
-    DecisionNotDelivered: (503, "Try again"),
+    **DECISION_ERROR_STATUS,
     BadRequest: (400, "Bad request"),
 }
 
@@ -177,8 +167,9 @@ def build_resolver(deps: OperatorApiDeps) -> APIGatewayHttpResolver:
 
 
 def error_response(error: Exception) -> Response[str]:
-    for error_type, (status, title) in _ERROR_STATUS.items():
-        if isinstance(error, error_type):
-            return _json(status, {"error": title, "message": str(error)})
+    answer = status_of(error, _ERROR_STATUS)
+    if answer is not None:
+        status, title = answer
+        return _json(status, {"error": title, "message": str(error)})
     # Any other domain error here is the service's fault, not the caller's.
     return _json(500, {"error": "Error", "message": "the decision could not be processed"})
