@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from promotion.approvals import links, slack
-from promotion.approvals.audit import Requester
+from promotion.approvals.audit import AuditAction, Requester
 from promotion.approvals.collaborators import (
     REJECTED_ERROR,
     TASK_GONE,
@@ -75,17 +75,39 @@ def decide(
     try:
         return _decide(services, record, actor, decision, comment=comment, now=now)
     except (PromotionError, DecisionNotDelivered) as error:
-        services.record_audit(
+        _audit_as(
+            actor,
+            services,
             record,
             "refused",
-            actor=actor.approver,
-            channel=actor.channel,
             now=now,
-            requester=actor.requester,
             comment=comment,
             detail=f"{decision} refused ({type(error).__name__}): {error}; identity {actor.identity}",
         )
         raise
+
+
+def _audit_as(
+    actor: Actor,
+    services: ApprovalServices,
+    record: ApprovalRecord,
+    action: AuditAction,
+    *,
+    now: float,
+    comment: str,
+    detail: str,
+) -> None:
+    """An audit event of ``actor``'s decision on ``record``: who, through which channel, from where."""
+    services.record_audit(
+        record,
+        action,
+        actor=actor.approver,
+        channel=actor.channel,
+        now=now,
+        requester=actor.requester,
+        comment=comment,
+        detail=detail,
+    )
 
 
 # ---- the three channels -------------------------------------------------------------------------------
@@ -270,31 +292,13 @@ def _decide(
                 taskToken=decided.task_token, error=REJECTED_ERROR, cause=cause[:32_768]
             ),
         )
-        services.record_audit(
-            decided,
-            "rejected",
-            actor=actor.approver,
-            channel=actor.channel,
-            now=now,
-            requester=actor.requester,
-            comment=comment,
-            detail=detail,
-        )
+        _audit_as(actor, services, decided, "rejected", now=now, comment=comment, detail=detail)
         return DecisionResult(decided, final=True)
 
     voted = store.add_vote(
         record.approval_id, by=actor.approver, vote=Vote(at=int(now), channel=actor.channel, comment=comment)
     )
-    services.record_audit(
-        voted,
-        "approved",
-        actor=actor.approver,
-        channel=actor.channel,
-        now=now,
-        requester=actor.requester,
-        comment=comment,
-        detail=detail,
-    )
+    _audit_as(actor, services, voted, "approved", now=now, comment=comment, detail=detail)
     if len(voted.votes) < voted.rules.required_approvals:
         return DecisionResult(voted, final=False)
     approvers = voted.approved_by()
@@ -323,13 +327,12 @@ def _decide(
             taskToken=decided.task_token, output=json.dumps(outcome.to_payload())
         ),
     )
-    services.record_audit(
+    _audit_as(
+        actor,
+        services,
         decided,
         "decided",
-        actor=actor.approver,
-        channel=actor.channel,
         now=now,
-        requester=actor.requester,
         comment=comment,
         detail=f"approved by {', '.join(approvers)}; Step Functions told",
     )
