@@ -70,16 +70,44 @@ class ApprovalServices:
         comment: str = "",
         detail: str = "",
     ) -> None:
+        self.record_audit_under(
+            record.approval_id,
+            action,
+            pipeline=record.pipeline,
+            execution_arn=record.execution_arn,
+            actor=actor,
+            channel=channel,
+            now=now,
+            requester=requester,
+            comment=comment,
+            detail=detail,
+        )
+
+    def record_audit_under(
+        self,
+        key: str,
+        action: AuditAction,
+        *,
+        pipeline: str,
+        execution_arn: str,
+        actor: str,
+        channel: str,
+        now: float,
+        requester: Requester | None = None,
+        comment: str = "",
+        detail: str = "",
+    ) -> None:
+        """An audit event kept under ``key``: an approval id, or another key when no record exists."""
         self.audit.record(
             audit_event(
-                approval_id=record.approval_id,
+                approval_id=key,
                 action=action,
                 actor=actor,
                 channel=channel,
                 at_ms=ms(now),
                 requester=requester,
-                pipeline=record.pipeline,
-                execution_arn=record.execution_arn,
+                pipeline=pipeline,
+                execution_arn=execution_arn,
                 comment=comment,
                 detail=detail,
             )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from promotion.approvals.audit import AuditEvent, audit_event
 from promotion.approvals.collaborators import REJECTED_ERROR, SUPERSEDED_ERROR, ApprovalServices
 from promotion.approvals.decision_proof import DecisionKey, verify_decision
 from promotion.approvals.expiry import expire_execution
@@ -26,6 +25,8 @@ from promotion.models.steps import ExpireApprovalRequest, VerifyApprovalRequest
 from promotion.pipeline.notify import Failure
 
 # The error names the control plane fails an approval task with, and the record status it writes first.
+# Whoever completed the task is unknown: only the task token was needed, and it names nobody.
+FORGED_ACTOR = "unknown task-token holder"
 _CONTROL_PLANE_FAILURES = {REJECTED_ERROR: "rejected", SUPERSEDED_ERROR: "superseded"}
 
 
@@ -106,34 +107,26 @@ def _report_forged(
         )
     if not records:
         # Nothing was ever requested for this execution: the event still needs a key to live under.
-        services.audit.record(
-            _forged_event(
-                f"execution:{execution_name or execution_arn}", pipeline, execution_arn, detail, now
-            )
+        services.record_audit_under(
+            f"execution:{execution_name or execution_arn}",
+            "forged_completion",
+            pipeline=pipeline,
+            execution_arn=execution_arn,
+            actor=FORGED_ACTOR,
+            channel="states",
+            now=now,
+            detail=detail,
         )
         return
     for record in records.values():
         services.record_audit(
             record,
             "forged_completion",
-            actor="unknown task-token holder",
+            actor=FORGED_ACTOR,
             channel="states",
             now=now,
             detail=detail,
         )
-
-
-def _forged_event(approval_id: str, pipeline: str, execution_arn: str, detail: str, now: float) -> AuditEvent:
-    return audit_event(
-        approval_id=approval_id,
-        action="forged_completion",
-        actor="unknown task-token holder",
-        channel="states",
-        at_ms=int(now * 1000),
-        pipeline=pipeline,
-        execution_arn=execution_arn,
-        detail=detail,
-    )
 
 
 def _claim(output: Any) -> str:
