@@ -6,12 +6,17 @@ given set of parameters, and the role's policies evaluated with IAM's rule for i
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 from typing import Any
+from unittest import mock
 
 import pytest
+import yaml
 from samtranslator.yaml_helper import yaml_parse
 
+from promote_cli import cli
 from promote_cli.local.iam_auth import is_allowed
 from promote_cli.local.template import Resolver
 from promotion.models.config import ArtifactSource
@@ -19,6 +24,7 @@ from promotion.pipeline.artifacts import build_prefix
 from tests.support.paths import REPO_ROOT
 
 ROLE_TEMPLATE = REPO_ROOT / "roles" / "ci-upload.yaml"
+EXAMPLE_WORKFLOW = REPO_ROOT / "docs" / "examples" / "publish-workflow.yml"
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 BUCKET = f"release-promotion-artifacts-{ACCOUNT}-{REGION}"
@@ -288,3 +294,31 @@ def test_a_kms_encrypted_bucket_adds_data_keys_of_that_key_through_s3_only(templ
     policies = deployed.policies()
     assert not is_allowed(policies, "kms:Decrypt", KMS_KEY)
     assert not is_allowed(policies, "s3:DeleteObjectVersion", object_arn(build_key(REPO)))
+
+
+# ---- the example workflow that uses it -------------------------------------------------------------------
+def test_the_example_workflow_publishes_with_the_role_and_no_stored_keys(template: dict[str, Any]) -> None:
+    text = EXAMPLE_WORKFLOW.read_text()
+    workflow = yaml.safe_load(text)
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert triggers == {"push": {"branches": [template["Parameters"]["Branch"]["Default"]]}}
+    assert workflow["permissions"] == {"id-token": "write", "contents": "read"}
+    (job,) = workflow["jobs"].values()
+    assert "environment" not in job  # the role's default subject is the branch form
+    steps = job["steps"]
+    (credentials,) = [
+        s for s in steps if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")
+    ]
+    assert set(credentials["with"]) == {"role-to-assume", "role-session-name", "aws-region"}
+    assert not re.search(r"aws-access-key-id|aws-secret-access-key|secrets\.", text)
+    publishing = [s for s in steps if "promote publish" in s.get("run", "")]
+    assert [steps.index(s) for s in publishing] == [len(steps) - 1]
+    assert steps.index(credentials) == len(steps) - 2
+    # The command line as the runner's shell expands it parses as `promote publish`.
+    environment = {"GITHUB_REPOSITORY": REPO, "GITHUB_SHA": SHA}
+    with mock.patch.dict(os.environ, environment):
+        words = [os.path.expandvars(word) for word in shlex.split(publishing[0]["run"])]
+    assert words[0] == "promote"
+    args = cli.build_parser().parse_args(words[1:])
+    assert (args.func, args.directory, args.repo, args.sha) == (cli.cmd_publish, "build", REPO, SHA)
+    assert set(publishing[0]["env"]) == {cli.ARTIFACT_BUCKET_ENV}
