@@ -156,7 +156,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
             f"{details.get('Code', 'error')}: {details.get('Message', error)}"
         ) from None
     except BotoCoreError as error:
-        raise publishing.PublishError(f"could not reach S3: {error}") from None
+        raise publishing.PublishError(f"S3 upload failed: {error}") from None
     print(json.dumps(dataclasses.asdict(published)))
     return 0
 
