@@ -24,6 +24,7 @@ from promote_cli import approvals as approvals_cli
 from promote_cli import publish as publishing
 from promote_cli.control import ControlError, ControlPlane, follow
 from promotion.errors import PromotionError
+from promotion.pipeline.artifacts import build_prefix
 
 LOCAL_STATE_FILE = Path(os.environ.get("PROMOTE_STATE_DIR", ".promote")) / "local.json"
 # Where `promote publish` puts builds when --bucket/--prefix are not given. CI's role may only put objects,
@@ -152,7 +153,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     except ClientError as error:
         details = error.response.get("Error", {})
         raise publishing.PublishError(
-            f"S3 refused the upload to s3://{source.bucket}/{source.prefix}{repo}/{sha}/: "
+            f"S3 refused the upload to s3://{source.bucket}/{build_prefix(source, repo, sha)}: "
             f"{details.get('Code', 'error')}: {details.get('Message', error)}"
         ) from None
     except BotoCoreError as error:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from promote_cli import publish
-from promote_cli.publish import PACKAGE_NAME
 
 SAMPLE_DIR: Path = Path(__file__).resolve().parents[3] / "examples" / "sentiment-service"
 VARIANTS = ("good", "fails-preprod", "fails-in-prod")
@@ -23,7 +22,6 @@ BOOTSTRAP_SHA = "bootstrap"
 # its ARN, arn:aws:iam::123456789012:user/local-operator, to the sample's approver in approval.operators.
 LOCAL_OPERATOR_USER = "local-operator"
 BUILD_INFO_NAME = "build_info.py"
-__all__ = ["BOOTSTRAP_SHA", "PACKAGE_NAME", "SAMPLE_DIR", "VARIANTS", "PublishedBuild", "publish_build"]
 
 # Safe as a file name, an S3 key segment and a Python string literal.
 _SHA_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
