@@ -6,6 +6,7 @@ Errors a user can fix print one line on stderr and exit 2; an unexpected failure
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import os
@@ -17,12 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from promote_cli import approvals as approvals_cli
+from promote_cli import publish as publishing
 from promote_cli.control import ControlError, ControlPlane, follow
 from promotion.errors import PromotionError
+from promotion.pipeline.artifacts import build_prefix
 
 LOCAL_STATE_FILE = Path(os.environ.get("PROMOTE_STATE_DIR", ".promote")) / "local.json"
+# Where `promote publish` puts builds when --bucket/--prefix are not given. CI's role may only put objects,
+# so it cannot read the bucket's name from the stack: the name is configuration (the stack's
+# ArtifactBucketName output).
+ARTIFACT_BUCKET_ENV = "PROMOTE_ARTIFACT_BUCKET"
+ARTIFACT_PREFIX_ENV = "PROMOTE_ARTIFACT_PREFIX"
 
 
 def _local_state() -> dict[str, Any]:
@@ -125,6 +134,31 @@ def cmd_local_publish(args: argparse.Namespace) -> int:
         variant=args.variant,
     )
     print(json.dumps(build.__dict__))
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    if not args.bucket:
+        raise publishing.PublishError(f"no artifact bucket: pass --bucket or set {ARTIFACT_BUCKET_ENV}")
+    source = publishing.artifact_source(args.bucket, args.prefix)
+    repo = publishing.check_repo(args.repo)
+    sha = publishing.check_sha(args.sha)
+    build = publishing.read_build_directory(Path(args.directory))
+    package = publishing.package_zip(build.files, build.executable)
+    s3 = boto3.client("s3", **_session_args(args))
+    try:
+        published = publishing.publish_package(
+            s3, source=source, repo=repo, sha=sha, package=package, builder=args.builder
+        )
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        raise publishing.PublishError(
+            f"S3 refused the upload to s3://{source.bucket}/{build_prefix(source, repo, sha)}: "
+            f"{details.get('Code', 'error')}: {details.get('Message', error)}"
+        ) from None
+    except BotoCoreError as error:
+        raise publishing.PublishError(f"S3 upload failed: {error}") from None
+    print(json.dumps(dataclasses.asdict(published)))
     return 0
 
 
@@ -281,6 +315,30 @@ def build_parser() -> argparse.ArgumentParser:
     alarm.add_argument("state", choices=("ALARM", "OK", "INSUFFICIENT_DATA"))
     alarm.set_defaults(func=cmd_local_alarm)
 
+    ci_publish = commands.add_parser(
+        "publish",
+        help="zip a build directory and put it, then its manifest, where promotions fetch it (CI)",
+    )
+    ci_publish.add_argument("directory", help="the service's build: every file in it goes into the zip")
+    ci_publish.add_argument("--repo", required=True, help="OWNER/REPO, as the pipeline config names it")
+    ci_publish.add_argument("--sha", required=True, help="the full 40-character commit SHA")
+    ci_publish.add_argument(
+        "--bucket",
+        default=os.environ.get(ARTIFACT_BUCKET_ENV),
+        help=f"the artifact bucket (the stack's ArtifactBucketName output; default: ${ARTIFACT_BUCKET_ENV})",
+    )
+    ci_publish.add_argument(
+        "--prefix",
+        default=os.environ.get(ARTIFACT_PREFIX_ENV, "builds/"),
+        help=f"the pipeline's artifacts.prefix (default: ${ARTIFACT_PREFIX_ENV} or builds/)",
+    )
+    ci_publish.add_argument(
+        "--builder",
+        default=publishing.default_builder(),
+        help="recorded in the manifest (default: the GitHub Actions run URL, when there is one)",
+    )
+    ci_publish.set_defaults(func=cmd_publish)
+
     cancel = commands.add_parser("cancel", help="stop a running promotion; its cleanup still runs")
     cancel.add_argument("execution_arn")
     cancel.add_argument("--reason", default="cancelled by an operator")
@@ -345,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ControlError, PromotionError) as error:
-        print(f"promote: {error}", file=sys.stderr)
+    except (ControlError, PromotionError, publishing.PublishError) as error:
+        # One line, whatever the message: botocore's, for one, span several.
+        print("promote: " + " ".join(str(error).split()), file=sys.stderr)
         return 2

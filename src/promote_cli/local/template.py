@@ -2,8 +2,8 @@
 
 The transform is aws-sam-translator's own (offline: local code paths become placeholder S3 URIs and the
 state machine's DefinitionUri is loaded inline). The resolver covers the intrinsics our templates use —
-Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select, Fn::If/Equals — and fails loudly on anything else, so the
-local plane never runs a template it misread.
+Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select, Fn::If/Equals/Not/And/Or — and fails loudly on anything
+else, so the local plane never runs a template it misread.
 """
 
 from __future__ import annotations
@@ -160,6 +160,13 @@ class Resolver:
             if key == "Fn::Equals":
                 left, right = argument
                 return self.resolve(left) == self.resolve(right)
+            if key == "Fn::Not":
+                (operand,) = argument
+                return not self.resolve(operand)
+            if key == "Fn::And":
+                return all(self.resolve(operand) for operand in argument)
+            if key == "Fn::Or":
+                return any(self.resolve(operand) for operand in argument)
             if key == "Fn::If":
                 name, when_true, when_false = argument
                 return self.resolve(when_true if self.condition(name) else when_false)

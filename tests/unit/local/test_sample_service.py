@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from promote_cli import publish
 from promote_cli.local import sample
 from promotion.models.config import HttpCheck, PipelineConfig, parse_pipeline_config
 from promotion.pipeline.artifacts import BuildManifest
@@ -402,7 +403,7 @@ def test_build_package_rejects_unknown_variants_and_unsafe_shas() -> None:
 
 def test_manifest_validates_and_describes_the_package() -> None:
     package = sample.build_package("good", SHA)
-    document = sample.build_manifest("example-org/sentiment-service", SHA, package, builder="ci")
+    document = publish.build_manifest("example-org/sentiment-service", SHA, package, builder="ci")
     manifest = BuildManifest.model_validate(json.loads(json.dumps(document)))
     assert manifest.repo == "example-org/sentiment-service"
     assert manifest.sha == SHA

@@ -74,6 +74,15 @@ def test_if_equals_and_conditions(resolver: Resolver) -> None:
     assert resolver.resolve({"Fn::Equals": [{"Ref": "Stage"}, "prod"]}) is True
 
 
+def test_not_and_or(resolver: Resolver) -> None:
+    assert resolver.resolve({"Fn::Not": [{"Condition": "IsDev"}]}) is True
+    assert resolver.resolve({"Fn::Not": [{"Fn::Equals": [{"Ref": "Stage"}, "prod"]}]}) is False
+    assert resolver.resolve({"Fn::And": [{"Condition": "IsProd"}, {"Condition": "IsDev"}]}) is False
+    assert resolver.resolve({"Fn::And": [{"Condition": "IsProd"}, {"Fn::Not": [{"Condition": "IsDev"}]}]})
+    assert resolver.resolve({"Fn::Or": [{"Condition": "IsDev"}, {"Condition": "IsProd"}]}) is True
+    assert resolver.resolve({"Fn::Or": [{"Condition": "IsDev"}, {"Fn::Equals": ["a", "b"]}]}) is False
+
+
 def test_nested_structures_are_resolved_throughout(resolver: Resolver) -> None:
     document = {"Variables": {"TABLE": {"Ref": "Table"}, "LIST": [{"Ref": "Stage"}, 3]}, "Plain": True}
     assert resolver.resolve(document) == {
