@@ -26,8 +26,10 @@ answers the handlers' AWS calls in place of the services (no network round trips
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
+import os
 import random
 import statistics
 import sys
@@ -110,6 +112,33 @@ class Checks:
 
 def pipeline_name(service: str) -> str:
     return f"{service}-service"
+
+
+# Every check on the local plane starts a fresh interpreter for the service's function; twenty promotions
+# checking at once on two cores can take longer than a check's 5 s default to answer (a warm function on AWS
+# answers in milliseconds), so the bench's copies give their checks this long.
+CHECK_TIMEOUT_SECONDS = 30.0
+
+
+def tune_pipeline(plane: RemotePlane, pipeline: str, **sections: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite a pipeline's config in Parameter Store, as an operator would (``aws ssm put-parameter``),
+    before anything has read it: every check's timeout, and ``sections`` merged in."""
+    ssm = plane.client("ssm")
+    parameter = f"/{plane.options.stack_name}/pipelines/{pipeline}"
+    document = json.loads(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
+    for check in [*document.get("checks", []), *document.get("canary_checks", [])]:
+        check["timeout_seconds"] = CHECK_TIMEOUT_SECONDS
+    for section, values in sections.items():
+        document[section] = {**document.get(section, {}), **values}
+    ssm.put_parameter(Name=parameter, Value=json.dumps(document), Type="String", Overwrite=True)
+    return dict(document)
+
+
+def describe_failure(final: dict[str, Any]) -> str:
+    cause = str(final.get("cause") or "")
+    with contextlib.suppress(ValueError, AttributeError):
+        cause = str(json.loads(cause).get("errorMessage", cause))
+    return f"{final.get('error')}: {cause[:140]}"
 
 
 def bake_loop_states() -> list[str]:
@@ -200,6 +229,8 @@ def many_pipelines(plane: RemotePlane, services: list[str], checks: Checks) -> N
         f"\n1. {len(services)} pipelines promote at once "
         f"({variants.count('fails-in-prod')} builds fail the canary)"
     )
+    for service in services:
+        tune_pipeline(plane, pipeline_name(service))
     runs = start_promotions(plane, [pipeline_name(s) for s in services], variants)
     wall = drive(plane, runs, timeout=600)
     durations = [(run.final["stopDate"] - run.final["startDate"]).total_seconds() for run in runs]
@@ -216,6 +247,9 @@ def many_pipelines(plane: RemotePlane, services: list[str], checks: Checks) -> N
     ]
     statuses = Counter(f"{run.variant} -> {run.final['status']}" for run in runs)
     print(f"  outcomes: {dict(statuses)}")
+    for run, ok in zip(runs, right, strict=True):
+        if not ok:
+            print(f"    {run.promotion.config.name}: {describe_failure(run.final)}")
     checks.check(
         all(right),
         "every good build SUCCEEDED and prod serves it; every canary failure FAILED with prod on its "
@@ -240,6 +274,7 @@ def lock_window(events: list[dict[str, Any]], environment: str) -> tuple[datetim
 
 def racing(plane: RemotePlane, count: int, checks: Checks) -> None:
     print(f"\n2. {count} promotions of one pipeline race (published in order, started at once)")
+    tune_pipeline(plane, pipeline_name(RACE))
     runs = start_promotions(plane, [pipeline_name(RACE)] * count, ["good"] * count)
     wall = drive(plane, runs, timeout=600)
     events = {run.promotion.sha: history(plane, run.promotion.execution_arn) for run in runs}
@@ -250,6 +285,9 @@ def racing(plane: RemotePlane, count: int, checks: Checks) -> None:
         for state in LOCK_TAKEN.values()
     )
     print(f"  all ended in {wall:.1f} s: {dict(outcomes)}; {retries} EnvironmentLocked retries")
+    for run in runs:
+        if run.final["status"] != "SUCCEEDED":
+            print(f"    build {runs.index(run) + 1}: {describe_failure(run.final)}")
     checks.check(
         all(run.final["status"] == "SUCCEEDED" or run.final.get("error") in RACE_LOSSES for run in runs),
         f"every execution ended SUCCEEDED or lost the race by name ({', '.join(sorted(RACE_LOSSES))})",
@@ -275,7 +313,7 @@ def racing(plane: RemotePlane, count: int, checks: Checks) -> None:
 @dataclass
 class Measured:
     label: str
-    status: str
+    final: dict[str, Any]
     transitions: int
     invocations: list[Invocation]
     requests: list[AwsRequest]
@@ -329,7 +367,7 @@ def measure_promotion(plane: RemotePlane, log: AwsRequestLog, variant: str, labe
         for event in events
         if event["type"].endswith("StateEntered") and _entered(event) == "Check prod alarms"
     )
-    return Measured(label, final["status"], transitions(events), tasks + extra, recorded, 3, polls)
+    return Measured(label, final, transitions(events), tasks + extra, recorded, 3, polls)
 
 
 def _entered(event: dict[str, Any]) -> str:
@@ -435,17 +473,23 @@ def cost_of(measured: Measured, facts: dict[str, FunctionFacts]) -> Cost:
     )
 
 
-def cost_per_promotion(plane: RemotePlane, init_runs: int) -> None:
+def cost_per_promotion(plane: RemotePlane, init_runs: int, checks: Checks) -> None:
     print("\n3. cost of one promotion (alone on the plane; webhook start, approval by email link)")
     log = AwsRequestLog(plane)
-    paths = [
-        measure_promotion(plane, log, "good", "happy path"),
-        measure_promotion(plane, log, "fails-in-prod", "rollback path (canary fails)"),
-    ]
+    # The rollback first: it leaves prod on its bootstrap build, so neither path waits on the GitHub
+    # stand-in's compare (a bootstrap build has no commit to compare); on AWS that is one API call.
+    rollback = measure_promotion(plane, log, "fails-in-prod", "rollback path (canary fails)")
+    paths = [measure_promotion(plane, log, "good", "happy path"), rollback]
+    for path, expected in zip(paths, (None, "CanaryFailed"), strict=True):
+        if expected is None:
+            ended, how = path.final["status"] == "SUCCEEDED", path.final["status"]
+        else:
+            ended, how = path.final.get("error") == expected, describe_failure(path.final)
+        checks.check(ended, f"the {path.label} ended as it should ({how})")
     names = {invocation.function for path in paths for invocation in path.invocations}
     facts = function_facts(names, plane.options.stack_name, init_runs)
     costs = [cost_of(path, facts) for path in paths]
-    print(f"  {'':30}" + "".join(f"{path.label + ' (' + path.status + ')':>40}" for path in paths))
+    print(f"  {'':30}" + "".join(f"{path.label:>40}" for path in paths))
     for index, (what, _, _) in enumerate(costs[0].lines()):
         cells = "".join(
             f"{c.lines()[index][1]:>22} {'$' + format(c.lines()[index][2], '.7f'):>17}" for c in costs
@@ -453,6 +497,12 @@ def cost_per_promotion(plane: RemotePlane, init_runs: int) -> None:
         print(f"  {what:30}{cells}")
     print(f"  {'total':30}" + "".join(f"{'$' + format(c.total(), '.6f'):>40}" for c in costs))
 
+    answered = [
+        i.seconds for path in paths for i in path.invocations if i.state.startswith("(HTTP API) webhook")
+    ]
+    print(
+        f"  the webhook answered a lone delivery in {statistics.median(answered) * 1000:.0f} ms (median of 2)"
+    )
     loop = bake_loop_states()
     alarm_checks = [i for i in paths[0].invocations if i.state == "Check prod alarms"]
     check_function = alarm_checks[0].function
@@ -503,13 +553,9 @@ def cost_per_promotion(plane: RemotePlane, init_runs: int) -> None:
 
 # ---- 4. alarm to rollback --------------------------------------------------------------------------------
 def alarm_to_rollback(plane: RemotePlane, trials: int, checks: Checks) -> None:
-    ssm = plane.client("ssm")
-    parameter = f"/{plane.options.stack_name}/pipelines/{pipeline_name(ALARM)}"
-    document = json.loads(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
+    # A bake long enough for the alarm to fire in it.
+    document = tune_pipeline(plane, pipeline_name(ALARM), bake={"duration_seconds": 120})
     poll = int(document["bake"]["poll_interval_seconds"])
-    # A bake long enough for the alarm to fire in it; nothing has read this pipeline's config yet.
-    document["bake"]["duration_seconds"] = 120
-    ssm.put_parameter(Name=parameter, Value=json.dumps(document), Type="String", Overwrite=True)
     bound = poll + 2.0
     print(f"\n4. alarm to rollback ({trials} trials, poll interval {poll} s, bound {bound:.0f} s)")
     cloudwatch, lam = plane.client("cloudwatch"), plane.client("lambda")
@@ -616,13 +662,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         phases: list[Callable[[], None]] = [
             lambda: many_pipelines(plane, services, checks),
             lambda: racing(plane, args.racing, checks),
-            lambda: cost_per_promotion(plane, args.init_runs),
+            lambda: cost_per_promotion(plane, args.init_runs, checks),
             lambda: alarm_to_rollback(plane, args.alarm_trials, checks),
             lambda: webhook_burst(plane, args.deliveries, args.senders, checks),
         ]
         for phase in phases:
             phase()
-    print(f"\nscale bench took {time.monotonic() - began:.0f} s")
+    print(
+        f"\nscale bench took {time.monotonic() - began:.0f} s on {os.cpu_count()} CPUs "
+        f"(load average {os.getloadavg()[1]:.1f} over the last 5 minutes)"
+    )
     if checks.failed:
         print(f"{len(checks.failed)} check(s) failed: " + "; ".join(checks.failed))
         return 1
