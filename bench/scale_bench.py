@@ -341,6 +341,8 @@ def measure_promotion(plane: RemotePlane, log: AwsRequestLog, variant: str, labe
     page_began = time.perf_counter()
     page = requests.get(link, timeout=10)
     page_seconds = time.perf_counter() - page_began
+    if page.status_code != 200:
+        raise RuntimeError(f"the approval page answered {page.status_code}")
     decide_began = time.perf_counter()
     decide_via_link(link, "approve", "scale bench")  # GET again (not counted) and the POST that decides
     decide_seconds = time.perf_counter() - decide_began - page_seconds
@@ -360,14 +362,13 @@ def measure_promotion(plane: RemotePlane, log: AwsRequestLog, variant: str, labe
         # Not timed from here: taken as the median task's duration.
         median = statistics.median(t.seconds for t in tasks)
         extra.append(Invocation(f"{stack}-CleanupExecutionFunction", "(EventBridge) cleanup", median))
-    if page.status_code != 200:
-        raise RuntimeError(f"the approval page answered {page.status_code}")
     polls = sum(
         1
         for event in events
         if event["type"].endswith("StateEntered") and _entered(event) == "Check prod alarms"
     )
-    return Measured(label, final, transitions(events), tasks + extra, recorded, 3, polls)
+    http_api = sum(1 for invocation in extra if invocation.state.startswith("(HTTP API)"))
+    return Measured(label, final, transitions(events), tasks + extra, recorded, http_api, polls)
 
 
 def _entered(event: dict[str, Any]) -> str:
