@@ -399,6 +399,13 @@ def function_facts(names: set[str], stack: str, runs: int) -> dict[str, Function
     return facts
 
 
+def boto3_import_seconds(runs: int) -> float:
+    """The yardstick for the cold imports: ``import boto3`` alone in a fresh interpreter."""
+    from promotion_bench import cold_import
+
+    return cold_import(None, runs)
+
+
 @dataclass
 class Cost:
     transitions: int
@@ -538,7 +545,8 @@ def cost_per_promotion(plane: RemotePlane, init_runs: int, checks: Checks) -> No
         f"    one cold INIT per function per promotion (a few promotions a day find no warm environment): "
         f"{len(facts)} functions, cold imports median of {init_runs}, "
         f"{min(f.init_seconds for f in facts.values()) * 1000:.0f}-"
-        f"{max(f.init_seconds for f in facts.values()) * 1000:.0f} ms"
+        f"{max(f.init_seconds for f in facts.values()) * 1000:.0f} ms "
+        f"(import boto3 alone: {boto3_import_seconds(init_runs) * 1000:.0f} ms on this machine now)"
     )
     print(
         "    durations: task durations from the execution history (moto answers AWS calls locally: no "
