@@ -19,42 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-PRICE_PER_TRANSITION = 0.025 / 1000
-
-
-def transitions(history: list[dict[str, Any]]) -> int:
-    entered = sum(1 for event in history if event["type"].endswith("StateEntered"))
-    # A retried task is billed once more per attempt: count extra schedules inside one state.
-    scheduled_per_state: dict[int, int] = {}
-    state_index = -1
-    for event in history:
-        if event["type"].endswith("StateEntered"):
-            state_index += 1
-        elif event["type"] in ("LambdaFunctionScheduled", "TaskScheduled"):
-            scheduled_per_state[state_index] = scheduled_per_state.get(state_index, 0) + 1
-    retries = sum(count - 1 for count in scheduled_per_state.values() if count > 1)
-    return entered + retries
-
-
-class RemotePlane:
-    """A local plane running in its own process (``promote local up``), seen through its ready line, so
-    its handlers' logs stay out of this script's output."""
-
-    def __init__(self, ready: dict[str, Any]) -> None:
-        import types
-
-        import boto3
-
-        self._boto3 = boto3
-        self._ready = ready
-        self.api_url = ready["api_url"]
-        self.options = types.SimpleNamespace(stack_name=ready["stack_name"], region=ready["region"])
-
-    def client(self, service: str) -> Any:
-        return self._boto3.client(
-            service, region_name=self._ready["region"], endpoint_url=self._ready["aws_endpoint_url"]
-        )
+from _support import PRICE_PER_TRANSITION, ROOT, RemotePlane, transitions
 
 
 def run_promotions() -> list[tuple[str, float, int, str]]:

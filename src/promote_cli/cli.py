@@ -84,6 +84,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     )
     if args.pipeline_file:
         options.pipeline_files = [Path(p) for p in args.pipeline_file]
+    options.sample_copies = list(dict.fromkeys(args.sample_copy or []))
     plane = LocalControlPlane(options)
     ready = plane.start()
     LOCAL_STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
@@ -241,6 +242,16 @@ def cmd_redeploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _service_name(value: str) -> str:
+    from promote_cli.local import sample
+
+    try:
+        sample.copy_pipeline_document(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+    return value
+
+
 def _time_scale(value: str) -> float:
     scale = float(value)
     if not 0 < scale <= 1:
@@ -296,6 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--api-port", type=int, default=0, help="HTTP API port (default: any free port)")
     up.add_argument("--aws-port", type=int, default=0, help="AWS endpoint port (default: any free port)")
     up.add_argument("--pipeline-file", action="append", help="pipeline config JSON (repeatable)")
+    up.add_argument(
+        "--sample-copy",
+        action="append",
+        type=_service_name,
+        metavar="NAME",
+        help="another copy of the sample service with its own pipeline (NAME-service) and environments "
+        "(repeatable)",
+    )
     up.add_argument("--quiet", action="store_true", help="do not print outbox messages")
     up.add_argument(
         "--time-scale",

@@ -6,6 +6,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
@@ -20,6 +21,10 @@ from promotion.dal.ledger import DynamoLedger
 from promotion.models.config import PipelineConfig
 
 FAILED_STATUSES = {"FAILED", "TIMED_OUT", "ABORTED"}
+
+# The state that takes each environment's lock, and the one whose success gives it back.
+LOCK_TAKEN = {"preprod": "Check and lock preprod", "prod": "Check and lock prod"}
+LOCK_RELEASED = {"preprod": "Release preprod lock", "prod": "Record success"}
 
 
 def new_sha() -> str:
@@ -36,6 +41,27 @@ def history(plane: LocalControlPlane, execution_arn: str) -> list[dict[str, Any]
             "events"
         ]
     )
+
+
+def succeeded_at(events: list[dict[str, Any]], state: str) -> list[datetime]:
+    """When each attempt of ``state`` that succeeded finished."""
+    current, found = "", []
+    for event in events:
+        if event["type"].endswith("StateEntered"):
+            current = event["stateEnteredEventDetails"]["name"]
+        elif current == state and event["type"] == "LambdaFunctionSucceeded":
+            found.append(event["timestamp"])
+    return found
+
+
+def errors_in(events: list[dict[str, Any]], state: str) -> list[str]:
+    current, found = "", []
+    for event in events:
+        if event["type"].endswith("StateEntered"):
+            current = event["stateEnteredEventDetails"]["name"]
+        elif current == state and event["type"] == "LambdaFunctionFailed":
+            found.append(event["lambdaFunctionFailedEventDetails"]["error"])
+    return found
 
 
 def states_visited(plane: LocalControlPlane, execution_arn: str) -> list[str]:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -36,12 +36,13 @@ Say = Callable[[str], None]
 class LocalPlaneProcess:
     """``promote local up`` in a child process, stopped on exit."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, options: Sequence[str] = ()) -> None:
+        """``options``: more ``promote local up`` options (``--time-scale``, ``--sample-copy``, ...)."""
         self.log_path = state_dir / "local-plane.log"
         self._log = self.log_path.open("w")
         env = {**os.environ, "PROMOTE_STATE_DIR": str(state_dir)}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "promote_cli", "local", "up", "--quiet"],
+            [sys.executable, "-m", "promote_cli", "local", "up", "--quiet", *options],
             stdout=subprocess.PIPE,
             stderr=self._log,
             env=env,

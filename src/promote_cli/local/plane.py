@@ -69,6 +69,8 @@ class PlaneOptions:
     template: Path = DEFAULT_TEMPLATE
     pipeline_files: list[Path] = field(default_factory=lambda: [sample.SAMPLE_DIR / "pipeline.local.json"])
     with_sample_service: bool = True
+    # More copies of the sample service, each with its own pipeline ("<name>-service") and environments.
+    sample_copies: list[str] = field(default_factory=list)
     workdir: Path | None = None
     # <1 shrinks the interpreter's Waits, Retry intervals and timeouts (see moto_patches.apply_time_scale).
     time_scale: float = 1.0
@@ -148,6 +150,10 @@ class LocalControlPlane:
         if options.with_sample_service:
             for stage in ("preprod", "prod"):
                 self._bootstrap_service(sample.SAMPLE_DIR / "template.yaml", stage)
+        for name in options.sample_copies:
+            self.put_pipeline(sample.copy_pipeline_document(name), source=f"copy {name} of the sample")
+            for stage in ("preprod", "prod"):
+                self._bootstrap_service(sample.SAMPLE_DIR / "template.yaml", stage, service_name=name)
 
         routes = self._routes(template)
         self._http = LocalHttpServer(
@@ -656,13 +662,16 @@ class LocalControlPlane:
         self._ensure_github_secrets(config.name)
         return config.name
 
-    def _bootstrap_service(self, template_path: Path, stage: str) -> None:
-        """Create one environment of a service from its own template, on the bootstrap build (version 1)."""
-        template = translate(template_path, region=self.options.region, parameter_values={"Stage": stage})
+    def _bootstrap_service(self, template_path: Path, stage: str, *, service_name: str | None = None) -> None:
+        """Create one environment of a service from its own template, on the bootstrap build (version 1);
+        ``service_name`` sets the template's ServiceName parameter (a copy of the service)."""
+        values = {"Stage": stage, **({"ServiceName": service_name} if service_name else {})}
+        template = translate(template_path, region=self.options.region, parameter_values=values)
         # Each environment of the service is a stack of its own, as it would be on AWS.
+        stack = f"{service_name}-service-{stage}" if service_name else f"{template_path.parent.name}-{stage}"
         resolver = Resolver(
-            pseudo=self._pseudo(f"{template_path.parent.name}-{stage}"),
-            parameters=parameter_defaults(template, {"Stage": stage}),
+            pseudo=self._pseudo(stack),
+            parameters=parameter_defaults(template, values),
             conditions=template.conditions,
         )
         for logical_id, resource in template.resources.items():

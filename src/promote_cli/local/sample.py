@@ -25,6 +25,9 @@ BUILD_INFO_NAME = "build_info.py"
 
 # Safe as a file name, an S3 key segment and a Python string literal.
 _SHA_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# The sample template's ServiceName: the middle of its function and alarm names (svc-<name>-<stage>-...).
+SAMPLE_SERVICE_NAME = "sentiment"
+SERVICE_NAME_PATTERN = re.compile(r"^[a-z0-9]{1,20}$")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,18 @@ def build_info_source(variant: str, sha: str) -> str:
         f"SHA = {json.dumps(sha)}\n"
         f"VARIANT = {json.dumps(variant)}\n"
     )
+
+
+def copy_pipeline_document(service: str) -> str:
+    """The sample's pipeline document for another copy of the sample service, deployed from the same
+    template with ``ServiceName=service``: every name that says ``sentiment`` (pipeline, repo, functions,
+    alarms, API token secret) says ``service`` instead, so the copy shares nothing with the sample."""
+    if not SERVICE_NAME_PATTERN.match(service) or service == SAMPLE_SERVICE_NAME:
+        raise ValueError(
+            f"service name {service!r} must be 1-20 lowercase letters or digits, other than "
+            f"{SAMPLE_SERVICE_NAME!r}"
+        )
+    return (SAMPLE_DIR / "pipeline.local.json").read_text().replace(SAMPLE_SERVICE_NAME, service)
 
 
 def build_package(variant: str, sha: str) -> bytes:

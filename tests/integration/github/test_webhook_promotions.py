@@ -10,6 +10,7 @@ import html
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -212,6 +213,26 @@ def known_prod_commit(plane: LocalControlPlane) -> str:
     except Unproven:
         test_a_signed_build_run_promotes_once_and_github_sees_each_environment(plane)
         return prod_commit(plane)
+
+
+def test_racing_deliveries_of_one_commit_start_one_promotion(plane: LocalControlPlane) -> None:
+    # Given a commit's successful build run, delivered eight times at once: one delivery sent four
+    # times (GitHub's redeliveries) and four new deliveries of the same run
+    config = config_of(plane)
+    sha = new_sha()
+    payload = workflow_run_payload(sha=sha, repo=config.repo)
+    deliveries = ["d-race"] * 4 + [f"d-race-{n}" for n in range(4)]
+
+    # When they all reach the webhook together
+    with ThreadPoolExecutor(max_workers=len(deliveries)) as pool:
+        answers = list(pool.map(lambda delivery: deliver(plane, payload, delivery=delivery), deliveries))
+
+    # Then one of them started the commit's promotion and the other seven were told it is a duplicate
+    assert sorted(answer.status_code for answer in answers) == [200] * 7 + [201], [a.text for a in answers]
+    assert sorted(answer.json()["status"] for answer in answers) == ["duplicate"] * 7 + ["started"]
+    assert executions_of(plane, sha) == [execution_name(PIPELINE, sha, 1)]
+    (started,) = [answer.json()["execution_arn"] for answer in answers if answer.status_code == 201]
+    control(plane).cancel(started, reason="test done: no build was published", requested_by="tests")
 
 
 def test_a_proven_dependabot_update_skips_the_approval(plane: LocalControlPlane) -> None:

@@ -4,7 +4,6 @@ lock left by an execution that is no longer running is reclaimed (local plane, t
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import boto3
 import pytest
@@ -13,44 +12,23 @@ from promote_cli.local.plane import LocalControlPlane
 from promotion.pipeline.artifacts import lambda_code_sha256
 from tests.support.fault_matrix import environment_store, inject_state_fault, matrix_pipeline_document
 from tests.support.promotion import (
+    LOCK_RELEASED,
+    LOCK_TAKEN,
     Promotion,
     decide_via_link,
+    errors_in,
     history,
     publish_and_start,
+    succeeded_at,
     wait_for_approval_links,
     wait_for_end,
     wait_for_state,
 )
 
-# The state that takes each environment's lock, and the one whose success gives it back.
-LOCK_TAKEN = {"preprod": "Check and lock preprod", "prod": "Check and lock prod"}
-LOCK_RELEASED = {"preprod": "Release preprod lock", "prod": "Record success"}
-
 
 def approve(plane: LocalControlPlane, promotion: Promotion) -> None:
     links = wait_for_approval_links(plane, promotion)
     assert decide_via_link(links[0], "approve", "ok").status_code == 200
-
-
-def succeeded_at(events: list[dict[str, Any]], state: str) -> list[datetime]:
-    """When each attempt of ``state`` that succeeded finished."""
-    current, found = "", []
-    for event in events:
-        if event["type"].endswith("StateEntered"):
-            current = event["stateEnteredEventDetails"]["name"]
-        elif current == state and event["type"] == "LambdaFunctionSucceeded":
-            found.append(event["timestamp"])
-    return found
-
-
-def errors_in(events: list[dict[str, Any]], state: str) -> list[str]:
-    current, found = "", []
-    for event in events:
-        if event["type"].endswith("StateEntered"):
-            current = event["stateEnteredEventDetails"]["name"]
-        elif current == state and event["type"] == "LambdaFunctionFailed":
-            found.append(event["lambdaFunctionFailedEventDetails"]["error"])
-    return found
 
 
 def lock_window(

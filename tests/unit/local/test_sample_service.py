@@ -335,16 +335,25 @@ def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any
 _CloudFormationLoader.add_multi_constructor("!", _tag)
 
 
-def test_pipeline_config_names_the_templates_functions_and_alarms() -> None:
+@pytest.mark.parametrize("service", [sample.SAMPLE_SERVICE_NAME, "copy7"])
+def test_pipeline_config_names_the_templates_functions_and_alarms(service: str) -> None:
     text = (sample.SAMPLE_DIR / "template.yaml").read_text()
     # A SafeLoader that also reads CloudFormation's short-form tags (!Sub, !Ref, ...) as plain mappings.
     template = yaml.load(text, Loader=_CloudFormationLoader)  # noqa: S506
     resources = template["Resources"]
-    config = _pipeline_config()
+    if service == sample.SAMPLE_SERVICE_NAME:
+        config = _pipeline_config()
+    else:
+        document = sample.copy_pipeline_document(service).replace("${ARTIFACT_BUCKET}", "artifacts")
+        config = parse_pipeline_config(
+            document.replace("${LOCAL_API_URL}", "http://127.0.0.1:9"), source="copy"
+        )
+        assert config.name == f"{service}-service"
+        assert "sentiment" not in json.dumps(config.model_dump(mode="json"))
     for stage in ("preprod", "prod"):
 
         def sub(value: dict[str, str], stage: str = stage) -> str:
-            return value["Sub"].replace("${Stage}", stage)
+            return value["Sub"].replace("${Stage}", stage).replace("${ServiceName}", service)
 
         target = config.environments.target(stage)  # type: ignore[arg-type]
         functions = {
@@ -361,6 +370,12 @@ def test_pipeline_config_names_the_templates_functions_and_alarms() -> None:
         assert set(target.alarms) == alarms
         assert target.base_url.endswith(f"/_local/fn/{target.functions[target.http_entry]}/{target.alias}")
     assert template["Globals"]["Function"]["AutoPublishAlias"] == config.environments.prod.alias
+
+
+@pytest.mark.parametrize("name", ["", "Upper", "with-dash", "a" * 21, sample.SAMPLE_SERVICE_NAME])
+def test_a_copy_of_the_sample_needs_a_plain_new_name(name: str) -> None:
+    with pytest.raises(ValueError, match="service name"):
+        sample.copy_pipeline_document(name)
 
 
 # ---- builds --------------------------------------------------------------------------------------------
