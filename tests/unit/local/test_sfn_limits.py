@@ -223,3 +223,38 @@ def test_an_input_over_256_kib_after_parameters_fails_the_state_before_the_funct
     assert "'Ask'" in described["cause"]
     assert entered(events) == ["Ask"]
     assert received == []
+
+
+def test_send_task_success_refuses_an_output_over_256_kib(sfn: Any) -> None:
+    received = answering({})
+    waiting = {
+        "StartAt": "Wait",
+        "States": {
+            "Wait": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {"FunctionName": FUNCTION, "Payload": {"token.$": "$$.Task.Token"}},
+                "End": True,
+            }
+        },
+    }
+    arn = sfn.create_state_machine(name="w", definition=json.dumps(waiting), roleArn=ROLE)["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, name="w", input="{}")["executionArn"]
+    deadline = time.monotonic() + 30
+    while not received and time.monotonic() < deadline:
+        assert sfn.describe_execution(executionArn=execution)["status"] not in FAILED_STATUSES
+        time.sleep(0.05)
+    token = received[0]["token"]
+    exact = json.dumps({"pad": "x" * (PAYLOAD_LIMIT_BYTES - len('{"pad": ""}'))})
+
+    with pytest.raises(ClientError) as refused:
+        sfn.send_task_success(taskToken=token, output=exact[:-2] + 'x"}')
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "Value at 'output' failed to satisfy constraint" in refused.value.response["Error"]["Message"]
+
+    sfn.send_task_success(taskToken=token, output=exact)
+    while (
+        sfn.describe_execution(executionArn=execution)["status"] == "RUNNING" and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    assert sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
