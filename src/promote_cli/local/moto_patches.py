@@ -24,6 +24,8 @@ from moto.awslambda import models as lambda_models
 from moto.awslambda.exceptions import InvalidParameterValueException
 from moto.s3.models import s3_backends
 
+from promote_cli.local import sfn_limits
+
 _applied = False
 
 
@@ -59,6 +61,7 @@ def apply() -> None:
     _apply_alias_revisions()
     _apply_task_failure_cause()
     _apply_stop_interrupts()
+    sfn_limits.apply()
     _applied = True
 
 

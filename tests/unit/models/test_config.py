@@ -165,3 +165,15 @@ def test_github_secrets_under_their_prefix_are_accepted_as_names_or_arns() -> No
     document["github"].update(webhook_secret_id="release-promotion/github/webhook/svc", token_secret_id=arn)
     github = parse_pipeline_config(document, source="test").github
     assert (github.webhook_secret_id, github.token_secret_id) == ("release-promotion/github/webhook/svc", arn)
+
+
+def test_a_bake_of_more_polls_than_the_execution_history_holds_is_refused() -> None:
+    message = rejection(lambda d: d["bake"].update(duration_seconds=86_400, poll_interval_seconds=30))
+    assert "bake: " in message
+    assert "takes 2881 polls; at most 2000 fit in Step Functions' execution history" in message
+
+
+def test_a_bake_of_exactly_the_most_polls_is_accepted() -> None:
+    document = sample_config_dict()
+    document["bake"].update(duration_seconds=1_999 * 30, poll_interval_seconds=30)
+    assert parse_pipeline_config(document, source="test").bake.polls() == 2_000

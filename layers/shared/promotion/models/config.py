@@ -160,12 +160,33 @@ class ApprovalSettings(_Strict):
         return self
 
 
+# Step Functions ends an execution at 25,000 history events, past any Catch: no Record failure, no
+# rollback. A bake poll records 9 (Check prod alarms 5, Bake complete? 2, Bake 2); 2,000 polls (18,000)
+# leave room for the longest rollout (100 steps of 14) and a bad day's retries (bench/sfn_limits_bench.py).
+MAX_BAKE_POLLS = 2_000
+
+
 class BakeSettings(_Strict):
     duration_seconds: int = Field(default=600, ge=0, le=86_400)
     poll_interval_seconds: int = Field(default=60, ge=1, le=3_600)
     # An alarm that stays INSUFFICIENT_DATA through the whole bake proves nothing (a canary that got no
     # traffic): "fail" treats that as a failed bake; "ok" accepts it.
     insufficient_data: Literal["fail", "ok"] = "fail"
+
+    @model_validator(mode="after")
+    def _fits_the_execution_history(self) -> BakeSettings:
+        polls = self.polls()
+        if polls > MAX_BAKE_POLLS:
+            raise ValueError(
+                f"a {self.duration_seconds} s bake polled every {self.poll_interval_seconds} s takes {polls} "
+                f"polls; at most {MAX_BAKE_POLLS} fit in Step Functions' execution history "
+                "(poll less often or bake for less)"
+            )
+        return self
+
+    def polls(self) -> int:
+        """Alarm polls of a bake that passes: one at the start, then one every interval to the end."""
+        return -(-self.duration_seconds // self.poll_interval_seconds) + 1
 
 
 class RolloutSettings(_Strict):
