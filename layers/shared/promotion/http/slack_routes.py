@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ConfigDict
 
-from promotion.approvals import slack
+from promotion.approvals import slack, slack_signature
 from promotion.approvals.audit import Requester
 from promotion.approvals.collaborators import ApprovalServices, DecisionNotDelivered, iso
 from promotion.approvals.decisions import decide_by_slack
@@ -65,13 +65,13 @@ def build_slack_resolver(deps: SlackRouteDeps) -> APIGatewayHttpResolver:
             return _text(413, "request too large")
         headers = {key.lower(): value for key, value in (event.headers or {}).items()}
         try:
-            slack.verify_request(
+            slack_signature.verify_request(
                 deps.signing_secret(),
                 body=raw,
                 timestamp=headers.get("x-slack-request-timestamp"),
                 signature=headers.get("x-slack-signature"),
             )
-        except slack.SlackRequestInvalid as error:
+        except slack_signature.SlackRequestInvalid as error:
             return _text(401, str(error))
         try:
             click = slack.parse_interaction(raw, response_url_prefix=deps.response_url_prefix)
