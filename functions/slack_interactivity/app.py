@@ -8,9 +8,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.adapters import aws
-from promotion.approvals.runtime import slack_signing_secret
 from promotion.http.slack_routes import LambdaDispatch, SlackRouteDeps, build_slack_resolver
 from promotion.observability import logger, metrics, tracer
+from promotion.runtime import slack_signing_secret
 from promotion.settings import control_plane_settings
 
 _settings = control_plane_settings()

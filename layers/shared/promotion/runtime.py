@@ -71,3 +71,14 @@ def attestation_key() -> bytes:
     if not secret_id:
         raise RuntimeError("control-plane environment: ATTESTATION_SIGNING_SECRET_ID is not set")
     return get_secret_bytes(secret_id)
+
+
+def secret_text(secret_id: str | None, name: str) -> str:
+    """A Secrets Manager secret as text, cached for ``CONFIG_CACHE_SECONDS``; ``name`` is its variable."""
+    if not secret_id:
+        raise RuntimeError(f"control-plane environment: {name} is not set")
+    return get_secret_bytes(secret_id, max_age=control_plane_settings().cache_seconds).decode()
+
+
+def slack_signing_secret() -> str:
+    return secret_text(control_plane_settings().slack_signing_secret, "SLACK_SIGNING_SECRET_ID")

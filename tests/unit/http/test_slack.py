@@ -15,7 +15,8 @@ from promote_cli.local.http_server import http_api_event
 from promotion.approvals import slack
 from promotion.approvals.request import open_approval
 from promotion.approvals.slack_signature import SlackRequestInvalid, verify_request
-from promotion.http.slack_routes import SlackDecisionTask, SlackRouteDeps, build_slack_resolver, handle_click
+from promotion.http.slack_routes import SlackDecisionTask, SlackRouteDeps, build_slack_resolver
+from promotion.http.slack_worker import handle_click
 from tests.support.approval_fakes import (
     ApprovalWorld,
     approval_world,

@@ -18,7 +18,7 @@ from promotion.approvals.slack import SlackSdkPoster
 from promotion.dal.approvals import DynamoApprovalStore
 from promotion.dal.audit import DynamoAuditLog
 from promotion.observability import logger
-from promotion.runtime import mailer
+from promotion.runtime import mailer, secret_text
 from promotion.settings import control_plane_settings
 
 
@@ -41,21 +41,11 @@ def audit_log() -> DynamoAuditLog:
     return DynamoAuditLog(aws.table(table), log=logger)
 
 
-def _secret_text(secret_id: str | None, name: str) -> str:
-    if not secret_id:
-        raise RuntimeError(f"control-plane environment: {name} is not set")
-    return get_secret_bytes(secret_id, max_age=control_plane_settings().cache_seconds).decode()
-
-
-def slack_signing_secret() -> str:
-    return _secret_text(control_plane_settings().slack_signing_secret, "SLACK_SIGNING_SECRET_ID")
-
-
 @cache
 def slack_poster() -> SlackSdkPoster:
     settings = control_plane_settings()
     return SlackSdkPoster(
-        lambda: _secret_text(settings.slack_bot_token_secret, "SLACK_BOT_TOKEN_SECRET_ID"),
+        lambda: secret_text(settings.slack_bot_token_secret, "SLACK_BOT_TOKEN_SECRET_ID"),
         base_url=settings.slack_api_url,
     )
 

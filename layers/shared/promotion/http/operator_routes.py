@@ -29,7 +29,7 @@ from promotion.errors import (
     PromotionError,
     SelfApprovalRefused,
 )
-from promotion.http.approval_routes import requester_of
+from promotion.http.requester import requester_of
 from promotion.models.approval import ApprovalRecord
 from promotion.models.validation import describe_validation_error
 
@@ -61,7 +61,7 @@ _ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
 class OperatorDecision(BaseModel):
     """The POST body. Any other field (a principal ARN, say) is ignored: the caller is the signer."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     decision: Literal["approve", "reject"]
     reason: str = Field(default="", max_length=MAX_REASON_CHARS)
