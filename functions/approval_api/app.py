@@ -7,9 +7,9 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from promotion.approvals.runtime import approval_services, approval_signing_key
 from promotion.http.approval_routes import ApprovalApiDeps, build_resolver
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import approval_services, approval_signing_key
 
 app = build_resolver(ApprovalApiDeps(services=approval_services(), signing_key=approval_signing_key))
 

@@ -9,11 +9,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.adapters import aws
+from promotion.approvals.runtime import approval_expirer
 from promotion.observability import logger, metrics, tracer
 from promotion.pipeline.cleanup import ExecutionStatusChange, clean_up_after, close_out
 from promotion.pipeline.notify import Outcome, notify_outcome
 from promotion.runtime import (
-    approval_expirer,
     environment_store,
     event_publisher,
     ledger,

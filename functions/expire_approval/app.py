@@ -9,12 +9,13 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from promotion.approvals.runtime import approval_expirer, approval_services
 from promotion.approvals.verification import close_failed_wait
 from promotion.errors import ApprovalNotVerified
 from promotion.models.steps import ExpireApprovalRequest
 from promotion.observability import logger, metrics, tracer
 from promotion.pipeline.cleanup import expire_approval
-from promotion.runtime import approval_expirer, approval_services, parse_request, pipeline_configs
+from promotion.runtime import parse_request, pipeline_configs
 
 
 @logger.inject_lambda_context

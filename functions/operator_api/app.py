@@ -7,9 +7,9 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from promotion.approvals.runtime import approval_services
 from promotion.http.operator_routes import OperatorApiDeps, build_resolver
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import approval_services
 
 app = build_resolver(OperatorApiDeps(services=approval_services()))
 

@@ -8,15 +8,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from promotion.approvals.runtime import approval_notifier, approval_services
 from promotion.models.steps import RequestApprovalRequest
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import (
-    approval_notifier,
-    approval_services,
-    attestation_key,
-    parse_request,
-    pipeline_configs,
-)
+from promotion.runtime import attestation_key, parse_request, pipeline_configs
 from promotion.settings import control_plane_settings
 from promotion.steps import request_approval as request_approval_step
 

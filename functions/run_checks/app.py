@@ -10,9 +10,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.adapters import aws
 from promotion.models.steps import RunChecksRequest
-from promotion.observability import logger, metrics, tracer
+from promotion.observability import logger, metrics, trace_requests, tracer
 from promotion.runtime import parse_request, pipeline_configs
 from promotion.steps import run_checks as run_checks_step
+
+# The checks call the service through requests: each call appears in the function's X-Ray trace.
+trace_requests()
 
 
 @cache

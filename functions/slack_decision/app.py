@@ -7,9 +7,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion.http.slack_routes import SlackDecisionTask, handle_click
+from promotion.approvals.runtime import approval_services, slack_poster
+from promotion.http.slack_routes import SlackDecisionTask
+from promotion.http.slack_worker import handle_click
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import approval_services, parse_request, slack_poster
+from promotion.runtime import parse_request
 
 
 @logger.inject_lambda_context

@@ -8,11 +8,12 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from promotion.approvals.runtime import approval_services, decision_key
 from promotion.approvals.verification import verify_approval
 from promotion.errors import ApprovalNotVerified
 from promotion.models.steps import VerifyApprovalRequest
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import approval_services, decision_key, parse_request
+from promotion.runtime import parse_request
 
 
 @logger.inject_lambda_context

@@ -11,7 +11,7 @@ from promotion.models.validation import describe_validation_error
 
 
 class ControlPlaneSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True, populate_by_name=True)
 
     stack_name: str = Field(alias="STACK_NAME")
     pipeline_config_prefix: str = Field(alias="PIPELINE_CONFIG_PREFIX", pattern=r"^/.*/$")

@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from promote_cli.local.http_server import http_api_event
 from promotion.approvals import slack
 from promotion.approvals.request import open_approval
-from promotion.http.slack_routes import SlackDecisionTask, SlackRouteDeps, build_slack_resolver, handle_click
+from promotion.approvals.slack_signature import SlackRequestInvalid, verify_request
+from promotion.http.slack_routes import SlackDecisionTask, SlackRouteDeps, build_slack_resolver
+from promotion.http.slack_worker import handle_click
 from tests.support.approval_fakes import (
     ApprovalWorld,
     approval_world,
@@ -44,7 +46,7 @@ class FixedClock:
 def test_slacks_published_vector_verifies_and_a_one_byte_change_does_not() -> None:
     vector = slack_vector()
     clock = FixedClock(float(vector["timestamp"]))
-    slack.verify_request(
+    verify_request(
         vector["signing_secret"],
         body=vector["body"],
         timestamp=vector["timestamp"],
@@ -56,8 +58,8 @@ def test_slacks_published_vector_verifies_and_a_one_byte_change_does_not() -> No
         (tampered_body, vector["signature"]),
         (vector["body"], vector["signature"][:-1] + "0"),
     ):
-        with pytest.raises(slack.SlackRequestInvalid):
-            slack.verify_request(
+        with pytest.raises(SlackRequestInvalid):
+            verify_request(
                 vector["signing_secret"],
                 body=body,
                 timestamp=vector["timestamp"],
@@ -69,8 +71,8 @@ def test_slacks_published_vector_verifies_and_a_one_byte_change_does_not() -> No
 def test_a_request_older_than_five_minutes_is_refused_even_when_signed() -> None:
     vector = slack_vector()
     later = FixedClock(float(vector["timestamp"]) + 5 * 60 + 1)
-    with pytest.raises(slack.SlackRequestInvalid, match="older than 5 minutes"):
-        slack.verify_request(
+    with pytest.raises(SlackRequestInvalid, match="older than 5 minutes"):
+        verify_request(
             vector["signing_secret"],
             body=vector["body"],
             timestamp=vector["timestamp"],

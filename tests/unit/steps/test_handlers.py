@@ -18,6 +18,7 @@ from promote_cli.local.runtime import LambdaContext
 from promotion import runtime as promotion_runtime
 from promotion import settings as promotion_settings
 from promotion.adapters import aws as promotion_aws
+from promotion.approvals import runtime as approvals_runtime
 from promotion.errors import InvalidExecutionInput
 from promotion.settings import ControlPlaneSettings
 from tests.support.paths import REPO_ROOT
@@ -74,7 +75,7 @@ STATE_FUNCTIONS = _state_machine_functions()
 
 def _clear_cached_collaborators() -> None:
     # Settings and clients are cached per warm function; a test's must not leak into the next test.
-    for module in (promotion_runtime, promotion_settings, promotion_aws):
+    for module in (promotion_runtime, approvals_runtime, promotion_settings, promotion_aws):
         for value in vars(module).values():
             if callable(getattr(value, "cache_clear", None)):
                 value.cache_clear()

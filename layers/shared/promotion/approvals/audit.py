@@ -31,14 +31,14 @@ AuditAction = Literal[
 class Requester(BaseModel):
     """Where an HTTP request came from; empty for decisions with no HTTP request (the CLI)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     source_ip: str = ""
     user_agent: str = ""
 
 
 class AuditEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     approval_id: str
     event_id: str

@@ -91,7 +91,7 @@ def decision_message(record: ApprovalRecord) -> bytes:
 class ClaimedDecision(BaseModel):
     """The part of the task output the check reads; everything in it is a claim until verified."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     approval_id: str
     decision_mac: str

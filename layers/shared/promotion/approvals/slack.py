@@ -1,7 +1,10 @@
-"""Slack: the Block Kit approval message, its updates, and checking Slack's interaction requests.
+"""Slack: the Block Kit approval message, its updates, and reading Slack's interaction requests.
 
 Buttons carry only the approval id and the decision; the task token never leaves the approvals table.
 Who clicked comes from Slack's signed request (``user.id``), mapped to an approver by the pipeline's config.
+The signature itself is checked in ``promotion.approvals.slack_signature``. slack_sdk is imported only
+where a Slack call is made (``SlackSdkPoster``): importing it loads its whole web client, which the
+functions that never talk to Slack should not pay for at cold start.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-from slack_sdk.signature import Clock, SignatureVerifier
-
 from promotion.errors import ApproverNotAllowed, PromotionError
 from promotion.models.approval import ApprovalRecord, SlackMessageRef
 
@@ -22,10 +23,6 @@ APPROVE_ACTION = "approve"
 REJECT_ACTION = "reject"
 MAX_BODY_BYTES = 64 * 1024
 _APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-
-
-class SlackRequestInvalid(PromotionError):
-    """The request does not carry a valid, fresh Slack signature."""
 
 
 class SlackPayloadInvalid(PromotionError):
@@ -156,27 +153,6 @@ def closed_blocks(record: ApprovalRecord, *, outcome: str, expires: str) -> list
 
 
 # ---- interaction requests ---------------------------------------------------------------------------
-def verify_request(
-    signing_secret: str,
-    *,
-    body: str,
-    timestamp: str | None,
-    signature: str | None,
-    clock: Clock | None = None,
-) -> None:
-    """Raise unless the body carries Slack's signature and a timestamp within five minutes."""
-    if (
-        not timestamp
-        or not (timestamp.isascii() and timestamp.isdigit())
-        or len(timestamp) > 12
-        or not signature
-    ):
-        raise SlackRequestInvalid("missing or malformed Slack signature headers")
-    verifier = SignatureVerifier(signing_secret, clock) if clock else SignatureVerifier(signing_secret)
-    if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
-        raise SlackRequestInvalid("Slack signature does not verify or the request is older than 5 minutes")
-
-
 @dataclass(frozen=True)
 class SlackClick:
     approval_id: str

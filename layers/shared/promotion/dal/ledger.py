@@ -21,7 +21,7 @@ Outcome = Literal["started", "deployed", "succeeded", "failed", "rolled_back", "
 
 
 class LedgerFunction(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     key: str
     function_name: str
@@ -33,7 +33,7 @@ class LedgerFunction(BaseModel):
 
 
 class LedgerEntry(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     pipeline: str
     environment: str
@@ -56,7 +56,7 @@ class LedgerEntry(BaseModel):
 class EnvironmentPointer(BaseModel):
     """``current`` or ``known_good``: which entry, which SHA, which version per function."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     sha: str | None = None
     versions: dict[str, str]

@@ -35,7 +35,7 @@ class GitHubUnavailable(Exception):
 
 class _Answer(BaseModel):
     # GitHub adds fields over time; only the ones read here are declared.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
 
 class GitHubUser(_Answer):

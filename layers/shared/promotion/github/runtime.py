@@ -20,9 +20,12 @@ from promotion.github.deployment_status import GitHubDeploymentReporter, Running
 from promotion.github.identity import GitHubCommitIdentity
 from promotion.github.webhook import WebhookDeps, WebhookKeys
 from promotion.models.config import PipelineConfig, api_token_prefix, secret_name, webhook_secret_prefix
-from promotion.observability import metrics
+from promotion.observability import metrics, trace_requests
 from promotion.runtime import attestation_key, pipeline_configs
 from promotion.settings import control_plane_settings
+
+# GitHub's API is called through requests: its calls appear in the function's X-Ray trace.
+trace_requests()
 
 
 @cache

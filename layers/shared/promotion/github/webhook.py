@@ -169,7 +169,7 @@ class WebhookKeys:
 
 # ---- payloads (only the fields read here; GitHub sends many more) --------------------------------------
 class _Payload(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
 
 class Repository(_Payload):

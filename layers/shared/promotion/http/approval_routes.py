@@ -10,13 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from promotion.approvals import links, pages
-from promotion.approvals.audit import Requester
 from promotion.approvals.collaborators import ApprovalServices, DecisionNotDelivered
 from promotion.approvals.decisions import LinkDecision, check_link, decide_by_link
 from promotion.approvals.expiry import expire
@@ -26,6 +24,7 @@ from promotion.errors import (
     PromotionError,
 )
 from promotion.http.errors import DECISION_ERROR_STATUS, ErrorStatus, status_of
+from promotion.http.requester import requester_of
 
 _ERROR_STATUS: ErrorStatus = {
     ApprovalLinkInvalid: (403, "Link not valid"),
@@ -70,11 +69,6 @@ def _one(values: dict[str, list[str]], name: str) -> str:
     if len(found) != 1:
         raise BadRequest(f"form field {name!r} must appear exactly once")
     return found[0]
-
-
-def requester_of(event: Any) -> Requester:
-    http = ((event.raw_event.get("requestContext") or {}).get("http")) or {}
-    return Requester(source_ip=str(http.get("sourceIp") or ""), user_agent=str(http.get("userAgent") or ""))
 
 
 def check_same_origin(headers: dict[str, str]) -> None:

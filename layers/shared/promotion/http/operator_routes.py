@@ -24,8 +24,8 @@ from promotion.approvals.rules import operator_approver
 from promotion.errors import (
     PromotionError,
 )
-from promotion.http.approval_routes import requester_of
 from promotion.http.errors import DECISION_ERROR_STATUS, ErrorStatus, status_of
+from promotion.http.requester import requester_of
 from promotion.models.approval import ApprovalRecord
 from promotion.models.validation import describe_validation_error
 
@@ -51,7 +51,7 @@ _ERROR_STATUS: ErrorStatus = {
 class OperatorDecision(BaseModel):
     """The POST body. Any other field (a principal ARN, say) is ignored: the caller is the signer."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     decision: Literal["approve", "reject"]
     reason: str = Field(default="", max_length=MAX_REASON_CHARS)

@@ -1,9 +1,6 @@
-"""Slack's interactivity route and the decision worker behind it.
-
-The route checks the request's signature (and its 5-minute window), hands the click to the worker
-asynchronously and acknowledges at once: Slack waits 3 seconds at most. The worker maps the Slack user to
-an approver, decides through ``decide`` (the same rules as every channel) and updates the
-original message through ``response_url`` with who decided and when.
+"""Slack's interactivity route: it checks the request's signature (and its 5-minute window), hands the
+click to the decision worker (``promotion.http.slack_worker``) asynchronously and acknowledges at once:
+Slack waits 3 seconds at most. It decides nothing, so it imports none of the approval stack.
 """
 
 from __future__ import annotations
@@ -16,12 +13,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ConfigDict
 
-from promotion.approvals import slack
-from promotion.approvals.audit import Requester
-from promotion.approvals.collaborators import ApprovalServices, DecisionNotDelivered, iso
-from promotion.approvals.decisions import decide_by_slack
-from promotion.errors import PromotionError
-from promotion.http.approval_routes import requester_of
+from promotion.approvals import slack, slack_signature
+from promotion.http.requester import requester_of
 
 Dispatch = Callable[[dict[str, Any]], None]
 
@@ -29,7 +22,7 @@ Dispatch = Callable[[dict[str, Any]], None]
 class SlackDecisionTask(BaseModel):
     """What the interactivity route hands the worker: a verified click and where it came from."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     approval_id: str
     decision: str
@@ -65,13 +58,13 @@ def build_slack_resolver(deps: SlackRouteDeps) -> APIGatewayHttpResolver:
             return _text(413, "request too large")
         headers = {key.lower(): value for key, value in (event.headers or {}).items()}
         try:
-            slack.verify_request(
+            slack_signature.verify_request(
                 deps.signing_secret(),
                 body=raw,
                 timestamp=headers.get("x-slack-request-timestamp"),
                 signature=headers.get("x-slack-signature"),
             )
-        except slack.SlackRequestInvalid as error:
+        except slack_signature.SlackRequestInvalid as error:
             return _text(401, str(error))
         try:
             click = slack.parse_interaction(raw, response_url_prefix=deps.response_url_prefix)
@@ -94,43 +87,6 @@ def build_slack_resolver(deps: SlackRouteDeps) -> APIGatewayHttpResolver:
         return _text(200, "")
 
     return app
-
-
-def handle_click(
-    services: ApprovalServices, poster: slack.SlackPoster, task: SlackDecisionTask, *, now: float
-) -> str:
-    """Decide a verified click and tell Slack; returns what Slack was told."""
-    click = slack.SlackClick(
-        approval_id=task.approval_id,
-        decision=task.decision,
-        user_id=task.user_id,
-        user_name=task.user_name,
-        team_id=task.team_id,
-        response_url=task.response_url,
-    )
-    requester = Requester(source_ip=task.source_ip, user_agent=task.user_agent)
-    try:
-        result = decide_by_slack(services, click, requester=requester, now=now)
-    except (PromotionError, DecisionNotDelivered) as error:
-        # Only the clicker sees why; the message itself stays as it is (its buttons still work for others).
-        message = f"Not done: {error}"
-        poster.respond(task.response_url, text=message, blocks=None, replace_original=False)
-        return message
-    record = result.record
-    when = iso(now)
-    if not result.final:
-        message = f"{result.summary()} (you approved at {when})"
-        poster.respond(task.response_url, text=message, blocks=None, replace_original=False)
-        return message
-    verb = "Approved" if record.status == "approved" else "Rejected"
-    outcome = f"{verb} by {record.decided_by} via Slack at {when}"
-    poster.respond(
-        task.response_url,
-        text=outcome,
-        blocks=slack.closed_blocks(record, outcome=outcome, expires=iso(record.expires_at)),
-        replace_original=True,
-    )
-    return outcome
 
 
 class LambdaDispatch:

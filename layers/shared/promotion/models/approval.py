@@ -14,7 +14,7 @@ Channel = Literal["email", "slack", "operator"]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 class ApprovalPolicy(_Frozen):

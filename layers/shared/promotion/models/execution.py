@@ -17,7 +17,7 @@ from promotion.naming import PIPELINE_NAME_PATTERN, SHA_PATTERN
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     def to_payload(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -20,7 +20,7 @@ from promotion.pipeline.notify import Failure
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 class LoadPipelineRequest(_Request):
@@ -145,7 +145,7 @@ class VerifyApprovalRequest(_Request):
 class PromotionState(BaseModel):
     """The execution's data as the notify states see it (``$``): whatever the promotion got to."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     pipeline: str
     sha: str

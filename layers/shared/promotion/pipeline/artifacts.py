@@ -26,7 +26,7 @@ _CHUNK = 1024 * 1024
 
 
 class PackageEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     key: str = Field(pattern=r"^[A-Za-z0-9._-]+$", description="object name beside the manifest")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -34,7 +34,7 @@ class PackageEntry(BaseModel):
 
 
 class BuildManifest(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     schema_version: Literal[1] = 1
     repo: str

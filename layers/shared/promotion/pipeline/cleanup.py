@@ -42,7 +42,7 @@ def expire_approval(
 class ExecutionStatusChange(BaseModel):
     """The ``detail`` of EventBridge's "Step Functions Execution Status Change" event."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     executionArn: str
     stateMachineArn: str

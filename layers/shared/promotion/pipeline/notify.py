@@ -18,7 +18,7 @@ from promotion.models.execution import EnvironmentBaseline, RollbackResult
 
 
 class Failure(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     Error: str
     Cause: str = ""
@@ -28,7 +28,7 @@ OutcomeKind = Literal["promoted", "failed", "rollback_failed", "cancelled"]
 
 
 class Outcome(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     outcome: OutcomeKind
     pipeline: str

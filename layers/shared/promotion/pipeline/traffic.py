@@ -18,7 +18,7 @@ from promotion.models.execution import EnvironmentDeployment
 
 
 class TrafficStep(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     weight: float
     done: bool
