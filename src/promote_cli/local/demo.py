@@ -36,12 +36,12 @@ Say = Callable[[str], None]
 class LocalPlaneProcess:
     """``promote local up`` in a child process, stopped on exit."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *options: str) -> None:
         self.log_path = state_dir / "local-plane.log"
         self._log = self.log_path.open("w")
         env = {**os.environ, "PROMOTE_STATE_DIR": str(state_dir)}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "promote_cli", "local", "up", "--quiet"],
+            [sys.executable, "-m", "promote_cli", "local", "up", "--quiet", *options],
             stdout=subprocess.PIPE,
             stderr=self._log,
             env=env,
