@@ -148,7 +148,7 @@ def _condition_holds(operator: str, key: str, patterns: list[str], context: Requ
     base = base.removesuffix("IfExists")
     if key.lower() not in ALWAYS_KNOWN_KEYS and key.lower() not in context.keys:
         raise Unevaluable(f"condition key {key}")
-    values = context.key(key)
+    values = context.key(key) or None  # a known key with no value is absent
     if base == "Null":
         wanted_absent = [p.lower() == "true" for p in patterns]
         return (values is None or values == []) in wanted_absent
@@ -218,7 +218,7 @@ def statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [s for s in (found if isinstance(found, list) else [found]) if isinstance(s, dict)]
 
 
-def _applies(statement: Mapping[str, Any], context: RequestContext) -> bool:
+def _applies(statement: Mapping[str, Any], context: RequestContext, *, trust: bool) -> bool:
     if "Action" in statement:
         action_ok = matches(as_list(statement["Action"]), context.action, ignore_case=True)
     elif "NotAction" in statement:
@@ -231,7 +231,7 @@ def _applies(statement: Mapping[str, Any], context: RequestContext) -> bool:
         return matches(as_list(statement["Resource"]), context.resource)
     if "NotResource" in statement:
         return not matches(as_list(statement["NotResource"]), context.resource)
-    return True  # trust policies have no Resource: the role itself is the resource
+    return trust  # trust policies have no Resource (the role is it); any other statement needs one
 
 
 @dataclass(frozen=True)
@@ -258,6 +258,7 @@ def _scan(
     *,
     principal_element: bool,
     account_as_any: bool = False,
+    trust: bool = False,
 ) -> tuple[_Match, list[Mapping[str, Any]]]:
     """(explicit deny or none, the Allow statements that apply)."""
     allows: list[Mapping[str, Any]] = []
@@ -276,7 +277,7 @@ def _scan(
                     named = False
                 if not named:
                     continue
-            if not _applies(statement, context):
+            if not _applies(statement, context, trust=trust):
                 continue
             effect = statement.get("Effect")
             try:
@@ -332,7 +333,7 @@ def trust_allows(trust_policy: Mapping[str, Any], context: RequestContext) -> Ev
     A statement naming the principal itself allows on its own; one naming only its account delegates to
     the principal's identity policies, which the caller evaluates too.
     """
-    denied, allows = _scan([trust_policy], context, principal_element=True, account_as_any=True)
+    denied, allows = _scan([trust_policy], context, principal_element=True, account_as_any=True, trust=True)
     if denied.kind == "deny":
         return Evaluation(Decision.EXPLICIT_DENY, "trust policy", denied.statement)
     if allows:
