@@ -113,6 +113,11 @@ class IamEnforcement:
             self._write_grants(plane, template, iam)
 
     def identity(self, function_name: str) -> AbstractContextManager[None]:
+        from aws_lambda_powertools.utilities import parameters
+
+        # Each Lambda function has its own Powertools cache; here the handlers share one process, and a
+        # value another function fetched would reach this one without its role being asked.
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
         return acting_as(self.sessions.get(function_name))
 
     def _write_grants(self, plane: LocalControlPlane, template: TranslatedTemplate, iam: Any) -> None:
