@@ -58,7 +58,9 @@ def grants_of(roles: dict[str, Any]) -> dict[str, list[Grant]]:
                     continue
                 for action in as_list(statement["Action"]):
                     for resource in as_list(statement.get("Resource", "*")):
-                        found.setdefault(arn, []).append(Grant(role["logical_id"], policy_name, action, resource))
+                        found.setdefault(arn, []).append(
+                            Grant(role["logical_id"], policy_name, action, resource)
+                        )
     return found
 
 
