@@ -37,7 +37,9 @@ def main() -> None:
     plane = LocalControlPlane(PlaneOptions(with_sample_service=True))
     plane.start()
     try:
-        assert plane.iam is not None and plane.stack is not None
+        assert plane.iam is not None
+        assert plane.stack is not None
+        prefix = plane.stack.pipeline_config_prefix
         calls: dict[str, tuple[str, Callable[[], Any]]] = {
             "dynamodb GetItem": (
                 "CheckAndLockFunction",
@@ -52,9 +54,7 @@ def main() -> None:
             ),
             "ssm GetParameter": (
                 "LoadPipelineFunction",
-                lambda: plane.client("ssm").get_parameter(
-                    Name=f"{plane.stack.pipeline_config_prefix}sentiment-service"  # type: ignore[union-attr]
-                ),
+                lambda: plane.client("ssm").get_parameter(Name=f"{prefix}sentiment-service"),
             ),
         }
         print(f"{'operation':<20} {'admin ms':>9} {'role ms':>9} {'overhead ms':>12}")
