@@ -78,6 +78,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         iam_enforcement=args.iam_enforcement,
     )
     if args.template:
+        if not Path(args.template).is_file():
+            raise ControlError(f"--template {args.template}: no such file")
         options.template = Path(args.template)
     if args.pipeline_file:
         options.pipeline_files = [Path(p) for p in args.pipeline_file]
