@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 PY313_DIR ?= $(or $(firstword $(wildcard /root/.pyenv/versions/3.13*/bin/)),$(dir $(shell command -v python3.13 2>/dev/null)))
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup sam-setup demo up test lint typecheck sam-validate sam-build unit integration e2e e2e-setup clean
+.PHONY: setup sam-setup demo up test lint typecheck sam-validate sam-build unit integration e2e e2e-setup iam-report clean
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -66,8 +66,21 @@ e2e-setup:
 		$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver; \
 	fi
 
+# Least privilege: run the promotion and approval paths with the local plane recording every permission its
+# IAM enforcement allowed, then list what template.yaml grants that nothing used, each with the reason it is
+# kept (iam-kept-permissions.toml); an unused grant with no reason fails.
+IAM_RECORD := $(CURDIR)/.iam-report/record.jsonl
+iam-report: setup
+	rm -rf .iam-report && mkdir -p .iam-report
+	PROMOTE_IAM_RECORD=$(IAM_RECORD) $(BIN)/pytest -q \
+		tests/integration/pipeline/test_promotion_happy_path.py tests/integration/pipeline/test_promotion_paths.py \
+		tests/integration/pipeline/test_failure_paths.py tests/integration/pipeline/test_locks.py \
+		tests/integration/pipeline/test_rollout.py tests/integration/approvals/test_approval_flows.py \
+		tests/integration/approvals/test_slack_approvals.py tests/integration/github/test_webhook_promotions.py; \
+		tests=$$?; $(BIN)/python -m promote_cli.local.iam_report $(IAM_RECORD) iam-kept-permissions.toml && exit $$tests
+
 test: lint typecheck sam-validate sam-build e2e-setup
 	$(BIN)/pytest
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .iam-report

@@ -80,8 +80,16 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     from promote_cli.local.plane import LocalControlPlane, PlaneOptions
 
     options = PlaneOptions(
-        host=args.host, api_port=args.api_port, aws_port=args.aws_port, time_scale=args.time_scale
+        host=args.host,
+        api_port=args.api_port,
+        aws_port=args.aws_port,
+        time_scale=args.time_scale,
+        iam_enforcement=args.iam_enforcement,
     )
+    if args.template:
+        if not Path(args.template).is_file():
+            raise ControlError(f"--template {args.template}: no such file")
+        options.template = Path(args.template)
     if args.pipeline_file:
         options.pipeline_files = [Path(p) for p in args.pipeline_file]
     options.sample_copies = list(dict.fromkeys(args.sample_copy or []))
@@ -322,6 +330,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="shrink Wait states, Retry intervals and task timeouts by this factor (e.g. 0.1)",
     )
+    up.add_argument(
+        "--no-iam-enforcement",
+        dest="iam_enforcement",
+        action="store_false",
+        help="let the template's roles do anything (default: their IAM policies are enforced)",
+    )
+    up.add_argument("--template", help="the control plane's SAM template (default: the repository's)")
     up.set_defaults(func=cmd_local_up)
     publish = local.add_parser("publish", help="upload a sample-service build for a commit, as CI would")
     publish.add_argument("--sha", type=_sha, required=True)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +17,11 @@ TIME_SCALE = 0.1
 @pytest.fixture(scope="session")
 def plane() -> Iterator[LocalControlPlane]:
     """One local control plane for the integration session: template.yaml and the real ASL on moto."""
-    local = LocalControlPlane(PlaneOptions(time_scale=TIME_SCALE))
+    # IAM enforcement is on (the default); `make iam-report` records what it allowed.
+    record = os.environ.get("PROMOTE_IAM_RECORD")
+    local = LocalControlPlane(
+        PlaneOptions(time_scale=TIME_SCALE, iam_record=Path(record) if record else None)
+    )
     local.start()
     yield local
     local.stop()

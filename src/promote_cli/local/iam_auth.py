@@ -7,18 +7,16 @@ route's ARN, and only then does the function run, with ``requestContext.authoriz
 else is 403 ``{"message": "Forbidden"}``.
 
 moto's own IAM enforcement evaluates every resource as ``*`` (see FIELD-NOTES), so the policy evaluation is
-done here: Allow/Deny statements, ``Action``/``NotAction``, ``Resource``/``NotResource``, ``*`` and ``?``
-wildcards. A statement with a ``Condition`` cannot be evaluated here, so it fails closed: it never allows,
-and a Deny with one always denies.
+the plane's own (``iam_policy``, the one evaluator of the plane). The route's request supplies no condition
+keys, so a statement with a ``Condition`` fails closed: it never allows, and a Deny with one always denies.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +25,10 @@ from urllib.parse import unquote
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from promote_cli.local.iam_policy import is_allowed, policy_document
+
+__all__ = ["Forbidden", "IamAuthorizer", "KnownKey", "SignedRequest", "is_allowed", "policy_document"]
 
 SIGV4_ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "execute-api"
@@ -123,57 +125,6 @@ def verify_sigv4(request: SignedRequest, *, lookup: KeyLookup, region: str, now:
     return key
 
 
-# ---- identity-based policy evaluation ------------------------------------------------------------------
-def _wildcard(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(f"^{regex}$", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
-
-
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    return [str(item) for item in (value if isinstance(value, list) else [value])]
-
-
-def _matches(patterns: Iterable[str], value: str, *, ignore_case: bool) -> bool:
-    return any(_wildcard(pattern, ignore_case=ignore_case).match(value) for pattern in patterns)
-
-
-def _statement_applies(statement: dict[str, Any], action: str, resource: str) -> bool:
-    if "Action" in statement:
-        action_ok = _matches(_as_list(statement["Action"]), action, ignore_case=True)
-    elif "NotAction" in statement:
-        action_ok = not _matches(_as_list(statement["NotAction"]), action, ignore_case=True)
-    else:
-        return False
-    if "Resource" in statement:
-        resource_ok = _matches(_as_list(statement["Resource"]), resource, ignore_case=False)
-    elif "NotResource" in statement:
-        resource_ok = not _matches(_as_list(statement["NotResource"]), resource, ignore_case=False)
-    else:
-        return False
-    return action_ok and resource_ok
-
-
-def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
-    statements = document.get("Statement", [])
-    return [s for s in (statements if isinstance(statements, list) else [statements]) if isinstance(s, dict)]
-
-
-def is_allowed(documents: Iterable[dict[str, Any]], action: str, resource: str) -> bool:
-    """IAM's rule for identity-based policies: an explicit Deny wins, else an Allow is needed."""
-    allowed = False
-    for document in documents:
-        for statement in _statements(document):
-            effect = statement.get("Effect")
-            conditional = bool(statement.get("Condition"))
-            if effect == "Deny" and (_statement_applies(statement, action, resource)):
-                return False  # conditional or not: a Deny that might apply denies (fail closed)
-            if effect == "Allow" and not conditional and _statement_applies(statement, action, resource):
-                allowed = True
-    return allowed
-
-
 def route_arn(*, region: str, account: str, api_id: str, stage: str, method: str, path: str) -> str:
     """The ``execute-api`` ARN a call to ``method path`` is authorized against (path as requested)."""
     return f"arn:aws:execute-api:{region}:{account}:{api_id}/{stage}/{method.upper()}{unquote(path)}"
@@ -213,11 +164,3 @@ class IamAuthorizer:
                 "userId": key.user_id,
             }
         }
-
-
-def policy_document(value: Any) -> dict[str, Any]:
-    """A policy document as IAM's API returns it: a dict, or URL-encoded JSON text."""
-    if isinstance(value, dict):
-        return value
-    text = str(value)
-    return dict(json.loads(unquote(text) if text.startswith("%7B") else text))

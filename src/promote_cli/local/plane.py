@@ -27,6 +27,7 @@ from promote_cli.local.events import EventRule, ExecutionStatusWatcher
 from promote_cli.local.github_stub import GitHubStub
 from promote_cli.local.http_server import LocalHttpServer, Route
 from promote_cli.local.iam_auth import IamAuthorizer
+from promote_cli.local.iam_plane import IamEnforcement, apply_role_policies
 from promote_cli.local.moto_iam import MotoIam
 from promote_cli.local.outbox import SesOutbox, SlackOutbox
 from promote_cli.local.runtime import ControlFunction, LocalLambdaRuntime
@@ -74,6 +75,10 @@ class PlaneOptions:
     workdir: Path | None = None
     # <1 shrinks the interpreter's Waits, Retry intervals and timeouts (see moto_patches.apply_time_scale).
     time_scale: float = 1.0
+    # The template's IAM on every AWS request its roles sign (local/iam_enforcement.py); off: moto's, none.
+    iam_enforcement: bool = True
+    # Append each (role, action, resource) the enforcement allowed to this file (the least-privilege report).
+    iam_record: Path | None = None
 
 
 @dataclass
@@ -109,6 +114,7 @@ class LocalControlPlane:
         self.pipelines: dict[str, dict[str, Any]] = {}
         # The local operator: an IAM user with the template's operator policy, for `promote --local approve`.
         self.operator: dict[str, str] = {}
+        self.iam: IamEnforcement | None = None
 
     # ---- lifecycle --------------------------------------------------------------------------
     def start(self) -> dict[str, Any]:
@@ -132,7 +138,11 @@ class LocalControlPlane:
         moto_patches.apply()
         if options.time_scale != 1.0:
             moto_patches.apply_time_scale(options.time_scale)
-        self._moto = ThreadedMotoServer(ip_address=options.host, port=aws_port, verbose=False)
+        if options.iam_enforcement:
+            self.iam = IamEnforcement(region=options.region, record_to=options.iam_record)
+            self._moto = self.iam.server(ip_address=options.host, port=aws_port)
+        else:
+            self._moto = ThreadedMotoServer(ip_address=options.host, port=aws_port, verbose=False)
         self._moto.start()
         requests.post(
             f"{self.aws_endpoint_url}/moto-api/config",
@@ -144,6 +154,8 @@ class LocalControlPlane:
         template = translate(options.template, region=options.region)
         self.github.start()
         self.stack = self._create_stack(template)
+        if self.iam is not None:
+            self.iam.enforce(self, template)
         self.operator = self._create_local_operator(template)
         for path in options.pipeline_files:
             self._load_pipeline(path)
@@ -376,8 +388,8 @@ class LocalControlPlane:
                     resolver.refs[logical_id] = properties["AliasName"]
 
         order = [
+            "AWS::IAM::ManagedPolicy",  # before the roles that attach them
             "AWS::IAM::Role",
-            "AWS::IAM::ManagedPolicy",
             "AWS::S3::Bucket",
             "AWS::DynamoDB::Table",
             "AWS::SNS::Topic",
@@ -497,6 +509,7 @@ class LocalControlPlane:
             self.client("iam").create_role(
                 RoleName=physical, AssumeRolePolicyDocument=json.dumps(properties["AssumeRolePolicyDocument"])
             )
+            apply_role_policies(self.client("iam"), physical, properties)
         elif kind == "AWS::IAM::ManagedPolicy":
             self.client("iam").create_policy(
                 PolicyName=physical.rsplit("/", 1)[1],

@@ -25,6 +25,7 @@ import urllib.parse
 import uuid
 import zipfile
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +37,11 @@ from botocore.response import StreamingBody
 from promote_cli.local.template import FunctionSource
 
 Handler = Callable[[Any, Any], Any]
+# What a control-plane handler runs as (its execution role's credentials), by function name.
+HandlerIdentity = Callable[[str], AbstractContextManager[object]]
+# None when the principal signing an Invoke (by access key) may invoke the function (by ARN); else the error
+# code and message Lambda answers with.
+InvokeGuard = Callable[[str | None, str], tuple[str, str] | None]
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,13 @@ class LocalLambdaRuntime:
         self.invocations: list[tuple[str, str]] = []
         self._faults: list[InjectedFault] = []
         self._faults_lock = threading.Lock()
+        self._identity: HandlerIdentity = lambda _name: nullcontext()
+        self._invoke_guard: InvokeGuard | None = None
+
+    def enforce_iam(self, identity: HandlerIdentity, guard: InvokeGuard) -> None:
+        """Run each control-plane handler as its role, and check each Invoke's caller first."""
+        self._identity = identity
+        self._invoke_guard = guard
 
     def register_control(self, function: ControlFunction) -> None:
         self._control[function.function_name] = function
@@ -241,7 +254,8 @@ class LocalLambdaRuntime:
         )
         try:
             event = json.loads(payload or b"{}")
-            result = function.handler()(event, context)
+            with self._identity(function.function_name):
+                result = function.handler()(event, context)
         except Exception as error:
             return InvokeResult(_error_payload(error), "Unhandled", "$LATEST")
         return InvokeResult(json.dumps(result).encode(), None, "$LATEST")
@@ -295,6 +309,11 @@ class LocalLambdaRuntime:
             return InvokeResult(json.dumps(answer).encode(), "Unhandled", str(function.version))
         return InvokeResult(json.dumps(answer["result"]).encode(), None, str(function.version))
 
+    def _function_arn(self, name_or_arn: str, qualifier: str | None) -> str:
+        name, qualifier = split_function(name_or_arn, qualifier)
+        arn = f"arn:aws:lambda:{self._region}:{self._account}:function:{name}"
+        return f"{arn}:{qualifier}" if qualifier else arn
+
     def _route(self, backend: Any, name: str, qualifier: str | None) -> str | None:
         """An alias with weighted routing sends each request to one of its versions, as Lambda does."""
         if qualifier is None or qualifier == "$LATEST" or qualifier.isdigit():
@@ -329,10 +348,23 @@ class LocalLambdaRuntime:
         assert boto3.DEFAULT_SESSION is not None
         boto3.DEFAULT_SESSION.events.register("before-call.lambda.Invoke", self._before_invoke)
 
-    def _before_invoke(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+    def _before_invoke(
+        self, params: dict[str, Any], request_signer: Any = None, **_: Any
+    ) -> tuple[AWSResponse, dict[str, Any]]:
         path = urllib.parse.unquote(params["url_path"])
         function = path.split("/functions/", 1)[1].split("/", 1)[0]
         qualifier = (params.get("query_string") or {}).get("Qualifier")
+        if self._invoke_guard is not None:
+            refused = self._invoke_guard(
+                _signing_key(request_signer), self._function_arn(function, qualifier)
+            )
+            if refused is not None:
+                code, message = refused
+                error = {
+                    "Error": {"Code": code, "Message": message},
+                    "ResponseMetadata": {"HTTPStatusCode": 403},
+                }
+                return AWSResponse(params.get("url", ""), 403, HTTPHeaders(), None), error
         body = params.get("body") or b""
         payload = body.encode() if isinstance(body, str) else bytes(body)
         headers = {str(k).lower(): str(v) for k, v in (params.get("headers") or {}).items()}
@@ -352,3 +384,11 @@ class LocalLambdaRuntime:
         if result.function_error:
             parsed["FunctionError"] = result.function_error
         return AWSResponse(params.get("url", ""), 200, HTTPHeaders(), None), parsed
+
+
+def _signing_key(request_signer: Any) -> str | None:
+    """The access key a client signs with (None when it has no credentials)."""
+    credentials = getattr(request_signer, "_credentials", None)
+    if credentials is None:
+        return None
+    return str(credentials.get_frozen_credentials().access_key)

@@ -109,6 +109,15 @@ def test_without_a_running_local_plane_the_cli_says_so(
     )
 
 
+def test_local_up_with_a_missing_template_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "template.yaml"
+    code = cli.main(["local", "up", "--template", str(missing), "--no-iam-enforcement"])
+    assert code == 2
+    assert one_error_line(capsys) == f"promote: --template {missing}: no such file"
+
+
 @pytest.mark.usefixtures("local_state")
 def test_starting_twice_makes_attempts_1_and_2_with_different_names(
     plane: LocalControlPlane, cli_pipeline: str, capsys: pytest.CaptureFixture[str]
