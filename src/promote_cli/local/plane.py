@@ -182,6 +182,7 @@ class LocalControlPlane:
         if self._moto is not None:
             self._moto.stop()
         self.github.stop()
+        self.runtime.close()
 
     def ready_info(self) -> dict[str, Any]:
         assert self.stack is not None
