@@ -10,6 +10,11 @@
 - SendTaskFailure's ``cause``: moto drops it (the task fails with a null cause); AWS keeps it. A rejection's
   reason and a superseded request's successor travel in it.
 
+And work the interpreter repeats without need, done once (speed only, no change of behaviour):
+``apply_interpreter_caches`` parses each state machine definition once instead of at every execution
+start (moto parses the whole ASL with ANTLR, written in Python, per execution), parses each JSONPath once
+instead of at every use, and reuses one Lambda client instead of creating one per Task.
+
 And one deliberate difference, only when asked for: ``apply_time_scale`` shrinks the interpreter's Wait
 states, Retry intervals and task timeouts by one factor, so the long paths (artifact wait, approval
 timeout, rollback retries) run in seconds. The ASL itself is unchanged.
@@ -59,7 +64,61 @@ def apply() -> None:
     _apply_alias_revisions()
     _apply_task_failure_cause()
     _apply_stop_interrupts()
+    apply_interpreter_caches()
     _applied = True
+
+
+def apply_interpreter_caches() -> None:
+    """Parse each definition and JSONPath once, and create one Lambda client per region, not per use.
+
+    A parsed definition is a tree of components that keep every per-execution value in the execution's
+    own environment (``env.heap`` under the component's ``heap_key``, ``env.stack``), which is how moto's
+    interpreter already runs a Map's iterations or a Parallel's branches on one tree; so executions can
+    share it. The one lazily set attribute, ``heap_key``, is made race-free here, since two executions may
+    now ask a component for it at the same moment.
+    """
+    import functools
+    import threading
+
+    import boto3
+    from moto.stepfunctions.parser.asl.component import eval_component
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.utils import json_path
+    from moto.stepfunctions.parser.utils import long_uid
+
+    heap_key_lock = threading.Lock()
+
+    def heap_key(self: Any) -> str:
+        key: str | None = self.__dict__.get("_local_heap_key")
+        if key is None:
+            with heap_key_lock:
+                key = self.__dict__.setdefault("_local_heap_key", long_uid())
+        return str(key)
+
+    eval_component.EvalComponent.heap_key = property(heap_key)  # type: ignore[assignment,method-assign]
+
+    parse_definition = functools.lru_cache(maxsize=16)(AmazonStateLanguageParser.parse)
+    AmazonStateLanguageParser.parse = staticmethod(parse_definition)  # type: ignore[method-assign]
+    json_path.parse = functools.lru_cache(maxsize=1024)(json_path.parse)  # type: ignore[attr-defined]
+    result_path.parse = functools.lru_cache(maxsize=1024)(result_path.parse)  # type: ignore[attr-defined]
+
+    create_client = lambda_eval_utils.boto_client_for  # type: ignore[attr-defined]
+    clients: dict[tuple[int, str, str, str], Any] = {}
+    clients_lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # Per default session too: the local plane's invoke hook lives on the session a client came from.
+        key = (id(boto3.DEFAULT_SESSION), region, service, repr(state_credentials))
+        with clients_lock:
+            if key not in clients:
+                clients[key] = create_client(
+                    region=region, service=service, state_credentials=state_credentials
+                )
+            return clients[key]
+
+    lambda_eval_utils.boto_client_for = boto_client_for  # type: ignore[attr-defined]
 
 
 def _apply_stop_interrupts() -> None:
