@@ -14,6 +14,7 @@ import secrets
 import socket
 import string
 import tempfile
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,8 @@ class LocalControlPlane:
         self.pipelines: dict[str, dict[str, Any]] = {}
         # The local operator: an IAM user with the template's operator policy, for `promote --local approve`.
         self.operator: dict[str, str] = {}
+        self._clients: dict[tuple[int, str, str], Any] = {}
+        self._clients_lock = threading.Lock()
 
     # ---- lifecycle --------------------------------------------------------------------------
     def start(self) -> dict[str, Any]:
@@ -297,7 +300,15 @@ class LocalControlPlane:
         return str(self.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.options.region, endpoint_url=self.aws_endpoint_url)
+        """A client of this plane's AWS endpoint, one per service: creating a boto3 client costs more
+        than most calls made with it, and clients are safe to share between threads."""
+        with self._clients_lock:
+            key = (id(boto3.DEFAULT_SESSION), service, self.aws_endpoint_url)
+            if key not in self._clients:
+                self._clients[key] = boto3.client(
+                    service, region_name=self.options.region, endpoint_url=self.aws_endpoint_url
+                )
+            return self._clients[key]
 
     def delivered_statuses(self, execution_arn: str) -> list[str]:
         """The status changes of an execution that the local EventBridge has delivered (targets done)."""
