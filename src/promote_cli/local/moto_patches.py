@@ -13,7 +13,8 @@
 And work the interpreter repeats without need, done once (speed only, no change of behaviour):
 ``apply_interpreter_caches`` parses each state machine definition once instead of at every execution
 start (moto parses the whole ASL with ANTLR, written in Python, per execution), parses each JSONPath once
-instead of at every use, and reuses one Lambda client instead of creating one per Task; and
+instead of at every use, and reuses one Lambda client instead of creating one per Task; moto's server
+lists its own package directory once, not at every request; and
 ``GetExecutionHistory`` writes the interpreter's events (already in the API's shape) as JSON directly,
 instead of through moto's generic serializer, which walks every member of the 60-member HistoryEvent
 shape for each event (about 130 ms of CPU for one promotion's history, and every poll reads it).
@@ -25,6 +26,7 @@ timeout, rollback retries) run in seconds. The ASL itself is unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -69,7 +71,41 @@ def apply() -> None:
     _apply_stop_interrupts()
     apply_interpreter_caches()
     _apply_history_serialization()
+    _apply_status_notifications()
     _applied = True
+
+
+_status_listeners: list[Callable[[], None]] = []
+
+
+def on_execution_status_change(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call ``listener`` (from moto's threads) whenever an execution starts or ends; returns the call
+    that removes it. The local EventBridge polls at once instead of at its next tick."""
+    _status_listeners.append(listener)
+    return lambda: _status_listeners.remove(listener) if listener in _status_listeners else None
+
+
+def _notify_status_change() -> None:
+    for listener in list(_status_listeners):
+        listener()
+
+
+def _apply_status_notifications() -> None:
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+
+    original_start = Execution.start
+    original_terminated = BaseExecutionWorkerCommunication.terminated
+
+    def start(self: Any) -> None:
+        original_start(self)
+        _notify_status_change()
+
+    def terminated(self: Any) -> None:
+        original_terminated(self)
+        _notify_status_change()
+
+    Execution.start = start  # type: ignore[method-assign]
+    BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
 
 
 def _apply_history_serialization() -> None:
@@ -158,6 +194,12 @@ def apply_interpreter_caches() -> None:
             return clients[key]
 
     lambda_eval_utils.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+
+    # moto's server lists its package directory on disk at every request to route it to a service.
+    from moto import backends
+
+    moto_modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: moto_modules  # type: ignore[assignment]
 
 
 def _apply_stop_interrupts() -> None:

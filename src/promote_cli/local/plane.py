@@ -16,6 +16,7 @@ import string
 import tempfile
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,7 @@ class LocalControlPlane:
         self._moto: Any = None
         self._http: LocalHttpServer | None = None
         self._events: ExecutionStatusWatcher | None = None
+        self._unsubscribe_events: Callable[[], None] = lambda: None
         self.stack: StackResources | None = None
         self.aws_endpoint_url = ""
         self.api_url = ""
@@ -175,9 +177,11 @@ class LocalControlPlane:
             region=options.region,
         )
         self._events.start()
+        self._unsubscribe_events = moto_patches.on_execution_status_change(self._events.wake)
         return self.ready_info()
 
     def stop(self) -> None:
+        self._unsubscribe_events()
         if self._events is not None:
             self._events.stop()
         if self._http is not None:
