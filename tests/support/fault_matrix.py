@@ -502,7 +502,8 @@ APPROVAL_TIMEOUT_PIPELINE = "fault-matrix-approval-timeout"
 def matrix_pipeline_document(name: str, **changes: Any) -> str:
     """The sample pipeline under ``name``: a canary rollout (so "Check alarms during rollout" runs), one
     integration and one canary check (the ones the failing builds fail: the faults, not the checks, are
-    under test, and every check is a fresh interpreter), and ``changes`` merged into its sections."""
+    under test, and every check is an invocation of a service function), and ``changes`` merged into its
+    sections."""
     document = json.loads(SAMPLE_PIPELINE_FILE.read_text())
     document["name"] = name
     document["rollout"] = {"strategy": "canary", "canary_percent": 10, "interval_seconds": 1}

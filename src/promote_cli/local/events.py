@@ -98,6 +98,7 @@ class ExecutionStatusWatcher:
         self._interval = interval
         self._known: dict[str, str] = {}
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="local-eventbridge", daemon=True)
         self.delivered: list[dict[str, Any]] = []
 
@@ -106,9 +107,18 @@ class ExecutionStatusWatcher:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Poll now: an execution started or ended (the interval is the fallback)."""
+        self._wake.set()
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        while not self._stop.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.poll()
             except Exception as error:  # keep watching; a broken poll must not end the local plane

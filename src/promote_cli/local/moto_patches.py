@@ -10,6 +10,15 @@
 - SendTaskFailure's ``cause``: moto drops it (the task fails with a null cause); AWS keeps it. A rejection's
   reason and a superseded request's successor travel in it.
 
+And work the interpreter repeats without need, done once (speed only, no change of behaviour):
+``apply_interpreter_caches`` parses each state machine definition once instead of at every execution
+start (moto parses the whole ASL with ANTLR, written in Python, per execution), parses each JSONPath once
+instead of at every use, and reuses one Lambda client instead of creating one per Task; moto's server
+lists its own package directory once, not at every request; and
+``GetExecutionHistory`` writes the interpreter's events (already in the API's shape) as JSON directly,
+instead of through moto's generic serializer, which walks every member of the 60-member HistoryEvent
+shape for each event (about 130 ms of CPU for one promotion's history, and every poll reads it).
+
 And one deliberate difference, only when asked for: ``apply_time_scale`` shrinks the interpreter's Wait
 states, Retry intervals and task timeouts by one factor, so the long paths (artifact wait, approval
 timeout, rollback retries) run in seconds. The ASL itself is unchanged.
@@ -17,6 +26,7 @@ timeout, rollback retries) run in seconds. The ASL itself is unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -62,7 +72,137 @@ def apply() -> None:
     _apply_task_failure_cause()
     _apply_stop_interrupts()
     sfn_limits.apply()
+    apply_interpreter_caches()
+    _apply_history_serialization()
+    _apply_status_notifications()
     _applied = True
+
+
+_status_listeners: list[Callable[[], None]] = []
+
+
+def on_execution_status_change(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call ``listener`` (from moto's threads) whenever an execution starts or ends; returns the call
+    that removes it. The local EventBridge polls at once instead of at its next tick."""
+    _status_listeners.append(listener)
+    return lambda: _status_listeners.remove(listener) if listener in _status_listeners else None
+
+
+def _notify_status_change() -> None:
+    for listener in list(_status_listeners):
+        listener()
+
+
+def _apply_status_notifications() -> None:
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+
+    original_start = Execution.start
+    original_terminated = BaseExecutionWorkerCommunication.terminated
+
+    def start(self: Any) -> None:
+        original_start(self)
+        _notify_status_change()
+
+    def terminated(self: Any) -> None:
+        original_terminated(self)
+        _notify_status_change()
+
+    Execution.start = start  # type: ignore[method-assign]
+    BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+
+
+def _apply_history_serialization() -> None:
+    import calendar
+    import json as _json
+    from datetime import UTC, datetime
+
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original_response = StepFunctionResponse.get_execution_history
+
+    def epoch_seconds(timestamp: str) -> float | int:
+        # What moto's serializer writes for the JSON protocol: Unix seconds, truncated to milliseconds.
+        value = datetime.fromisoformat(timestamp)
+        value = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        whole = calendar.timegm(value.astimezone(UTC).timetuple())
+        return whole + (value.microsecond // 1000) / 1000.0 if value.microsecond else whole
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items() if item is not None}
+        if isinstance(value, list):
+            return [plain(item) for item in value]
+        return value
+
+    def get_execution_history(self: Any) -> Any:
+        history = self.stepfunction_backend.get_execution_history(self._get_param("executionArn"))
+        events = history.get("events") if isinstance(history, dict) else None
+        if not isinstance(events, list) or not all(isinstance(e.get("timestamp"), str) for e in events):
+            return original_response(self)
+        # Like moto's own answer, every event in one page (maxResults, reverseOrder are not applied).
+        written = [{**plain(event), "timestamp": epoch_seconds(event["timestamp"])} for event in events]
+        return _json.dumps({"events": written})
+
+    StepFunctionResponse.get_execution_history = get_execution_history  # type: ignore[method-assign]
+
+
+def apply_interpreter_caches() -> None:
+    """Parse each definition and JSONPath once, and create one Lambda client per region, not per use.
+
+    A parsed definition is a tree of components that keep every per-execution value in the execution's
+    own environment (``env.heap`` under the component's ``heap_key``, ``env.stack``), which is how moto's
+    interpreter already runs a Map's iterations or a Parallel's branches on one tree; so executions can
+    share it. The one lazily set attribute, ``heap_key``, is made race-free here, since two executions may
+    now ask a component for it at the same moment.
+    """
+    import functools
+    import threading
+
+    import boto3
+    from moto.stepfunctions.parser.asl.component import eval_component
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.utils import json_path
+    from moto.stepfunctions.parser.utils import long_uid
+
+    heap_key_lock = threading.Lock()
+
+    def heap_key(self: Any) -> str:
+        key: str | None = self.__dict__.get("_local_heap_key")
+        if key is None:
+            with heap_key_lock:
+                key = self.__dict__.setdefault("_local_heap_key", long_uid())
+        return str(key)
+
+    eval_component.EvalComponent.heap_key = property(heap_key)  # type: ignore[assignment,method-assign]
+
+    parse_definition = functools.lru_cache(maxsize=16)(AmazonStateLanguageParser.parse)
+    AmazonStateLanguageParser.parse = staticmethod(parse_definition)  # type: ignore[method-assign]
+    json_path.parse = functools.lru_cache(maxsize=1024)(json_path.parse)  # type: ignore[attr-defined]
+    result_path.parse = functools.lru_cache(maxsize=1024)(result_path.parse)  # type: ignore[attr-defined]
+
+    create_client = lambda_eval_utils.boto_client_for  # type: ignore[attr-defined]
+    clients: dict[tuple[int, str, str, str], Any] = {}
+    clients_lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # Per default session too: the local plane's invoke hook lives on the session a client came from.
+        key = (id(boto3.DEFAULT_SESSION), region, service, repr(state_credentials))
+        with clients_lock:
+            if key not in clients:
+                clients[key] = create_client(
+                    region=region, service=service, state_credentials=state_credentials
+                )
+            return clients[key]
+
+    lambda_eval_utils.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+
+    # moto's server lists its package directory on disk at every request to route it to a service.
+    from moto import backends
+
+    moto_modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: moto_modules  # type: ignore[assignment]
 
 
 def _apply_stop_interrupts() -> None:

@@ -14,7 +14,9 @@ import secrets
 import socket
 import string
 import tempfile
+import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +110,7 @@ class LocalControlPlane:
         self._moto: Any = None
         self._http: LocalHttpServer | None = None
         self._events: ExecutionStatusWatcher | None = None
+        self._unsubscribe_events: Callable[[], None] = lambda: None
         self.stack: StackResources | None = None
         self.aws_endpoint_url = ""
         self.api_url = ""
@@ -115,6 +118,8 @@ class LocalControlPlane:
         # The local operator: an IAM user with the template's operator policy, for `promote --local approve`.
         self.operator: dict[str, str] = {}
         self.iam: IamEnforcement | None = None
+        self._clients: dict[tuple[int, str, str], Any] = {}
+        self._clients_lock = threading.Lock()
 
     # ---- lifecycle --------------------------------------------------------------------------
     def start(self) -> dict[str, Any]:
@@ -190,9 +195,11 @@ class LocalControlPlane:
             region=options.region,
         )
         self._events.start()
+        self._unsubscribe_events = moto_patches.on_execution_status_change(self._events.wake)
         return self.ready_info()
 
     def stop(self) -> None:
+        self._unsubscribe_events()
         if self._events is not None:
             self._events.stop()
         if self._http is not None:
@@ -200,6 +207,7 @@ class LocalControlPlane:
         if self._moto is not None:
             self._moto.stop()
         self.github.stop()
+        self.runtime.close()
 
     def ready_info(self) -> dict[str, Any]:
         assert self.stack is not None
@@ -314,7 +322,15 @@ class LocalControlPlane:
         return str(self.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.options.region, endpoint_url=self.aws_endpoint_url)
+        """A client of this plane's AWS endpoint, one per service: creating a boto3 client costs more
+        than most calls made with it, and clients are safe to share between threads."""
+        with self._clients_lock:
+            key = (id(boto3.DEFAULT_SESSION), service, self.aws_endpoint_url)
+            if key not in self._clients:
+                self._clients[key] = boto3.client(
+                    service, region_name=self.options.region, endpoint_url=self.aws_endpoint_url
+                )
+            return self._clients[key]
 
     def delivered_statuses(self, execution_arn: str) -> list[str]:
         """The status changes of an execution that the local EventBridge has delivered (targets done)."""

@@ -6,7 +6,8 @@ Docker-based runtime:
 
 - control-plane functions (from template.yaml) run their real handler in this process;
 - service functions (the ones being promoted) run the code actually deployed to the invoked version,
-  read from moto's Lambda backend, in a fresh interpreter per invocation.
+  read from moto's Lambda backend, in an interpreter of their own that stays warm for the next
+  invocations of that version, as Lambda keeps execution environments (see ``warm_workers``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ import hashlib
 import importlib.util
 import io
 import json
-import os
 import random
-import subprocess
 import sys
 import threading
 import traceback
@@ -35,6 +34,12 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.response import StreamingBody
 
 from promote_cli.local.template import FunctionSource
+from promote_cli.local.warm_workers import (
+    EnvironmentExited,
+    EnvironmentSpec,
+    EnvironmentTimedOut,
+    WarmEnvironments,
+)
 
 Handler = Callable[[Any, Any], Any]
 # What a control-plane handler runs as (its execution role's credentials), by function name.
@@ -186,6 +191,11 @@ class LocalLambdaRuntime:
         """Run each control-plane handler as its role, and check each Invoke's caller first."""
         self._identity = identity
         self._invoke_guard = guard
+        self._environments = WarmEnvironments()
+
+    def close(self) -> None:
+        """End the service functions' warm environments."""
+        self._environments.close()
 
     def register_control(self, function: ControlFunction) -> None:
         self._control[function.function_name] = function
@@ -268,46 +278,43 @@ class LocalLambdaRuntime:
             function = backend.get_function(name, self._route(backend, name, qualifier))
         except Exception as error:
             return InvokeResult(_error_payload(error), "Unhandled", qualifier or "$LATEST")
-        code_dir = self._extract(function.code_bytes)
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "AWS_REGION": self._region,
-            "AWS_DEFAULT_REGION": self._region,
-            "AWS_LAMBDA_FUNCTION_NAME": name,
-            "AWS_LAMBDA_FUNCTION_VERSION": str(function.version),
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
-            "LOCAL_INVOKED_FUNCTION_ARN": function.function_arn,
-            **{str(k): str(v) for k, v in (function.environment_vars or {}).items()},
-        }
+        spec = EnvironmentSpec(
+            code_dir=self._extract(function.code_bytes),
+            handler=str(function.handler),
+            environment=tuple(
+                sorted(
+                    {
+                        "AWS_REGION": self._region,
+                        "AWS_DEFAULT_REGION": self._region,
+                        "AWS_LAMBDA_FUNCTION_NAME": name,
+                        "AWS_LAMBDA_FUNCTION_VERSION": str(function.version),
+                        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+                        "LOCAL_INVOKED_FUNCTION_ARN": function.function_arn,
+                        **{str(k): str(v) for k, v in (function.environment_vars or {}).items()},
+                    }.items()
+                )
+            ),
+        )
+        version = str(function.version)
         try:
-            completed = subprocess.run(
-                [
-                    sys.executable,
-                    "-I",
-                    "-m",
-                    "promote_cli.local.target_runner",
-                    str(code_dir),
-                    str(function.handler),
-                ],
-                input=payload,
-                capture_output=True,
-                env=env,
-                timeout=float(function.timeout or 3),
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
+            event = json.loads(payload or b"null")
+        except ValueError as error:
+            invalid = {"errorType": "InvalidRequestContentException", "errorMessage": str(error)}
+            return InvokeResult(json.dumps(invalid).encode(), "Unhandled", version)
+        try:
+            answer = self._environments.invoke(spec, event, timeout=float(function.timeout or 3))
+        except EnvironmentTimedOut:
             timeout_error = {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out"}
-            return InvokeResult(json.dumps(timeout_error).encode(), "Unhandled", str(function.version))
-        if completed.stderr:
-            sys.stderr.write(completed.stderr.decode(errors="replace"))
-        lines = completed.stdout.decode(errors="replace").strip().splitlines()
-        if completed.returncode != 0 or not lines:
-            crash = {"errorType": "Runtime.ExitError", "errorMessage": f"exit status {completed.returncode}"}
-            return InvokeResult(json.dumps(crash).encode(), "Unhandled", str(function.version))
-        answer = json.loads(lines[-1])
+            return InvokeResult(json.dumps(timeout_error).encode(), "Unhandled", version)
+        except EnvironmentExited as exited:
+            crash = {"errorType": "Runtime.ExitError", "errorMessage": str(exited)}
+            return InvokeResult(json.dumps(crash).encode(), "Unhandled", version)
+        logs = str(answer.pop("logs", "") or "")
+        if logs:
+            sys.stderr.write(logs)
         if "errorType" in answer:
-            return InvokeResult(json.dumps(answer).encode(), "Unhandled", str(function.version))
-        return InvokeResult(json.dumps(answer["result"]).encode(), None, str(function.version))
+            return InvokeResult(json.dumps(answer).encode(), "Unhandled", version)
+        return InvokeResult(json.dumps(answer["result"]).encode(), None, version)
 
     def _function_arn(self, name_or_arn: str, qualifier: str | None) -> str:
         name, qualifier = split_function(name_or_arn, qualifier)

@@ -1,54 +1,100 @@
-"""Runs one invocation of a deployed service function in a fresh interpreter, as Lambda would.
+"""One warm execution environment of a deployed service function, as Lambda keeps one per version.
 
-Usage: ``python -I -m promote_cli.local.target_runner CODE_DIR HANDLER`` with the event as JSON on stdin.
-Prints one JSON line: ``{"result": ...}`` or ``{"errorType", "errorMessage"}``. The code directory (the
-extracted zip) is the only import path, like /var/task.
+Usage: ``python -I -m promote_cli.local.target_runner``, spoken to through stdin and stdout, one JSON
+document a line (see ``promote_cli.local.warm_workers``, which starts and reuses these processes):
+
+1. the first line assigns the environment: ``{"code_dir", "handler", "environment"}``. The code directory
+   (the extracted zip) becomes the first import path, like /var/task, and ``environment`` the function's
+   variables. Nothing of the code is imported before this line, so an idle interpreter can be started
+   ahead of need and assigned later;
+2. every further line is one invocation, ``{"event", "timeout_ms", "request_id"}``, answered with one
+   line: ``{"result", "logs"}`` or ``{"errorType", "errorMessage", "stackTrace", "logs", "reset"}``. The
+   handler module is imported on the first invocation (Lambda's init phase) and kept for the next ones; a
+   module that fails to import answers the error with ``"reset": true`` and ends the process, so the next
+   invocation starts afresh.
+
+Whatever the handler prints goes to ``logs`` (file descriptor 1 is pointed at 2 as well, so no stray
+write can corrupt the answers). End of input ends the process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import json
 import os
 import sys
+import time
 import traceback
 import types
-import uuid
+from collections.abc import Callable
+from typing import Any, TextIO
 
 
 class _Context:
-    def __init__(self) -> None:
+    def __init__(self, request_id: str, timeout_ms: int) -> None:
         self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
         self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         self.invoked_function_arn = os.environ.get("LOCAL_INVOKED_FUNCTION_ARN", "")
         self.memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
-        self.aws_request_id = str(uuid.uuid4())
+        self.aws_request_id = request_id
         self.log_group_name = f"/aws/lambda/{self.function_name}"
         self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_ms / 1000
 
     def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _error(error: BaseException, logs: str) -> dict[str, Any]:
+    return {
+        "errorType": type(error).__name__,
+        "errorMessage": str(error),
+        "stackTrace": traceback.format_exception(error),
+        "logs": logs,
+    }
+
+
+def serve(requests: TextIO, answers: TextIO) -> int:
+    assignment = requests.readline()
+    if not assignment:
+        return 0
+    spec = json.loads(assignment)
+    os.environ.update({str(k): str(v) for k, v in spec["environment"].items()})
+    sys.path.insert(0, str(spec["code_dir"]))
+    module_name, _, function_name = str(spec["handler"]).rpartition(".")
+    handler: Callable[[Any, Any], Any] | None = None
+    for line in requests:
+        request = json.loads(line)
+        logs = io.StringIO()
+        init_failed = False
+        with contextlib.redirect_stdout(logs), contextlib.redirect_stderr(logs):
+            try:
+                if handler is None:
+                    init_failed = True
+                    module: types.ModuleType = importlib.import_module(module_name)
+                    handler = getattr(module, function_name)
+                    init_failed = False
+                context = _Context(str(request["request_id"]), int(request["timeout_ms"]))
+                answer: dict[str, Any] = {"result": handler(request["event"], context)}
+                answer["logs"] = logs.getvalue()
+                line_out = json.dumps(answer)
+            except Exception as error:
+                line_out = json.dumps({**_error(error, logs.getvalue()), "reset": init_failed})
+        answers.write(line_out + "\n")
+        answers.flush()
+        if init_failed:
+            return 1
+    return 0
 
 
 def main() -> int:
-    code_dir, handler = sys.argv[1], sys.argv[2]
-    sys.path.insert(0, code_dir)
-    module_name, _, function_name = handler.rpartition(".")
-    event = json.loads(sys.stdin.read() or "null")
-    try:
-        module: types.ModuleType = importlib.import_module(module_name)
-        result = getattr(module, function_name)(event, _Context())
-        line = json.dumps({"result": result})
-    except Exception as error:
-        line = json.dumps(
-            {
-                "errorType": type(error).__name__,
-                "errorMessage": str(error),
-                "stackTrace": traceback.format_exception(error),
-            }
-        )
-    sys.stdout.write(line + "\n")
-    return 0
+    # Answers travel on a private copy of stdout; the handler's own writes to fd 1 land on stderr.
+    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return serve(sys.stdin, answers)
 
 
 if __name__ == "__main__":
