@@ -34,7 +34,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     return decide_approval_path_step.decide_path(
         pipeline_configs(),
-        dependabot_prover(),
+        dependabot_prover(prod.lambda_client),
         request,
         identities=commit_identities(),
         readiness=readiness,

@@ -46,6 +46,26 @@ def _session_args(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _environment_clients(args: argparse.Namespace, service: str) -> dict[str, Any]:
+    """A client per environment: on the local plane, in the environment's own account (as its
+    administrator); on AWS, with your credentials (a profile that reaches the environment's account)."""
+    if args.local:
+        from promote_cli.local.accounts import account_client
+
+        state = _local_state()
+        return {
+            environment: account_client(
+                service,
+                state["accounts"][environment],
+                region=state["region"],
+                endpoint_url=state["aws_endpoint_url"],
+            )
+            for environment in ("preprod", "prod")
+        }
+    shared = boto3.client(service, **_session_args(args))  # type: ignore[call-overload]
+    return {"preprod": shared, "prod": shared}
+
+
 def _control(args: argparse.Namespace) -> ControlPlane:
     options = _session_args(args)
     if args.local:
@@ -130,8 +150,16 @@ def cmd_local_publish(args: argparse.Namespace) -> int:
 
 def cmd_local_alarm(args: argparse.Namespace) -> int:
     args.local = True
-    cloudwatch = boto3.client("cloudwatch", **_session_args(args))
-    if not cloudwatch.describe_alarms(AlarmNames=[args.name])["MetricAlarms"]:
+    # The alarm is in whichever environment's account has it.
+    cloudwatch = next(
+        (
+            client
+            for client in _environment_clients(args, "cloudwatch").values()
+            if client.describe_alarms(AlarmNames=[args.name])["MetricAlarms"]
+        ),
+        None,
+    )
+    if cloudwatch is None:
         raise ControlError(f"no alarm named {args.name!r} on the local plane")
     cloudwatch.set_alarm_state(
         AlarmName=args.name, StateValue=args.state, StateReason="set by promote local alarm"
@@ -164,9 +192,7 @@ def cmd_freeze(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     control = _control(args)
-    report = control.status(
-        boto3.client("lambda", **_session_args(args)), args.pipeline, history=args.history
-    )
+    report = control.status(_environment_clients(args, "lambda"), args.pipeline, history=args.history)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0

@@ -321,6 +321,11 @@ class LocalControlPlane:
         """A client in the account where ``environment`` of the sample service lives."""
         return self.client(service, accounts.ENVIRONMENT_ACCOUNTS[environment])
 
+    def environment_clients(self, service: str) -> dict[str, Any]:
+        return {
+            environment: self.environment_client(environment, service) for environment in ("preprod", "prod")
+        }
+
     def _create_deployer_roles(self, template: TranslatedTemplate) -> dict[str, str]:
         assert self.stack is not None
         output = template.outputs.get(accounts.ACCESS_OUTPUT)
