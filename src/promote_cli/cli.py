@@ -168,6 +168,46 @@ def cmd_local_alarm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_isolation(args: argparse.Namespace) -> int:
+    from promote_cli import isolation
+
+    control = _control(args)
+    config = control.pipeline(args.pipeline)
+    if args.local:
+        from promote_cli.local.accounts import account_client, role_policies
+
+        state = _local_state()
+        region, default_account = state["region"], state["accounts"]["control_plane"]
+
+        def policies_of(role_arn: str) -> list[dict[str, Any]]:
+            iam = account_client(
+                "iam", role_arn.split(":")[4], region=region, endpoint_url=state["aws_endpoint_url"]
+            )
+            return role_policies(iam, role_arn)
+
+    else:
+        session = boto3.session.Session(
+            **{k: v for k, v in _session_args(args).items() if k == "region_name"}
+        )
+        region = session.region_name or "us-east-1"
+        default_account = str(boto3.client("sts", **_session_args(args)).get_caller_identity()["Account"])
+    try:
+        requests = isolation.cross_environment_requests(
+            config, region=region, default_account=default_account
+        )
+    except ValueError as error:
+        raise ControlError(str(error)) from error
+    if args.environment:
+        requests = [r for r in requests if r.role_environment == args.environment]
+    if args.local:
+        probes = isolation.evaluate_locally(requests, policies_of)
+    else:
+        iam = boto3.client("iam", **_session_args(args))
+        probes = isolation.simulate_on_aws(requests, lambda _role: iam)
+    print(isolation.render(probes))
+    return 0 if isolation.isolated(probes) else 1
+
+
 def cmd_cancel(args: argparse.Namespace) -> int:
     control = _control(args)
     print(json.dumps(control.cancel(args.execution_arn, reason=args.reason, requested_by=getpass.getuser())))
@@ -306,6 +346,18 @@ def build_parser() -> argparse.ArgumentParser:
     alarm.add_argument("name")
     alarm.add_argument("state", choices=("ALARM", "OK", "INSUFFICIENT_DATA"))
     alarm.set_defaults(func=cmd_local_alarm)
+
+    check = commands.add_parser(
+        "check-isolation",
+        help="prove each environment's deployer role is denied everything on the other environment",
+    )
+    check.add_argument("--pipeline", required=True)
+    check.add_argument(
+        "--environment",
+        choices=["preprod", "prod"],
+        help="check only this environment's role (on AWS: run with credentials of the role's account)",
+    )
+    check.set_defaults(func=cmd_check_isolation)
 
     cancel = commands.add_parser("cancel", help="stop a running promotion; its cleanup still runs")
     cancel.add_argument("execution_arn")
