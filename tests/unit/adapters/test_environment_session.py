@@ -115,6 +115,9 @@ def test_the_role_is_assumed_as_the_execution_with_pipeline_and_environment_tags
     )
 
     assert clients.role_arn == PROD_ROLE
+    assert factory.built == []  # a client is made when a step first uses it
+    assert clients.lambda_client is clients.lambda_client
+    assert clients.cloudwatch is not None
     assert [service for service, _ in factory.built] == ["lambda", "cloudwatch"]
     assert {credentials.access_key_id for _, credentials in factory.built if credentials} == {
         "ASIAEXAMPLEEXAMPLE"
@@ -142,13 +145,19 @@ def test_credentials_are_reused_until_near_expiry_then_renewed(sts: Any) -> None
     prod = target(role_arn=PROD_ROLE)
 
     first = sessions.clients("sentiment-service", "prod", prod, execution_name=EXECUTION)
+    assert first.lambda_client is not None
     clock.now = NOW + 3600 - REFRESH_MARGIN_SECONDS - 1
     assert sessions.clients("sentiment-service", "prod", prod, execution_name=EXECUTION) is first
     clock.now = NOW + 3600 - REFRESH_MARGIN_SECONDS + 1
     renewed = sessions.clients("sentiment-service", "prod", prod, execution_name=EXECUTION)
 
     assert renewed is not first
-    assert len(factory.built) == 4  # two clients per session, two sessions
+    assert renewed.lambda_client is not first.lambda_client
+    # one client per session, each with its session's credentials
+    assert [credentials.expires_at for _, credentials in factory.built if credentials] == [
+        NOW + 3600,
+        NOW + 7200,
+    ]
 
 
 def test_another_execution_gets_a_session_of_its_own(sts: Any) -> None:
@@ -183,6 +192,7 @@ def test_without_a_role_the_functions_own_credentials_unless_roles_are_required(
             "sentiment-service", "prod", no_role, execution_name=EXECUTION
         )
         assert clients.role_arn is None
+        assert clients.lambda_client is not clients.cloudwatch
         assert [credentials for _, credentials in factory.built] == [None, None]
         with pytest.raises(InvalidPipelineConfig, match=r"environments\.prod\.role_arn is not set"):
             EnvironmentSessions(sts, factory, require_role=True).clients(
@@ -216,6 +226,8 @@ def own_role_clients(environment: str) -> Any:
     clients = EnvironmentSessions(sts, factory, require_role=False).clients(
         "sentiment-service", environment, environment_target, execution_name=EXECUTION
     )
+    # Made now, in this order (Factory.stubbers() follows it).
+    assert clients.lambda_client is not clients.cloudwatch
     return clients, factory
 
 

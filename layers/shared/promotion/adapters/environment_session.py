@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -62,15 +63,27 @@ def session_name(execution_name: str) -> str:
     return f"{cleaned[: MAX_SESSION_NAME - len(digest) - 1]}-{digest}"
 
 
-@dataclass(frozen=True)
 class EnvironmentClients:
-    """What a step may use to act on one environment."""
+    """What a step may use to act on one environment; each client is made on first use (a step needs one
+    of the two, and making a client costs tens of milliseconds)."""
 
-    environment: Environment
-    lambda_client: Any
-    cloudwatch: Any
-    # The role's session ARN-to-be, for logs (None: the function's own role).
-    role_arn: str | None
+    def __init__(
+        self,
+        environment: Environment,
+        make: Callable[[str], Any],
+        role_arn: str | None,
+    ) -> None:
+        self.environment = environment
+        self.role_arn = role_arn  # None: the function's own role
+        self._make = make
+
+    @cached_property
+    def lambda_client(self) -> Any:
+        return self._make("lambda")
+
+    @cached_property
+    def cloudwatch(self) -> Any:
+        return self._make("cloudwatch")
 
 
 class _ScopeGuard:
@@ -156,11 +169,11 @@ class EnvironmentSessions:
                 return cached.clients
         credentials = self._assume(pipeline, environment, target, name) if target.role_arn else None
         guard = _ScopeGuard(environment, target)
+        factory = self._client_factory
         clients = EnvironmentClients(
-            environment=environment,
-            lambda_client=_guarded(self._client_factory("lambda", credentials), "lambda", guard),
-            cloudwatch=_guarded(self._client_factory("cloudwatch", credentials), "cloudwatch", guard),
-            role_arn=target.role_arn,
+            environment,
+            lambda service: _guarded(factory(service, credentials), service, guard),
+            target.role_arn,
         )
         expires_at = credentials.expires_at if credentials is not None else float("inf")
         with self._lock:
