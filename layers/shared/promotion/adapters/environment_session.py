@@ -25,7 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from promotion.errors import EnvironmentAccessDenied, InvalidPipelineConfig, OutsideEnvironmentScope
-from promotion.models.config import Environment, EnvironmentTarget, function_name
+from promotion.models.config import Environment, EnvironmentTarget, function_account, function_name
 
 MAX_SESSION_NAME = 64
 SESSION_SECONDS = 3_600
@@ -33,7 +33,6 @@ SESSION_SECONDS = 3_600
 REFRESH_MARGIN_SECONDS = 900
 SESSION_TAG_KEYS = ("pipeline", "environment")
 _SESSION_NAME_CHARS = re.compile(r"[^\w+=,.@-]")
-_FUNCTION_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:([0-9]{12}):function:")
 
 
 @dataclass(frozen=True)
@@ -97,10 +96,10 @@ class _ScopeGuard:
 
     def check_function(self, params: dict[str, Any], **_: Any) -> None:
         requested = str(params.get("FunctionName", ""))
-        found = _FUNCTION_ACCOUNT.match(requested)
-        if found and self._account is not None and found.group(1) != self._account:
+        account = function_account(requested)
+        if account is not None and self._account is not None and account != self._account:
             raise OutsideEnvironmentScope(
-                f"{requested} is in account {found.group(1)}; {self._environment} is account {self._account}"
+                f"{requested} is in account {account}; {self._environment} is account {self._account}"
             )
         if function_name(requested) not in self._functions:
             raise OutsideEnvironmentScope(

@@ -76,10 +76,10 @@ class EnvironmentTarget(_Strict):
         if self.external_id is not None and self.role_arn is None:
             raise ValueError("external_id is only sent when assuming role_arn, which is not set")
         for name in self.functions.values():
-            found = _FUNCTION_ARN.match(name)
-            if found and self.account is not None and found.group(1) != self.account:
+            account = function_account(name)
+            if account is not None and self.account is not None and account != self.account:
                 raise ValueError(
-                    f"function {name} is in account {found.group(1)}, role_arn in account {self.account}"
+                    f"function {name} is in account {account}, role_arn in account {self.account}"
                 )
         return self
 
@@ -91,6 +91,12 @@ class EnvironmentTarget(_Strict):
     def function_names(self) -> set[str]:
         """The environment's functions by bare name (a function may be configured by ARN)."""
         return {function_name(name) for name in self.functions.values()}
+
+
+def function_account(name_or_arn: str) -> str | None:
+    """The account in a function ARN (None for a bare name: the caller's account)."""
+    found = _FUNCTION_ARN.match(name_or_arn)
+    return found.group(1) if found else None
 
 
 def function_name(name_or_arn: str) -> str:
