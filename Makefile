@@ -45,6 +45,7 @@ sam-validate: sam-setup
 	$(SAM_VENV)/bin/sam validate --lint -t template.yaml
 	$(SAM_VENV)/bin/sam validate --lint -t examples/sentiment-service/template.yaml
 	$(SAM_VENV)/bin/sam validate --lint -t roles/ci-upload.yaml
+	$(SAM_VENV)/bin/sam validate --lint -t roles/deployer.yaml
 
 sam-build: sam-setup
 	PATH="$(PY313_DIR):$$PATH" $(SAM_VENV)/bin/sam build --template-file template.yaml

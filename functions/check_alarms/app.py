@@ -6,10 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion.adapters import aws
 from promotion.models.steps import CheckAlarmsRequest
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import parse_request, pipeline_configs
+from promotion.runtime import environment_clients, parse_request, pipeline_configs
 from promotion.steps import check_alarms as check_alarms_step
 
 
@@ -18,4 +17,7 @@ from promotion.steps import check_alarms as check_alarms_step
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, CheckAlarmsRequest)
-    return check_alarms_step.check_alarms(pipeline_configs(), aws.client("cloudwatch"), request).to_payload()
+    environment = environment_clients(
+        request.pipeline, request.environment, execution_name=request.execution_name
+    )
+    return check_alarms_step.check_alarms(pipeline_configs(), environment.cloudwatch, request).to_payload()

@@ -14,7 +14,7 @@ from promotion.github.runtime import github_client
 from promotion.models.steps import PrepareRequest
 from promotion.observability import logger, metrics, tracer
 from promotion.pipeline.prepare import PrepareDeps
-from promotion.runtime import environment_store, ledger, parse_request, pipeline_configs
+from promotion.runtime import environment_clients, environment_store, ledger, parse_request, pipeline_configs
 from promotion.steps import check_and_lock as check_and_lock_step
 
 
@@ -31,9 +31,12 @@ def _reclaimed(environment: str, stale_owner: str) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, PrepareRequest)
     config = pipeline_configs().get(request.pipeline)
+    environment = environment_clients(
+        request.pipeline, request.environment, execution_name=request.execution_name
+    )
     deps = PrepareDeps(
-        lambda_client=aws.client("lambda"),
-        cloudwatch=aws.client("cloudwatch"),
+        lambda_client=environment.lambda_client,
+        cloudwatch=environment.cloudwatch,
         sfn=aws.client("stepfunctions"),
         environments=environment_store(),
         ledger=ledger(),

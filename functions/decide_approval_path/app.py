@@ -11,12 +11,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion.adapters import aws
 from promotion.github.runtime import commit_identities, dependabot_prover, github_client
 from promotion.models.steps import DecideApprovalPathRequest
 from promotion.observability import logger, metrics, tracer
 from promotion.pipeline.prepare import ProdReadiness
-from promotion.runtime import environment_store, ledger, parse_request, pipeline_configs
+from promotion.runtime import environment_clients, environment_store, ledger, parse_request, pipeline_configs
 from promotion.steps import decide_approval_path as decide_approval_path_step
 
 
@@ -25,15 +24,17 @@ from promotion.steps import decide_approval_path as decide_approval_path_step
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, DecideApprovalPathRequest)
+    # Prod's alarms are read as prod's deployer role, like every other look at prod.
+    prod = environment_clients(request.pipeline, "prod", execution_name=request.execution_name)
     readiness = ProdReadiness(
-        cloudwatch=aws.client("cloudwatch"),
+        cloudwatch=prod.cloudwatch,
         environments=environment_store(),
         ledger=ledger(),
         commit_order=github_client(pipeline_configs().get(request.pipeline)),
     )
     return decide_approval_path_step.decide_path(
         pipeline_configs(),
-        dependabot_prover(),
+        dependabot_prover(prod.lambda_client),
         request,
         identities=commit_identities(),
         readiness=readiness,

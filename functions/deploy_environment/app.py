@@ -7,11 +7,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion.adapters import aws
 from promotion.github.runtime import deployment_reporter
 from promotion.models.steps import DeployRequest
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import ledger, parse_request, pipeline_configs
+from promotion.runtime import environment_clients, ledger, parse_request, pipeline_configs
 from promotion.steps import deploy_environment as deploy_environment_step
 
 
@@ -20,9 +19,12 @@ from promotion.steps import deploy_environment as deploy_environment_step
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, DeployRequest)
+    environment = environment_clients(
+        request.pipeline, request.environment, execution_name=request.execution_name
+    )
     return deploy_environment_step.deploy(
         pipeline_configs(),
-        aws.client("lambda"),
+        environment.lambda_client,
         request,
         reporter=deployment_reporter(),
         ledger=ledger(),

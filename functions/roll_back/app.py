@@ -8,10 +8,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion.adapters import aws
 from promotion.models.steps import RollbackRequest
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import ledger, parse_request
+from promotion.runtime import environment_clients, ledger, parse_request
 from promotion.steps import roll_back as roll_back_step
 
 
@@ -22,6 +21,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = parse_request(event, RollbackRequest)
     metrics.add_dimension(name="environment", value=request.baseline.environment)
     metrics.add_metric(name="Rollbacks", unit=MetricUnit.Count, value=1)
-    result = roll_back_step.roll_back_environment(aws.client("lambda"), ledger(), request, now=time.time())
+    environment = environment_clients(
+        request.pipeline, request.baseline.environment, execution_name=request.execution_name
+    )
+    result = roll_back_step.roll_back_environment(
+        environment.lambda_client, ledger(), request, now=time.time()
+    )
     logger.info("rolled back", extra={"restored": result.restored, "moved_from": result.moved_from})
     return result.to_payload()

@@ -8,10 +8,9 @@ from typing import Any
 import requests
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion.adapters import aws
 from promotion.models.steps import RunChecksRequest
 from promotion.observability import logger, metrics, trace_requests, tracer
-from promotion.runtime import parse_request, pipeline_configs
+from promotion.runtime import environment_clients, parse_request, pipeline_configs
 from promotion.steps import run_checks as run_checks_step
 
 # The checks call the service through requests: each call appears in the function's X-Ray trace.
@@ -30,6 +29,13 @@ def _session() -> requests.Session:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, RunChecksRequest)
+    # The integration checks call preprod over HTTP (no AWS credentials); the canary invokes prod's new
+    # versions as prod's deployer role.
+    lambda_client = (
+        environment_clients(request.pipeline, "prod", execution_name=request.execution_name).lambda_client
+        if request.suite == "canary"
+        else None
+    )
     return run_checks_step.run_check_suite(
-        pipeline_configs(), aws.client("lambda"), _session(), request
+        pipeline_configs(), lambda_client, _session(), request
     ).to_payload()

@@ -6,10 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from promotion.adapters import aws
 from promotion.models.steps import ShiftTrafficRequest
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import parse_request, pipeline_configs
+from promotion.runtime import environment_clients, parse_request, pipeline_configs
 from promotion.steps import shift_traffic as shift_traffic_step
 
 
@@ -18,6 +17,7 @@ from promotion.steps import shift_traffic as shift_traffic_step
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, ShiftTrafficRequest)
-    step = shift_traffic_step.shift_prod_traffic(pipeline_configs(), aws.client("lambda"), request)
+    prod = environment_clients(request.pipeline, "prod", execution_name=request.execution_name)
+    step = shift_traffic_step.shift_prod_traffic(pipeline_configs(), prod.lambda_client, request)
     logger.info("traffic shifted", extra={"weight": step.weight, "done": step.done})
     return step.to_payload()

@@ -55,6 +55,26 @@ def _session_args(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _environment_clients(args: argparse.Namespace, service: str) -> dict[str, Any]:
+    """A client per environment: on the local plane, in the environment's own account (as its
+    administrator); on AWS, with your credentials (a profile that reaches the environment's account)."""
+    if args.local:
+        from promote_cli.local.accounts import account_client
+
+        state = _local_state()
+        return {
+            environment: account_client(
+                service,
+                state["accounts"][environment],
+                region=state["region"],
+                endpoint_url=state["aws_endpoint_url"],
+            )
+            for environment in ("preprod", "prod")
+        }
+    shared = boto3.client(service, **_session_args(args))  # type: ignore[call-overload]
+    return {"preprod": shared, "prod": shared}
+
+
 def _control(args: argparse.Namespace) -> ControlPlane:
     options = _session_args(args)
     if args.local:
@@ -173,14 +193,62 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def cmd_local_alarm(args: argparse.Namespace) -> int:
     args.local = True
-    cloudwatch = boto3.client("cloudwatch", **_session_args(args))
-    if not cloudwatch.describe_alarms(AlarmNames=[args.name])["MetricAlarms"]:
+    # The alarm is in whichever environment's account has it.
+    cloudwatch = next(
+        (
+            client
+            for client in _environment_clients(args, "cloudwatch").values()
+            if client.describe_alarms(AlarmNames=[args.name])["MetricAlarms"]
+        ),
+        None,
+    )
+    if cloudwatch is None:
         raise ControlError(f"no alarm named {args.name!r} on the local plane")
     cloudwatch.set_alarm_state(
         AlarmName=args.name, StateValue=args.state, StateReason="set by promote local alarm"
     )
     print(json.dumps({"alarm": args.name, "state": args.state}))
     return 0
+
+
+def cmd_check_isolation(args: argparse.Namespace) -> int:
+    from promote_cli import isolation
+
+    control = _control(args)
+    config = control.pipeline(args.pipeline)
+    if args.local:
+        from promote_cli.local.accounts import account_client, role_policies
+
+        state = _local_state()
+        region, default_account = state["region"], state["accounts"]["control_plane"]
+
+        def policies_of(role_arn: str) -> list[dict[str, Any]]:
+            iam = account_client(
+                "iam", role_arn.split(":")[4], region=region, endpoint_url=state["aws_endpoint_url"]
+            )
+            return role_policies(iam, role_arn)
+
+    else:
+        session = boto3.session.Session(
+            **{k: v for k, v in _session_args(args).items() if k == "region_name"}
+        )
+        region = session.region_name or "us-east-1"
+        default_account = str(boto3.client("sts", **_session_args(args)).get_caller_identity()["Account"])
+    try:
+        requests = isolation.cross_environment_requests(
+            config, region=region, default_account=default_account
+        )
+    except ValueError as error:
+        raise ControlError(str(error)) from error
+    if args.environment:
+        requests = [r for r in requests if r.role_environment == args.environment]
+    if args.local:
+        probes = isolation.evaluate_locally(requests, policies_of)
+    else:
+        iam = boto3.client("iam", **_session_args(args))
+        probes = isolation.simulate_on_aws(requests, lambda _role: iam)
+    print(isolation.render(probes))
+    return 0 if isolation.isolated(probes) else 1
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
@@ -207,9 +275,7 @@ def cmd_freeze(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     control = _control(args)
-    report = control.status(
-        boto3.client("lambda", **_session_args(args)), args.pipeline, history=args.history
-    )
+    report = control.status(_environment_clients(args, "lambda"), args.pipeline, history=args.history)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0
@@ -372,6 +438,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="recorded in the manifest (default: the GitHub Actions run URL, when there is one)",
     )
     ci_publish.set_defaults(func=cmd_publish)
+
+    check = commands.add_parser(
+        "check-isolation",
+        help="prove each environment's deployer role is denied everything on the other environment",
+    )
+    check.add_argument("--pipeline", required=True)
+    check.add_argument(
+        "--environment",
+        choices=["preprod", "prod"],
+        help="check only this environment's role (on AWS: run with credentials of the role's account)",
+    )
+    check.set_defaults(func=cmd_check_isolation)
 
     cancel = commands.add_parser("cancel", help="stop a running promotion; its cleanup still runs")
     cancel.add_argument("execution_arn")

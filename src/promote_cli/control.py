@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -131,7 +131,8 @@ class ControlPlane:
         self.environments().freeze(pipeline, environment, reason=reason, by=by, at=int(time.time()))
         return {"pipeline": pipeline, "environment": environment, "frozen": True, "reason": reason}
 
-    def status(self, lambda_client: Any, pipeline: str, *, history: int = 5) -> dict[str, Any]:
+    def status(self, lambda_clients: Mapping[str, Any], pipeline: str, *, history: int = 5) -> dict[str, Any]:
+        """``lambda_clients``: environment -> a Lambda client that can read it (its account's)."""
         config = self.pipeline(pipeline)
         ledger = self.ledger()
         environments = self.environments()
@@ -143,7 +144,7 @@ class ControlPlane:
             current = ledger.pointer(config.name, environment, "current")
             known_good = ledger.pointer(config.name, environment, "known_good")
             report["environments"][environment] = {
-                "serving": serving(lambda_client, config, environment),
+                "serving": serving(lambda_clients[environment], config, environment),
                 "sha": current.sha if current else None,
                 "known_good_sha": known_good.sha if known_good else None,
                 "frozen": state.reason if state.frozen else None,

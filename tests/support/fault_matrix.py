@@ -607,11 +607,12 @@ class MatrixRunner:
         self.plane = plane
         self.cell_timeout = cell_timeout
         self.sfn = plane.client("stepfunctions")
-        self.lam = plane.client("lambda")
-        self.cloudwatch = plane.client("cloudwatch")
+        # The service's environments are accounts of their own: Lambda and CloudWatch per environment.
+        self.lam = plane.environment_clients("lambda")
+        self.cloudwatch = plane.environment_clients("cloudwatch")
         document = json.loads(matrix_pipeline_document(MATRIX_PIPELINE))
         # moto never evaluates alarms: every cell starts with the pipeline's alarms OK.
-        self.alarms = [name for env in ENVIRONMENTS for name in document["environments"][env]["alarms"]]
+        self.alarms = {env: list(document["environments"][env]["alarms"]) for env in ENVIRONMENTS}
         self.targets = state_targets(deployed_definition(plane))
         self.environments = environment_store(plane)
         # The matrix's own pipelines (the sample's functions), one whose approval times out after 10 s.
@@ -721,7 +722,7 @@ class MatrixRunner:
         return " + ".join(held) or "free"
 
     def _aliases(self, promotion: Promotion, environment: str) -> dict[str, tuple[str, dict[str, float]]]:
-        lam = self.lam
+        lam = self.lam[environment]
         target = getattr(promotion.config.environments, environment)
         aliases = {}
         for key, function in sorted(target.functions.items()):
@@ -736,7 +737,7 @@ class MatrixRunner:
         if all(not weights for _, weights in aliases.values()):
             if {key: version for key, (version, _) in aliases.items()} == before:
                 return BEFORE
-            lam = self.lam
+            lam = self.lam[environment]
             target = getattr(promotion.config.environments, environment)
             new_code = lambda_code_sha256(promotion.build.sha256)
             codes = {
@@ -754,17 +755,19 @@ class MatrixRunner:
 
     # ---- putting the plane back -----------------------------------------------------------------------
     def _healthy_alarms(self) -> None:
-        for name in self.alarms:
-            self.cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="fault matrix")
+        for environment, names in self.alarms.items():
+            for name in names:
+                self.cloudwatch[environment].set_alarm_state(
+                    AlarmName=name, StateValue="OK", StateReason="fault matrix"
+                )
 
     def _reset(self, promotion: Promotion) -> None:
         """As an operator recovers a frozen environment (aliases back, unfreeze); free this run's locks."""
-        lam = self.lam
         for environment in ENVIRONMENTS:
             state = self._state(promotion, environment)
             if state.frozen:
                 for value in promotion.before[environment].values():
-                    lam.update_alias(
+                    self.lam[environment].update_alias(
                         FunctionName=value["function"],
                         Name=value["alias"],
                         FunctionVersion=value["version"],

@@ -2,7 +2,10 @@
 
 The handlers of the local plane run in the test process and share one cached client per service
 (``promotion.adapters.aws.client``), so a hook on that client makes one real call fail the way AWS would,
-while the rest of the handler's code runs unchanged.
+while the rest of the handler's code runs unchanged. The clients that act on an environment as its deployer
+role are made from boto3's default session and kept per execution, so the hook goes on that session too,
+and those clients are made afresh when the fault starts and when it ends (so they have it exactly while it
+is in place).
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
 
+from promotion import runtime
 from promotion.adapters import aws
 
 
@@ -40,10 +45,17 @@ class AwsFault:
 
 @contextmanager
 def aws_fault(fault: AwsFault) -> Iterator[AwsFault]:
-    events = aws.client(fault.service).meta.events
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    emitters = [aws.client(fault.service).meta.events, boto3.DEFAULT_SESSION.events]
     event = f"provide-client-params.{fault.service}.{fault.operation}"
-    events.register(event, fault)
+    for events in emitters:
+        events.register(event, fault)
+    runtime.environment_sessions.cache_clear()
     try:
         yield fault
     finally:
-        events.unregister(event, fault)
+        for events in emitters:
+            events.unregister(event, fault)
+        runtime.environment_sessions.cache_clear()

@@ -162,6 +162,11 @@ def decide_via_link(link: str, decision: str, reason: str = "") -> requests.Resp
     )
 
 
+def serving_now(plane: LocalControlPlane, config: PipelineConfig) -> dict[str, dict[str, dict[str, str]]]:
+    """What each environment serves, read in the environment's own account."""
+    return {env: serving(plane.environment_client(env, "lambda"), config, env) for env in ("preprod", "prod")}
+
+
 @dataclass
 class Promotion:
     plane: LocalControlPlane
@@ -172,8 +177,7 @@ class Promotion:
     before: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
     def after(self) -> dict[str, dict[str, dict[str, str]]]:
-        lam = self.plane.client("lambda")
-        return {env: serving(lam, self.config, env) for env in ("preprod", "prod")}
+        return serving_now(self.plane, self.config)
 
     def states(self) -> list[str]:
         return states_visited(self.plane, self.execution_arn)
@@ -208,8 +212,7 @@ def publish_and_start(
     ctl = control(plane)
     config = ctl.pipeline(pipeline)
     sha = sha or new_sha()
-    lam = plane.client("lambda")
-    before = {env: serving(lam, config, env) for env in ("preprod", "prod")}
+    before = serving_now(plane, config)
     build = publish_for(plane, config, sha, variant)
     started = ctl.start(pipeline, sha, requested_by="tests")
     return Promotion(plane, config, sha, started["execution_arn"], build, before)

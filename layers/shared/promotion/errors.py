@@ -138,3 +138,13 @@ class WouldGoBackwards(PromotionError):
 class ApprovalNotVerified(PromotionError):
     """The approval task was completed with output the control plane cannot prove it made (a forged
     completion): nothing goes to prod."""
+
+
+class OutsideEnvironmentScope(PromotionError):
+    """A step was about to touch a function or alarm that is not its environment's (its credentials would
+    refuse too): nothing was sent."""
+
+
+class EnvironmentAccessDenied(PromotionError):
+    """The environment's deployer role could not be assumed (its trust policy does not name this function's
+    role, or the external id differs)."""

@@ -14,11 +14,13 @@ from pydantic import BaseModel, ValidationError
 
 from promotion.adapters import aws
 from promotion.adapters.config_store import SsmPipelineConfigStore
+from promotion.adapters.environment_session import EnvironmentClients, EnvironmentSessions
 from promotion.adapters.messaging import SesMailer, SnsEventPublisher
 from promotion.adapters.secrets import get_secret_bytes
 from promotion.dal.environments import DynamoEnvironmentStateStore
 from promotion.dal.ledger import DynamoLedger
 from promotion.errors import InvalidExecutionInput
+from promotion.models.config import Environment
 from promotion.models.validation import describe_validation_error
 from promotion.settings import control_plane_settings
 
@@ -37,6 +39,23 @@ def parse_request(event: dict[str, Any], model: type[RequestT]) -> RequestT:
 def pipeline_configs() -> SsmPipelineConfigStore:
     settings = control_plane_settings()
     return SsmPipelineConfigStore(settings.pipeline_config_prefix, max_age=settings.cache_seconds)
+
+
+@cache
+def environment_sessions() -> EnvironmentSessions:
+    return EnvironmentSessions(
+        aws.client("sts"),
+        aws.client_as,
+        require_role=control_plane_settings().environment_roles == "required",
+    )
+
+
+def environment_clients(
+    pipeline: str, environment: Environment, *, execution_name: str
+) -> EnvironmentClients:
+    """Lambda and CloudWatch clients acting on one environment of a pipeline as its deployer role."""
+    target = pipeline_configs().get(pipeline).environments.target(environment)
+    return environment_sessions().clients(pipeline, environment, target, execution_name=execution_name)
 
 
 @cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -47,6 +48,10 @@ class ControlPlaneSettings(BaseModel):
     # The KMS HMAC key that proves a decision was the control plane's (deciding functions GenerateMac,
     # "Verify approval" VerifyMac; IAM scopes each).
     decision_key_id: str | None = Field(default=None, alias="DECISION_KEY_ID")
+    # "required": a pipeline environment without role_arn is refused (template.yaml sets it: the functions'
+    # own roles have no rights on any environment). "optional": such an environment is acted on with the
+    # function's own credentials.
+    environment_roles: Literal["required", "optional"] = Field(default="optional", alias="ENVIRONMENT_ROLES")
     # How long config and secrets are cached inside one warm function.
     cache_seconds: int = Field(default=60, alias="CONFIG_CACHE_SECONDS", ge=0)
 

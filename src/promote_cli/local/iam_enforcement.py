@@ -386,8 +386,8 @@ class IamEnforcer:
         caller = caller_of(access_key_id, partition=self.partition) if access_key_id else None
         if caller is None:
             return None  # the administrator
-        name, _, qualifier = function_arn.split(":function:", 1)[1].partition(":")
-        params = {"FunctionName": name, **({"Qualifier": qualifier} if qualifier else {})}
+        # By ARN: the function may be in another account than the caller's (an environment's).
+        params = {"FunctionName": function_arn}
         try:
             self.check(caller, AwsRequest("lambda", "lambda", "rest-json", "Invoke", params))
         except AccessDenied as denied:

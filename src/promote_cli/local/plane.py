@@ -7,6 +7,7 @@ environments from its own template -> the HTTP front door. Then one JSON ready l
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -24,7 +25,7 @@ from typing import Any
 import boto3
 import requests
 
-from promote_cli.local import moto_patches, sample
+from promote_cli.local import accounts, moto_patches, sample
 from promote_cli.local.events import EventRule, ExecutionStatusWatcher
 from promote_cli.local.github_stub import GitHubStub
 from promote_cli.local.http_server import LocalHttpServer, Route
@@ -37,13 +38,14 @@ from promote_cli.local.template import (
     Resolver,
     TemplateError,
     TranslatedTemplate,
+    list_parameters,
     parameter_defaults,
     translate,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
-ACCOUNT = "123456789012"  # moto's default account
+ACCOUNT = accounts.CONTROL_PLANE_ACCOUNT
 OPERATOR_POLICY_OUTPUT = "OperatorApprovalPolicyArn"
 LOCAL_ENV_DEFAULTS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -118,8 +120,12 @@ class LocalControlPlane:
         # The local operator: an IAM user with the template's operator policy, for `promote --local approve`.
         self.operator: dict[str, str] = {}
         self.iam: IamEnforcement | None = None
-        self._clients: dict[tuple[int, str, str], Any] = {}
+        self._clients: dict[tuple[int, str, str, str], Any] = {}
         self._clients_lock = threading.Lock()
+        # Environment -> the deployer role in that environment's account.
+        self.deployer_roles: dict[str, str] = {}
+        for account in accounts.ENVIRONMENT_ACCOUNTS.values():
+            self.runtime.add_target_account(account)
 
     # ---- lifecycle --------------------------------------------------------------------------
     def start(self) -> dict[str, Any]:
@@ -162,6 +168,8 @@ class LocalControlPlane:
         if self.iam is not None:
             self.iam.enforce(self, template)
         self.operator = self._create_local_operator(template)
+        # Preprod and prod are accounts of their own, each with its deployer role (roles/deployer.yaml).
+        self.deployer_roles = self._create_deployer_roles(template)
         for path in options.pipeline_files:
             self._load_pipeline(path)
         if options.with_sample_service:
@@ -234,6 +242,9 @@ class LocalControlPlane:
             # Sign calls to the operator routes with these (SigV4, service execute-api, this region), as
             # `promote --local approvals list|approve|reject` does; its ARN is an operator of the sample.
             "operator": dict(self.operator),
+            # Preprod and prod live in accounts of their own; the control plane acts there only as these.
+            "accounts": {"control_plane": ACCOUNT, **accounts.ENVIRONMENT_ACCOUNTS},
+            "deployer_roles": dict(self.deployer_roles),
         }
 
     def iam_authorizer(self) -> IamAuthorizer:
@@ -321,16 +332,60 @@ class LocalControlPlane:
         secret_id = self.stack.environment["SLACK_SIGNING_SECRET_ID"]
         return str(self.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
 
-    def client(self, service: str) -> Any:
-        """A client of this plane's AWS endpoint, one per service: creating a boto3 client costs more
-        than most calls made with it, and clients are safe to share between threads."""
+    def client(self, service: str, account: str = ACCOUNT) -> Any:
+        """A client of this plane's AWS endpoint in the control plane's account, or as the administrator
+        of another ``account``; one per service and account: creating a boto3 client costs more than most
+        calls made with it, and clients are safe to share between threads."""
         with self._clients_lock:
-            key = (id(boto3.DEFAULT_SESSION), service, self.aws_endpoint_url)
+            key = (id(boto3.DEFAULT_SESSION), service, self.aws_endpoint_url, account)
             if key not in self._clients:
-                self._clients[key] = boto3.client(
-                    service, region_name=self.options.region, endpoint_url=self.aws_endpoint_url
+                self._clients[key] = (
+                    boto3.client(service, region_name=self.options.region, endpoint_url=self.aws_endpoint_url)
+                    if account == ACCOUNT
+                    else accounts.account_client(
+                        service, account, region=self.options.region, endpoint_url=self.aws_endpoint_url
+                    )
                 )
             return self._clients[key]
+
+    def _client_in(self, account: str, service: str) -> Any:
+        return self.client(service, account)
+
+    def environment_client(self, environment: str, service: str) -> Any:
+        """A client in the account where ``environment`` of the sample service lives."""
+        return self.client(service, accounts.ENVIRONMENT_ACCOUNTS[environment])
+
+    def environment_clients(self, service: str) -> dict[str, Any]:
+        return {
+            environment: self.environment_client(environment, service) for environment in ("preprod", "prod")
+        }
+
+    def _create_deployer_roles(self, template: TranslatedTemplate) -> dict[str, str]:
+        assert self.stack is not None
+        output = template.outputs.get(accounts.ACCESS_OUTPUT)
+        if output is None:
+            raise TemplateError(f"the template has no {accounts.ACCESS_OUTPUT} output")
+        resolver = Resolver(
+            pseudo=self._pseudo(), parameters={}, refs=self.stack.refs, attributes=self.stack.attributes
+        )
+        trusted = str(resolver.resolve(output["Value"])).split(",")
+        return {
+            environment: accounts.create_deployer_role(
+                environment,
+                stack_name=self.options.stack_name,
+                control_plane_role_arns=trusted,
+                scopes=(
+                    accounts.SAMPLE_COPIES_SCOPES if self.options.sample_copies else accounts.SAMPLE_SCOPES
+                ),
+                artifact_bucket=self.stack.artifact_bucket,
+                artifact_prefix="builds/",
+                region=self.options.region,
+                client_for=functools.partial(self._client_in, account),
+                # The stack's own roles/deployer.yaml, beside its template (the repository's by default).
+                template=self.options.template.parent / "roles" / "deployer.yaml",
+            )
+            for environment, account in accounts.ENVIRONMENT_ACCOUNTS.items()
+        }
 
     def delivered_statuses(self, execution_arn: str) -> list[str]:
         """The status changes of an execution that the local EventBridge has delivered (targets done)."""
@@ -343,25 +398,33 @@ class LocalControlPlane:
         ]
 
     # ---- the control-plane stack --------------------------------------------------------------
-    def _pseudo(self, stack_name: str | None = None) -> dict[str, str]:
+    def _pseudo(self, stack_name: str | None = None, account: str = ACCOUNT) -> dict[str, str]:
         stack = stack_name or self.options.stack_name
         return {
             "AWS::Region": self.options.region,
-            "AWS::AccountId": ACCOUNT,
+            "AWS::AccountId": account,
             "AWS::StackName": stack,
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackId": f"arn:aws:cloudformation:{self.options.region}:{ACCOUNT}:stack/{stack}/local",
+            "AWS::StackId": f"arn:aws:cloudformation:{self.options.region}:{account}:stack/{stack}/local",
         }
 
     def _create_stack(self, template: TranslatedTemplate) -> StackResources:
         stack = self.options.stack_name
+        # The deployer roles are in the environments' accounts: the control plane names them exactly.
+        deployers = ",".join(accounts.deployer_role_arns(stack).values())
         resolver = Resolver(
             pseudo=self._pseudo(),
-            parameters=parameter_defaults(template, {}),
+            parameters=parameter_defaults(template, {"DeployerRoleArns": deployers}),
             conditions=template.conditions,
+            list_parameters=list_parameters(template),
         )
-        resources = template.resources
+        # As CloudFormation does: a resource whose Condition is false is not created.
+        resources = {
+            logical_id: resource
+            for logical_id, resource in template.resources.items()
+            if "Condition" not in resource or resolver.condition(resource["Condition"])
+        }
         # Physical ids are deterministic, so every Ref and GetAtt resolves before anything is created,
         # except secrets, whose ARN moto makes up: those are created first.
         for logical_id, resource in resources.items():
@@ -407,6 +470,7 @@ class LocalControlPlane:
             "AWS::IAM::ManagedPolicy",  # before the roles that attach them
             "AWS::IAM::Role",
             "AWS::S3::Bucket",
+            "AWS::S3::BucketPolicy",
             "AWS::DynamoDB::Table",
             "AWS::SNS::Topic",
             "AWS::Lambda::Function",
@@ -472,6 +536,7 @@ class LocalControlPlane:
         self, resolver: Resolver, logical_id: str, resource: dict[str, Any], stack: str
     ) -> None:
         region = self.options.region
+        account = resolver.pseudo["AWS::AccountId"]
         kind = resource["Type"]
         properties = resource.get("Properties", {})
 
@@ -483,30 +548,30 @@ class LocalControlPlane:
         if kind == "AWS::Lambda::Function":
             name = explicit("FunctionName")
             refs[logical_id] = name
-            attrs[(logical_id, "Arn")] = f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
+            attrs[(logical_id, "Arn")] = f"arn:aws:lambda:{region}:{account}:function:{name}"
         elif kind == "AWS::IAM::Role":
             name = explicit("RoleName")[:64]
             refs[logical_id] = name
-            attrs[(logical_id, "Arn")] = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+            attrs[(logical_id, "Arn")] = f"arn:aws:iam::{account}:role/{name}"
         elif kind == "AWS::IAM::ManagedPolicy":
             name = explicit("ManagedPolicyName")
-            refs[logical_id] = f"arn:aws:iam::{ACCOUNT}:policy/{name}"
+            refs[logical_id] = f"arn:aws:iam::{account}:policy/{name}"
         elif kind == "AWS::DynamoDB::Table":
             name = explicit("TableName")
             refs[logical_id] = name
-            attrs[(logical_id, "Arn")] = f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}"
+            attrs[(logical_id, "Arn")] = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
         elif kind == "AWS::S3::Bucket":
             name = explicit("BucketName").lower()
             refs[logical_id] = name
             attrs[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
         elif kind == "AWS::SNS::Topic":
             name = explicit("TopicName")
-            refs[logical_id] = f"arn:aws:sns:{region}:{ACCOUNT}:{name}"
+            refs[logical_id] = f"arn:aws:sns:{region}:{account}:{name}"
             attrs[(logical_id, "TopicName")] = name
             attrs[(logical_id, "TopicArn")] = refs[logical_id]
         elif kind == "AWS::StepFunctions::StateMachine":
             name = explicit("StateMachineName")
-            refs[logical_id] = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}"
+            refs[logical_id] = f"arn:aws:states:{region}:{account}:stateMachine:{name}"
             attrs[(logical_id, "Name")] = name
             attrs[(logical_id, "Arn")] = refs[logical_id]
         elif kind == "AWS::CloudWatch::Alarm":
@@ -514,15 +579,19 @@ class LocalControlPlane:
         elif kind == "AWS::Events::Rule":
             name = explicit("Name")[:64]
             refs[logical_id] = name
-            attrs[(logical_id, "Arn")] = f"arn:aws:events:{region}:{ACCOUNT}:rule/{name}"
+            attrs[(logical_id, "Arn")] = f"arn:aws:events:{region}:{account}:rule/{name}"
         elif kind == "AWS::ApiGatewayV2::Api":
             refs[logical_id] = "local"
+        elif kind == "AWS::S3::BucketPolicy":
+            refs[logical_id] = f"{stack}-{logical_id}"
         elif kind == "AWS::Lambda::LayerVersion":
-            refs[logical_id] = f"arn:aws:lambda:{region}:{ACCOUNT}:layer:{stack}-{logical_id}:1"
+            refs[logical_id] = f"arn:aws:lambda:{region}:{account}:layer:{stack}-{logical_id}:1"
 
-    def _create_simple(self, kind: str, physical: str, properties: dict[str, Any]) -> None:
+    def _create_simple(
+        self, kind: str, physical: str, properties: dict[str, Any], account: str = ACCOUNT
+    ) -> None:
         if kind == "AWS::IAM::Role":
-            self.client("iam").create_role(
+            self.client("iam", account).create_role(
                 RoleName=physical, AssumeRolePolicyDocument=json.dumps(properties["AssumeRolePolicyDocument"])
             )
             apply_role_policies(self.client("iam"), physical, properties)
@@ -537,6 +606,10 @@ class LocalControlPlane:
             s3.create_bucket(Bucket=physical)
             if properties.get("VersioningConfiguration", {}).get("Status") == "Enabled":
                 s3.put_bucket_versioning(Bucket=physical, VersioningConfiguration={"Status": "Enabled"})
+        elif kind == "AWS::S3::BucketPolicy":
+            self.client("s3").put_bucket_policy(
+                Bucket=properties["Bucket"], Policy=json.dumps(properties["PolicyDocument"])
+            )
         elif kind == "AWS::DynamoDB::Table":
             indexes = {"GlobalSecondaryIndexes": properties.get("GlobalSecondaryIndexes")}
             self.client("dynamodb").create_table(
@@ -551,7 +624,7 @@ class LocalControlPlane:
         elif kind == "AWS::CloudWatch::Alarm":
             self._put_alarm(properties)
 
-    def _put_alarm(self, properties: dict[str, Any]) -> None:
+    def _put_alarm(self, properties: dict[str, Any], account: str = ACCOUNT) -> None:
         allowed = {
             "AlarmName",
             "AlarmDescription",
@@ -570,7 +643,9 @@ class LocalControlPlane:
             "OKActions",
             "Unit",
         }
-        self.client("cloudwatch").put_metric_alarm(**{k: v for k, v in properties.items() if k in allowed})
+        self.client("cloudwatch", account).put_metric_alarm(
+            **{k: v for k, v in properties.items() if k in allowed}
+        )
 
     def _create_control_function(
         self, template: TranslatedTemplate, resolver: Resolver, logical_id: str, properties: dict[str, Any]
@@ -692,25 +767,29 @@ class LocalControlPlane:
         return config.name
 
     def _bootstrap_service(self, template_path: Path, stage: str, *, service_name: str | None = None) -> None:
-        """Create one environment of a service from its own template, on the bootstrap build (version 1);
-        ``service_name`` sets the template's ServiceName parameter (a copy of the service)."""
+        """Create one environment of a service from its own template, on the bootstrap build (version 1),
+        in the environment's account; ``service_name`` sets the template's ServiceName parameter (a copy
+        of the service)."""
         values = {"Stage": stage, **({"ServiceName": service_name} if service_name else {})}
         template = translate(template_path, region=self.options.region, parameter_values=values)
-        # Each environment of the service is a stack of its own, as it would be on AWS.
+        # Each environment of the service is a stack of its own, in the environment's account.
         stack = f"{service_name}-service-{stage}" if service_name else f"{template_path.parent.name}-{stage}"
+        account = accounts.ENVIRONMENT_ACCOUNTS[stage]
         resolver = Resolver(
-            pseudo=self._pseudo(stack),
+            pseudo=self._pseudo(stack, account),
             parameters=parameter_defaults(template, values),
             conditions=template.conditions,
         )
         for logical_id, resource in template.resources.items():
             self._name_resource(resolver, logical_id, resource, resolver.pseudo["AWS::StackName"])
-        lam = self.client("lambda")
+        lam = self.client("lambda", account)
         package = sample.build_package("good", sample.BOOTSTRAP_SHA)
         for logical_id, resource in template.resources.items():
             kind = resource["Type"]
             if kind == "AWS::IAM::Role":
-                self._create_simple(kind, resolver.refs[logical_id], resolver.resolve(resource["Properties"]))
+                self._create_simple(
+                    kind, resolver.refs[logical_id], resolver.resolve(resource["Properties"]), account
+                )
         for logical_id, resource in template.resources.items():
             if resource["Type"] != "AWS::Lambda::Function":
                 continue
@@ -738,11 +817,11 @@ class LocalControlPlane:
                 "live",
             )
             lam.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)
-        cloudwatch = self.client("cloudwatch")
+        cloudwatch = self.client("cloudwatch", account)
         for resource in template.resources.values():
             if resource["Type"] == "AWS::CloudWatch::Alarm":
                 properties = resolver.resolve(resource["Properties"])
-                self._put_alarm(properties)
+                self._put_alarm(properties, account)
                 # moto never evaluates alarms; start them healthy, as a service with traffic would be.
                 cloudwatch.set_alarm_state(
                     AlarmName=properties["AlarmName"], StateValue="OK", StateReason="local plane bootstrap"

@@ -186,16 +186,23 @@ class LocalLambdaRuntime:
         self._faults_lock = threading.Lock()
         self._identity: HandlerIdentity = lambda _name: nullcontext()
         self._invoke_guard: InvokeGuard | None = None
+        self._environments = WarmEnvironments()
+        # Accounts besides the control plane's that hold service functions (searched for a caller whose
+        # account is unknown, such as the HTTP front door).
+        self._target_accounts: list[str] = []
 
     def enforce_iam(self, identity: HandlerIdentity, guard: InvokeGuard) -> None:
         """Run each control-plane handler as its role, and check each Invoke's caller first."""
         self._identity = identity
         self._invoke_guard = guard
-        self._environments = WarmEnvironments()
 
     def close(self) -> None:
         """End the service functions' warm environments."""
         self._environments.close()
+
+    def add_target_account(self, account: str) -> None:
+        if account not in self._target_accounts:
+            self._target_accounts.append(account)
 
     def register_control(self, function: ControlFunction) -> None:
         self._control[function.function_name] = function
@@ -234,29 +241,46 @@ class LocalLambdaRuntime:
         return next((fault for fault in faults if fault.claim(name, payload)), None)
 
     # ---- dispatch -------------------------------------------------------------------------
-    def invoke(self, name_or_arn: str, payload: bytes, qualifier: str | None = None) -> InvokeResult:
+    def invoke(
+        self, name_or_arn: str, payload: bytes, qualifier: str | None = None, *, account: str | None = None
+    ) -> InvokeResult:
+        """Invoke a function of ``account`` (the caller's; None: whichever account holds the name)."""
+        if name_or_arn.startswith("arn:"):
+            account = name_or_arn.split(":")[4]
         name, qualifier = split_function(name_or_arn, qualifier)
         self.invocations.append((name, qualifier or "$LATEST"))
         fault = self._claim_fault(name, payload)
         if fault is not None:
-            return self._invoke_faulted(fault, name, payload, qualifier)
-        return self._dispatch(name, payload, qualifier)
+            return self._invoke_faulted(fault, name, payload, qualifier, account)
+        return self._dispatch(name, payload, qualifier, account)
 
     def _invoke_faulted(
-        self, fault: InjectedFault, name: str, payload: bytes, qualifier: str | None
+        self, fault: InjectedFault, name: str, payload: bytes, qualifier: str | None, account: str | None
     ) -> InvokeResult:
         control = self._control.get(name)
         timeout = control.timeout if control is not None else 3
         if fault.kind == "timeout":
             # The function did its work (or part of it) before Lambda stopped it; only the answer is lost.
-            self._dispatch(name, payload, qualifier)
+            self._dispatch(name, payload, qualifier, account)
         return InvokeResult(fault.answer(timeout), "Unhandled", qualifier or "$LATEST")
 
-    def _dispatch(self, name: str, payload: bytes, qualifier: str | None) -> InvokeResult:
+    def _dispatch(
+        self, name: str, payload: bytes, qualifier: str | None, account: str | None
+    ) -> InvokeResult:
         control = self._control.get(name)
-        if control is not None:
+        # Control-plane functions exist in the control plane's account only.
+        if control is not None and account in (None, self._account):
             return self._invoke_control(control, payload)
-        return self._invoke_target(name, qualifier, payload)
+        return self._invoke_target(name, qualifier, payload, account)
+
+    def _target_account(self, name: str) -> str:
+        """The account holding service function ``name`` (the control plane's when none does)."""
+        from moto.awslambda.models import lambda_backends
+
+        for account in [self._account, *self._target_accounts]:
+            if name in lambda_backends[account][self._region]._lambdas._functions:
+                return account
+        return self._account
 
     def _invoke_control(self, function: ControlFunction, payload: bytes) -> InvokeResult:
         context = LambdaContext(
@@ -270,10 +294,12 @@ class LocalLambdaRuntime:
             return InvokeResult(_error_payload(error), "Unhandled", "$LATEST")
         return InvokeResult(json.dumps(result).encode(), None, "$LATEST")
 
-    def _invoke_target(self, name: str, qualifier: str | None, payload: bytes) -> InvokeResult:
+    def _invoke_target(
+        self, name: str, qualifier: str | None, payload: bytes, account: str | None = None
+    ) -> InvokeResult:
         from moto.awslambda.models import lambda_backends
 
-        backend = lambda_backends[self._account][self._region]
+        backend = lambda_backends[account or self._target_account(name)][self._region]
         try:
             function = backend.get_function(name, self._route(backend, name, qualifier))
         except Exception as error:
@@ -316,9 +342,11 @@ class LocalLambdaRuntime:
             return InvokeResult(json.dumps(answer).encode(), "Unhandled", version)
         return InvokeResult(json.dumps(answer["result"]).encode(), None, version)
 
-    def _function_arn(self, name_or_arn: str, qualifier: str | None) -> str:
+    def _function_arn(self, name_or_arn: str, qualifier: str | None, account: str) -> str:
+        if name_or_arn.startswith("arn:"):
+            account = name_or_arn.split(":")[4]
         name, qualifier = split_function(name_or_arn, qualifier)
-        arn = f"arn:aws:lambda:{self._region}:{self._account}:function:{name}"
+        arn = f"arn:aws:lambda:{self._region}:{account}:function:{name}"
         return f"{arn}:{qualifier}" if qualifier else arn
 
     def _route(self, backend: Any, name: str, qualifier: str | None) -> str | None:
@@ -361,9 +389,12 @@ class LocalLambdaRuntime:
         path = urllib.parse.unquote(params["url_path"])
         function = path.split("/functions/", 1)[1].split("/", 1)[0]
         qualifier = (params.get("query_string") or {}).get("Qualifier")
+        headers = {str(k).lower(): str(v) for k, v in (params.get("headers") or {}).items()}
+        account = _caller_account(headers, request_signer)
         if self._invoke_guard is not None:
+            # A function named without its ARN is the caller's account's, as Lambda reads the name.
             refused = self._invoke_guard(
-                _signing_key(request_signer), self._function_arn(function, qualifier)
+                _signing_key(request_signer), self._function_arn(function, qualifier, account)
             )
             if refused is not None:
                 code, message = refused
@@ -374,15 +405,18 @@ class LocalLambdaRuntime:
                 return AWSResponse(params.get("url", ""), 403, HTTPHeaders(), None), error
         body = params.get("body") or b""
         payload = body.encode() if isinstance(body, str) else bytes(body)
-        headers = {str(k).lower(): str(v) for k, v in (params.get("headers") or {}).items()}
         if headers.get("x-amz-invocation-type") == "Event":
             # Asynchronous invoke: Lambda queues the event and answers 202 at once; so does the local plane.
             threading.Thread(
-                target=self.invoke, args=(function, payload, qualifier), name=f"async-{function}", daemon=True
+                target=self.invoke,
+                args=(function, payload, qualifier),
+                kwargs={"account": account},
+                name=f"async-{function}",
+                daemon=True,
             ).start()
             accepted: dict[str, Any] = {"StatusCode": 202, "Payload": StreamingBody(io.BytesIO(b""), 0)}
             return AWSResponse(params.get("url", ""), 202, HTTPHeaders(), None), accepted
-        result = self.invoke(function, payload, qualifier)
+        result = self.invoke(function, payload, qualifier, account=account)
         parsed: dict[str, Any] = {
             "StatusCode": 200,
             "ExecutedVersion": result.executed_version,
@@ -399,3 +433,14 @@ def _signing_key(request_signer: Any) -> str | None:
     if credentials is None:
         return None
     return str(credentials.get_frozen_credentials().access_key)
+
+
+def _caller_account(headers: dict[str, str], request_signer: Any) -> str:
+    """The account a Lambda call is made in, as moto decides it: its account header, else its access key's."""
+    from moto.iam.models import get_account_id_from
+
+    if "x-moto-account-id" in headers:
+        return headers["x-moto-account-id"]
+    credentials = getattr(request_signer, "_credentials", None)
+    access_key = credentials.get_frozen_credentials().access_key if credentials is not None else ""
+    return str(get_account_id_from(access_key or ""))

@@ -2,8 +2,9 @@
 
 The transform is aws-sam-translator's own (offline: local code paths become placeholder S3 URIs and the
 state machine's DefinitionUri is loaded inline). The resolver covers the intrinsics our templates use —
-Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select, Fn::If/Equals/Not/And/Or — and fails loudly on anything
-else, so the local plane never runs a template it misread.
+Ref (AWS::NoValue and CommaDelimitedList parameters included), Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select,
+Fn::Split, Fn::If/Equals/Not/And/Or — and fails loudly on anything else, so the local plane never runs a
+template it misread.
 """
 
 from __future__ import annotations
@@ -93,6 +94,16 @@ def translate(
     )
 
 
+# What Ref AWS::NoValue resolves to: the property or list item it stands for is dropped.
+NO_VALUE: Any = object()
+
+
+def list_parameters(template: TranslatedTemplate) -> frozenset[str]:
+    return frozenset(
+        name for name, spec in template.parameters.items() if spec.get("Type") == "CommaDelimitedList"
+    )
+
+
 @dataclass
 class Resolver:
     """Resolves intrinsic functions against known parameter values and physical resource ids."""
@@ -103,8 +114,14 @@ class Resolver:
     attributes: dict[tuple[str, str], str] = field(default_factory=dict)
     conditions: dict[str, Any] = field(default_factory=dict)
     on_missing: Callable[[str], str] | None = None
+    # CommaDelimitedList parameters: a Ref to one is a list.
+    list_parameters: frozenset[str] = frozenset()
 
-    def ref(self, name: str) -> str:
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self.list_parameters and name in self.parameters:
+            return self.parameters[name].split(",")
         for table in (self.pseudo, self.parameters, self.refs):
             if name in table:
                 return table[name]
@@ -126,7 +143,7 @@ class Resolver:
             if "." in name:
                 logical_id, attribute = name.split(".", 1)
                 return self.get_att(logical_id, attribute)
-            return self.ref(name)
+            return str(self.ref(name))
 
         return re.sub(r"\$\{([^}]+)\}", replace, text)
 
@@ -137,7 +154,7 @@ class Resolver:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
+            return [item for item in (self.resolve(item) for item in value) if item is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
@@ -167,6 +184,9 @@ class Resolver:
                 return all(self.resolve(operand) for operand in argument)
             if key == "Fn::Or":
                 return any(self.resolve(operand) for operand in argument)
+            if key == "Fn::Split":
+                separator, text = argument
+                return str(self.resolve(text)).split(separator)
             if key == "Fn::If":
                 name, when_true, when_false = argument
                 return self.resolve(when_true if self.condition(name) else when_false)
@@ -174,7 +194,8 @@ class Resolver:
                 return self.condition(argument)
             if key.startswith("Fn::"):
                 raise TemplateError(f"intrinsic {key} is not supported by the local plane")
-        return {key: self.resolve(item) for key, item in value.items()}
+        resolved = {key: self.resolve(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not NO_VALUE}
 
 
 def parameter_defaults(template: TranslatedTemplate, overrides: dict[str, str]) -> dict[str, str]:

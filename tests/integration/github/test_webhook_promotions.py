@@ -136,7 +136,7 @@ def statuses_by_environment(plane: LocalControlPlane, repo: str, sha: str) -> di
 
 
 def prod_commit(plane: LocalControlPlane) -> str:
-    return LambdaProdCommit(plane.client("lambda")).current_commit(config_of(plane))
+    return LambdaProdCommit(plane.environment_client("prod", "lambda")).current_commit(config_of(plane))
 
 
 @pytest.fixture
@@ -195,7 +195,7 @@ def test_a_signed_build_run_promotes_once_and_github_sees_each_environment(plane
     # Then the promotion succeeded with prod on the published bytes
     assert ended["status"] == "SUCCEEDED", states_visited(plane, execution_arn)
     assert approval_path_decided(plane, execution_arn)["decision"] == "approval_required"
-    prod = serving(plane.client("lambda"), config, "prod")
+    prod = serving(plane.environment_client("prod", "lambda"), config, "prod")
     assert {f["code_sha256"] for f in prod.values()} == {lambda_code_sha256(build.sha256)}
     # And GitHub has a deployment per environment, with statuses linked to the execution
     statuses = statuses_by_environment(plane, config.repo, sha)

@@ -17,12 +17,14 @@ from botocore.exceptions import ClientError
 
 from promote_cli.control import ControlPlane
 from promote_cli.local import sample
+from promote_cli.local.accounts import ENVIRONMENT_ACCOUNTS
 from promote_cli.local.demo import LocalPlaneProcess
 from promote_cli.local.iam_enforcement import INTERPRETER_ACCESS_KEY
 from promote_cli.local.plane import ACCOUNT, REPO_ROOT, LocalControlPlane
 from tests.integration.conftest import TIME_SCALE
 
 STACK = "release-promotion"
+PREPROD_ACCOUNT = ENVIRONMENT_ACCOUNTS["preprod"]
 TARGET_FUNCTION = "svc-sentiment-prod-api"
 
 
@@ -146,14 +148,15 @@ def test_a_handler_cannot_invoke_a_function_it_is_not_granted(plane: LocalContro
 
 
 def test_a_template_missing_one_permission_fails_its_promotion_with_access_denied(tmp_path: Path) -> None:
-    """The enforcement can fail: without lambda:PublishVersion, the deploy to preprod is refused locally,
-    as the first deploy to AWS would be."""
-    granted = "                - lambda:PublishVersion\n"
-    original = (REPO_ROOT / "template.yaml").read_text()
-    assert original.count(granted) == 1, "the deploy function's statement grants lambda:PublishVersion"
+    """The enforcement can fail: a deployer role without lambda:PublishVersion has the deploy to preprod
+    refused locally, in preprod's account, as the first deploy to AWS would be."""
+    granted = "                  - lambda:PublishVersion\n"
+    original = (REPO_ROOT / "roles" / "deployer.yaml").read_text()
+    assert original.count(granted) == 1, "the deployer role's statement grants lambda:PublishVersion"
     stack_dir = tmp_path / "stack"
-    stack_dir.mkdir()
-    (stack_dir / "template.yaml").write_text(original.replace(granted, ""))
+    (stack_dir / "roles").mkdir(parents=True)
+    (stack_dir / "roles" / "deployer.yaml").write_text(original.replace(granted, ""))
+    (stack_dir / "template.yaml").write_text((REPO_ROOT / "template.yaml").read_text())
     for source in ("functions", "layers", "statemachine"):
         (stack_dir / source).symlink_to(REPO_ROOT / source)
     process = LocalPlaneProcess(
@@ -191,7 +194,7 @@ def test_a_template_missing_one_permission_fails_its_promotion_with_access_denie
         failures = [cause for cause in causes if "AccessDeniedException" in cause]
         assert failures, causes
         assert "lambda:PublishVersion" in failures[0]
-        assert "DeployEnvironmentFunctionRole" in failures[0]
+        assert f"arn:aws:sts::{PREPROD_ACCOUNT}:assumed-role/{STACK}-deployer-preprod/" in failures[0]
         entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
         assert "Wait for approval" not in entered
     finally:

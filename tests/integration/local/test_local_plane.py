@@ -71,8 +71,10 @@ def test_aws_clients_at_the_endpoint_see_the_stack(plane: LocalControlPlane) -> 
     # the sample pipeline's config, and both environments of the sample service behind their alias
     parameter = aws(plane, "ssm").get_parameter(Name=f"/{stack}/pipelines/sentiment-service")["Parameter"]
     assert json.loads(parameter["Value"])["repo"] == ready["repo"]
-    lam = aws(plane, "lambda")
+    # (each environment in its own account, the ready line's)
+    assert ready["accounts"]["control_plane"] not in (ready["accounts"]["preprod"], ready["accounts"]["prod"])
     for stage in ("preprod", "prod"):
+        lam = plane.environment_client(stage, "lambda")
         for role in ("api", "worker"):
             alias = lam.get_alias(FunctionName=f"svc-sentiment-{stage}-{role}", Name="live")
             assert int(alias["FunctionVersion"]) >= 1

@@ -51,8 +51,10 @@ def derived_pipeline(plane: LocalControlPlane, name: str, **changes: Any) -> str
 
 
 def set_alarms(plane: LocalControlPlane, names: list[str], state: str) -> None:
-    cloudwatch = plane.client("cloudwatch")
     for name in names:
+        # Each alarm lives in its environment's account (the sample names it svc-sentiment-{env}-...).
+        environment = "preprod" if "-preprod-" in name else "prod"
+        cloudwatch = plane.environment_client(environment, "cloudwatch")
         cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
 
 
@@ -154,8 +156,10 @@ def promotion_snapshot(plane: LocalControlPlane) -> dict[str, dict[str, str]]:
     from promote_cli.control import serving
 
     config = control(plane).pipeline("sentiment-service")
-    lam = plane.client("lambda")
-    return {env: versions(serving(lam, config, env)) for env in ("preprod", "prod")}
+    return {
+        env: versions(serving(plane.environment_client(env, "lambda"), config, env))
+        for env in ("preprod", "prod")
+    }
 
 
 # ---- preprod ------------------------------------------------------------------------------------------
@@ -430,7 +434,7 @@ def test_failed_rollback_freezes_prod_and_sends_the_recovery_commands(
     assert not {"Wait for approval", "Deploy to prod"} & set(blocked.states())
 
     # And after the operator runs the recovery commands and unfreezes, prod is as before and open again
-    lam = plane.client("lambda")
+    lam = plane.environment_client("prod", "lambda")
     lam.update_alias(
         FunctionName="svc-sentiment-prod-api",
         Name="live",

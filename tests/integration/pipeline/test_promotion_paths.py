@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import requests
 
-from promote_cli.control import serving
 from promote_cli.local import sample
 from promote_cli.local.plane import LocalControlPlane
 from promotion.models.execution import CommitInfo, ExecutionInput, Trigger
@@ -30,6 +29,7 @@ from tests.support.promotion import (
     outbox,
     publish_and_start,
     publish_for,
+    serving_now,
     wait_for_approval_links,
     wait_for_end,
     wait_for_state,
@@ -49,7 +49,7 @@ DEPLOY_STATES = ("Deploy to preprod", "Deploy to prod")
 # ---- helpers --------------------------------------------------------------------------------------
 def healthy_prod_alarms(plane: LocalControlPlane) -> None:
     """Prod's alarms OK, as a service with traffic reports them (moto never evaluates alarms)."""
-    cloudwatch = plane.client("cloudwatch")
+    cloudwatch = plane.environment_client("prod", "cloudwatch")
     for name in PROD_ALARMS:
         cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="promotion paths")
 
@@ -141,8 +141,7 @@ def test_an_input_asking_for_a_bypass_fails_before_anything_is_deployed(plane: L
     config = ctl.pipeline(PIPELINE)
     sha = secrets.token_hex(20)
     build = publish_for(plane, config, sha, "good")
-    lam = plane.client("lambda")
-    before = {env: serving(lam, config, env) for env in ("preprod", "prod")}
+    before = serving_now(plane, config)
     document = {
         "pipeline": PIPELINE,
         "sha": sha,
@@ -196,8 +195,7 @@ def approved_despite_overwrite(plane: LocalControlPlane) -> Iterator[ApprovedRun
     ctl = control(plane)
     config = ctl.pipeline(PIPELINE)
     sha = secrets.token_hex(20)
-    lam = plane.client("lambda")
-    before = {env: serving(lam, config, env) for env in ("preprod", "prod")}
+    before = serving_now(plane, config)
     build = publish_for(plane, config, sha, "good")
     claimed = CommitInfo(
         message="Bump requests from 2.31.0 to 2.32.3",

@@ -89,7 +89,7 @@ def test_the_ledger_records_each_deployment_and_what_each_environment_runs(plane
     assert wait_for_end(plane, bad.execution_arn)["status"] == "FAILED"
 
     # When an operator asks for the status
-    report = operator(plane).status(plane.client("lambda"), "sentiment-service", history=5)
+    report = operator(plane).status(plane.environment_clients("lambda"), "sentiment-service", history=5)
 
     # Then prod runs (and knows as good) the first build; the second is in the history as rolled back
     prod = report["environments"]["prod"]
@@ -117,7 +117,9 @@ def test_a_canary_rollout_sends_about_one_request_in_ten_to_the_new_version(plan
     wait_for_state(plane, promotion.execution_arn, "Hold traffic step")
 
     # When requests reach prod's alias during the 10 % step
-    alias = plane.client("lambda").get_alias(FunctionName="svc-sentiment-prod-api", Name="live")
+    alias = plane.environment_client("prod", "lambda").get_alias(
+        FunctionName="svc-sentiment-prod-api", Name="live"
+    )
     new_version = next(iter(alias["RoutingConfig"]["AdditionalVersionWeights"]))
     assert alias["RoutingConfig"]["AdditionalVersionWeights"][new_version] == pytest.approx(0.1)
     url = f"{plane.api_url}/_local/fn/svc-sentiment-prod-api/live/health"
@@ -135,7 +137,9 @@ def test_a_canary_rollout_sends_about_one_request_in_ten_to_the_new_version(plan
     states = promotion.states()
     assert states.count("Shift traffic") == 2
     assert "Check alarms during rollout" in states
-    final = plane.client("lambda").get_alias(FunctionName="svc-sentiment-prod-api", Name="live")
+    final = plane.environment_client("prod", "lambda").get_alias(
+        FunctionName="svc-sentiment-prod-api", Name="live"
+    )
     assert final["FunctionVersion"] == new_version
     assert not (final.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
 
@@ -144,7 +148,7 @@ def test_an_alarm_during_a_linear_rollout_puts_all_traffic_back(plane: LocalCont
     pipeline = derived_pipeline(
         plane, "rollout-linear", rollout={"strategy": "linear", "step_percent": 25, "interval_seconds": 60}
     )
-    cloudwatch = plane.client("cloudwatch")
+    cloudwatch = plane.environment_client("prod", "cloudwatch")
     promotion = publish_and_start(plane, pipeline=pipeline)
     approve(plane, promotion)
     wait_for_state(plane, promotion.execution_arn, "Hold traffic step")
@@ -161,7 +165,9 @@ def test_an_alarm_during_a_linear_rollout_puts_all_traffic_back(plane: LocalCont
     assert described["error"] == "BakeAlarm"
     assert "Roll back prod" in promotion.states()
     for key, before in promotion.before["prod"].items():
-        alias = plane.client("lambda").get_alias(FunctionName=before["function"], Name="live")
+        alias = plane.environment_client("prod", "lambda").get_alias(
+            FunctionName=before["function"], Name="live"
+        )
         assert alias["FunctionVersion"] == before["version"], key
         assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
 
@@ -183,7 +189,9 @@ def test_prod_never_goes_backwards_unless_an_operator_redeploys(plane: LocalCont
     assert described["error"] == "WouldGoBackwards"
     assert f"{older[:12]} is an ancestor of {newer[:12]}" in described["cause"]
     assert (
-        operator(plane).status(plane.client("lambda"), "sentiment-service")["environments"]["prod"]["sha"]
+        operator(plane).status(plane.environment_clients("lambda"), "sentiment-service")["environments"][
+            "prod"
+        ]["sha"]
         == newer
     )
 
@@ -191,9 +199,9 @@ def test_prod_never_goes_backwards_unless_an_operator_redeploys(plane: LocalCont
     redeploy = ctl.redeploy("sentiment-service", "prod", older, requested_by="ops")
     assert redeploy["attempt"] == 2  # a new attempt in the execution-name scheme
     assert run_to_end(plane, redeploy, older) == "SUCCEEDED"
-    history = operator(plane).status(plane.client("lambda"), "sentiment-service")["environments"]["prod"][
-        "history"
-    ]
+    history = operator(plane).status(plane.environment_clients("lambda"), "sentiment-service")[
+        "environments"
+    ]["prod"]["history"]
     assert (history[0]["sha"], history[0]["mode"], history[0]["outcome"]) == (older, "redeploy", "succeeded")
 
 
@@ -204,7 +212,7 @@ def test_operator_rollback_returns_prod_to_its_last_known_good_build(plane: Loca
     started = ctl.rollback("sentiment-service", "prod", requested_by="ops")
     assert started["sha"] == known_good.sha
     assert run_to_end(plane, started, known_good.sha) == "SUCCEEDED"
-    prod = ctl.status(plane.client("lambda"), "sentiment-service")["environments"]["prod"]
+    prod = ctl.status(plane.environment_clients("lambda"), "sentiment-service")["environments"]["prod"]
     assert prod["history"][0]["mode"] == "rollback"
     build_sha256 = json.loads(
         plane.client("s3")
@@ -221,10 +229,12 @@ def test_a_preprod_only_redeploy_stops_after_preprod(plane: LocalControlPlane) -
     sha = new_sha()
     publish(plane, sha)
     ctl = operator(plane)
-    prod_before = ctl.status(plane.client("lambda"), "sentiment-service")["environments"]["prod"]["serving"]
+    prod_before = ctl.status(plane.environment_clients("lambda"), "sentiment-service")["environments"][
+        "prod"
+    ]["serving"]
     started = ctl.redeploy("sentiment-service", "preprod", sha, requested_by="ops")
     assert run_to_end(plane, started, sha, approve_it=False) == "SUCCEEDED"
-    report = ctl.status(plane.client("lambda"), "sentiment-service")
+    report = ctl.status(plane.environment_clients("lambda"), "sentiment-service")
     assert report["environments"]["preprod"]["sha"] == sha
     assert report["environments"]["prod"]["serving"] == prod_before
 

@@ -172,7 +172,8 @@ def test_definition_substitutions_cover_every_placeholder_in_the_asl(translated:
 def test_parameter_defaults(translated: TranslatedTemplate) -> None:
     values = parameter_defaults(translated, {"LogLevel": "DEBUG"})
     assert values["LogLevel"] == "DEBUG"
-    assert values["TargetFunctionPrefix"] == "svc-"
+    assert values["ArtifactEncryption"] == "SSE-S3"
+    assert values["DeployerRoleArns"] == ""  # the deployer roles of the stack's own account
     without_default = TranslatedTemplate(
         path=TEMPLATE, resources={}, parameters={"Stage": {"Type": "String"}}, conditions={}, outputs={}
     )

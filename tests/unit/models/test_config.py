@@ -177,3 +177,77 @@ def test_a_bake_of_exactly_the_most_polls_is_accepted() -> None:
     document = sample_config_dict()
     document["bake"].update(duration_seconds=1_999 * 30, poll_interval_seconds=30)
     assert parse_pipeline_config(document, source="test").bake.polls() == 2_000
+
+
+# ---- environments' deployer roles ---------------------------------------------------------------------
+def test_each_environment_names_its_deployer_role_and_account() -> None:
+    config = parse_pipeline_config(sample_config_dict(), source="test")
+    assert config.environments.preprod.account == "222222222222"
+    assert config.environments.prod.account == "333333333333"
+    assert (
+        config.environments.prod.role_arn == "arn:aws:iam::333333333333:role/release-promotion-deployer-prod"
+    )
+
+
+def set_in(environment: str, **values: Any) -> Edit:
+    def edit(document: dict[str, Any]) -> None:
+        document["environments"][environment].update(values)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (set_in("prod", role_arn="arn:aws:iam::333:role/x"), "environments.prod.role_arn"),
+        (set_in("prod", role_arn="arn:aws:iam::333333333333:user/x"), "environments.prod.role_arn"),
+        (set_in("prod", external_id="x"), "environments.prod.external_id"),
+        (
+            set_in("prod", role_arn=None, external_id="abc123"),
+            "external_id is only sent when assuming role_arn",
+        ),
+        (
+            set_in("preprod", role_arn="arn:aws:iam::333333333333:role/release-promotion-deployer-prod"),
+            "preprod and prod name the same role_arn",
+        ),
+        (
+            set_in(
+                "prod",
+                functions={"api": "arn:aws:lambda:us-east-1:222222222222:function:svc-sentiment-prod-api"},
+            ),
+            "is in account 222222222222, role_arn in account 333333333333",
+        ),
+    ],
+)
+def test_deployer_role_mistakes(edit: Edit, expected: str) -> None:
+    assert expected in rejection(edit)
+
+
+def test_in_one_account_the_environments_share_no_function_nor_alarm() -> None:
+    def same_account_shared_function(document: dict[str, Any]) -> None:
+        for environment in ("preprod", "prod"):
+            document["environments"][environment].pop("role_arn")
+        document["environments"]["prod"]["functions"]["worker"] = "svc-sentiment-preprod-worker"
+
+    assert "share functions ['svc-sentiment-preprod-worker'] in one account" in rejection(
+        same_account_shared_function
+    )
+
+    def same_account_shared_alarm(document: dict[str, Any]) -> None:
+        for environment in ("preprod", "prod"):
+            document["environments"][environment]["role_arn"] = (
+                f"arn:aws:iam::123456789012:role/release-promotion-deployer-{environment}"
+            )
+        document["environments"]["prod"]["alarms"] = ["svc-sentiment-preprod-api-errors"]
+
+    assert "share alarms ['svc-sentiment-preprod-api-errors'] in one account" in rejection(
+        same_account_shared_alarm
+    )
+
+    # In accounts of their own, the same names are two different functions.
+    document = sample_config_dict()
+    document["environments"]["prod"]["functions"] = dict(document["environments"]["preprod"]["functions"])
+    assert parse_pipeline_config(document, source="test").environments.prod.function_names() == {
+        "svc-sentiment-preprod-api",
+        "svc-sentiment-preprod-worker",
+    }

@@ -35,6 +35,7 @@ KNOWN_VALUES = {
     "NOTIFICATIONS_TOPIC_ARN": f"arn:aws:sns:{REGION}:123456789012:unit-notifications",
     "STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:123456789012:stateMachine:unit-promotion",
     "CONFIG_CACHE_SECONDS": "0",
+    "ENVIRONMENT_ROLES": "required",
 }
 
 

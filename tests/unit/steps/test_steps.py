@@ -47,6 +47,7 @@ from tests.support.alarms import put_alarm
 from tests.support.pipelines import github_push_sha, sample_config, sample_config_dict
 
 SHA = github_push_sha()
+EXECUTION_NAME = "sentiment-service-0123456789ab-a1"
 CONFIG = sample_config()
 PREPROD_URL = CONFIG.environments.preprod.base_url
 
@@ -149,7 +150,10 @@ class NoLambda:
 
 def test_deploy_refuses_an_artifact_from_another_repository_before_any_call() -> None:
     request = DeployRequest(
-        pipeline="sentiment-service", environment="preprod", artifact=artifact("someone/else")
+        pipeline="sentiment-service",
+        environment="preprod",
+        artifact=artifact("someone/else"),
+        execution_name=EXECUTION_NAME,
     )
     with pytest.raises(
         InvalidExecutionInput, match="artifact is from someone/else, pipeline deploys example-org"
@@ -190,7 +194,7 @@ def test_integration_checks_run_against_preprods_url() -> None:
         CONFIGS,
         NoLambda(),
         cast(requests.Session, fake),
-        RunChecksRequest(pipeline="sentiment-service", suite="integration"),
+        RunChecksRequest(pipeline="sentiment-service", execution_name=EXECUTION_NAME, suite="integration"),
     )
     assert report.passed is True
     assert (report.suite, report.environment, report.target) == ("integration", "preprod", PREPROD_URL)
@@ -202,7 +206,9 @@ def test_integration_checks_run_against_preprods_url() -> None:
 
 
 def test_failing_integration_checks_raise_with_the_report_summary() -> None:
-    request = RunChecksRequest(pipeline="sentiment-service", suite="integration")
+    request = RunChecksRequest(
+        pipeline="sentiment-service", execution_name=EXECUTION_NAME, suite="integration"
+    )
     with pytest.raises(IntegrationTestsFailed) as caught:
         run_checks_step.run_check_suite(CONFIGS, NoLambda(), session(negative_label="positive"), request)
     assert str(caught.value) == (
@@ -262,7 +268,12 @@ def test_the_canary_calls_the_new_prod_versions_themselves() -> None:
         CONFIGS,
         lam,
         session(),
-        RunChecksRequest(pipeline="sentiment-service", suite="canary", deployment=prod_deployment()),
+        RunChecksRequest(
+            pipeline="sentiment-service",
+            execution_name=EXECUTION_NAME,
+            suite="canary",
+            deployment=prod_deployment(),
+        ),
     )
     assert report.passed is True
     assert (report.suite, report.environment) == ("canary", "prod")
@@ -275,7 +286,12 @@ def test_the_canary_calls_the_new_prod_versions_themselves() -> None:
 
 
 def test_a_failing_canary_raises_canary_failed() -> None:
-    request = RunChecksRequest(pipeline="sentiment-service", suite="canary", deployment=prod_deployment())
+    request = RunChecksRequest(
+        pipeline="sentiment-service",
+        execution_name=EXECUTION_NAME,
+        suite="canary",
+        deployment=prod_deployment(),
+    )
     with pytest.raises(
         CanaryFailed, match=r"1/4 canary checks failed on .*worker-health: status 500, expected 200"
     ):
@@ -286,7 +302,9 @@ def test_a_failing_canary_raises_canary_failed() -> None:
     "deployment", [None, prod_deployment().model_copy(update={"environment": "preprod"})]
 )
 def test_the_canary_needs_the_prod_deployment(deployment: EnvironmentDeployment | None) -> None:
-    request = RunChecksRequest(pipeline="sentiment-service", suite="canary", deployment=deployment)
+    request = RunChecksRequest(
+        pipeline="sentiment-service", execution_name=EXECUTION_NAME, suite="canary", deployment=deployment
+    )
     with pytest.raises(InvalidExecutionInput, match="the canary needs the prod deployment it checks"):
         run_checks_step.run_check_suite(CONFIGS, NoLambda(), session(), request)
 
@@ -322,7 +340,7 @@ class ProdState:
 
 def decide(prod: ProdState, *, mode: str = "promote") -> Any:
     request = DecideApprovalPathRequest.model_validate(
-        {"pipeline": "sentiment-service", "sha": SHA, "mode": mode}
+        {"pipeline": "sentiment-service", "sha": SHA, "mode": mode, "execution_name": EXECUTION_NAME}
     )
     return decide_approval_path_step.decide_path(
         CONFIGS, NoProver(), request, identities=NoIdentitySource(), readiness=prod.readiness()
@@ -381,7 +399,9 @@ def test_check_alarms_polls_the_environments_alarms(cloudwatch: Any) -> None:
     progress = check_alarms_step.check_alarms(
         CONFIGS,
         cloudwatch,
-        CheckAlarmsRequest(pipeline="sentiment-service", environment="prod", elapsed_seconds=0),
+        CheckAlarmsRequest(
+            pipeline="sentiment-service", execution_name=EXECUTION_NAME, environment="prod", elapsed_seconds=0
+        ),
     )
     assert progress.alarms == {name: "OK" for name in CONFIG.environments.prod.alarms}
     assert (progress.wait_seconds, progress.elapsed_seconds, progress.done) == (2, 2, False)
@@ -389,6 +409,8 @@ def test_check_alarms_polls_the_environments_alarms(cloudwatch: Any) -> None:
 
 def test_check_alarms_fails_closed_on_an_alarm_that_is_not_there(cloudwatch: Any) -> None:
     cloudwatch.delete_alarms(AlarmNames=["svc-sentiment-prod-api-p99"])
-    request = CheckAlarmsRequest(pipeline="sentiment-service", environment="prod", elapsed_seconds=2)
+    request = CheckAlarmsRequest(
+        pipeline="sentiment-service", execution_name=EXECUTION_NAME, environment="prod", elapsed_seconds=2
+    )
     with pytest.raises(AlarmMissing, match="svc-sentiment-prod-api-p99"):
         check_alarms_step.check_alarms(CONFIGS, cloudwatch, request)

@@ -12,6 +12,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from promotion.adapters.environment_session import SessionCredentials
+
 # Standard retry mode retries throttling and transient errors with backoff inside the SDK, before a
 # Step Functions Retry has to.
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
@@ -25,3 +27,20 @@ def client(service: str) -> Any:
 @cache
 def table(name: str) -> Any:
     return boto3.resource("dynamodb", config=_CONFIG).Table(name)
+
+
+def client_as(service: str, credentials: SessionCredentials | None) -> Any:
+    """A client with ``credentials`` (an environment's deployer role), or the function's own when None.
+
+    Built on boto3's default session too, so the local plane's hooks see these clients as well. Never the
+    cached ``client``: the caller registers an environment's scope guard on what it gets.
+    """
+    if credentials is None:
+        return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+    return boto3.client(  # type: ignore[call-overload]
+        service,
+        config=_CONFIG,
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
+        aws_session_token=credentials.session_token,
+    )

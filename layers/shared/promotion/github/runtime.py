@@ -7,6 +7,7 @@ sessions and the webhook's pieces.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import requests
 from aws_lambda_powertools.utilities import parameters
@@ -56,9 +57,9 @@ def github_client(config: PipelineConfig) -> GitHubClient | None:
     return GitHubClient(config.github.api_url, token, _session())
 
 
-@cache
-def dependabot_prover() -> GitHubDependabotProver:
-    return GitHubDependabotProver(github_client, LambdaProdCommit(aws.client("lambda")))
+def dependabot_prover(prod_lambda: Any) -> GitHubDependabotProver:
+    """``prod_lambda``: a Lambda client acting as prod's deployer role (what prod runs is read there)."""
+    return GitHubDependabotProver(github_client, LambdaProdCommit(prod_lambda))
 
 
 def commit_identities() -> GitHubCommitIdentity:

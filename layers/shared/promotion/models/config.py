@@ -17,6 +17,11 @@ from promotion.models.validation import describe_validation_error
 from promotion.naming import PIPELINE_NAME_PATTERN
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# An IAM role ARN (any partition, any path); the account is its fifth field.
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$"
+# STS's ExternalId: 2-1224 characters of [\w+=,.@:/-].
+EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9_+=,.@:/-]+$"
+_FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:([0-9]{12}):function:([A-Za-z0-9_-]+)")
 REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 ENVIRONMENTS = ("preprod", "prod")
 Environment = Literal["preprod", "prod"]
@@ -55,6 +60,12 @@ class EnvironmentTarget(_Strict):
     # Base URL the integration checks call (API Gateway stage, function URL, ...).
     base_url: str = Field(pattern=r"^https?://")
     alarms: list[str] = Field(default_factory=list)
+    # The role every step that reads or changes this environment assumes (roles/deployer.yaml), in the
+    # environment's own account or the control plane's. Absent: the control-plane function's own role,
+    # which template.yaml gives no rights on any environment (docs/security.md).
+    role_arn: str | None = Field(default=None, pattern=ROLE_ARN_PATTERN, max_length=2048)
+    # Sent as sts:ExternalId when the role's trust policy asks for one.
+    external_id: str | None = Field(default=None, pattern=EXTERNAL_ID_PATTERN, min_length=2, max_length=1224)
 
     @model_validator(mode="after")
     def _entry_is_a_function(self) -> EnvironmentTarget:
@@ -62,7 +73,36 @@ class EnvironmentTarget(_Strict):
             raise ValueError(
                 f"http_entry {self.http_entry!r} is not one of functions {sorted(self.functions)}"
             )
+        if self.external_id is not None and self.role_arn is None:
+            raise ValueError("external_id is only sent when assuming role_arn, which is not set")
+        for name in self.functions.values():
+            account = function_account(name)
+            if account is not None and self.account is not None and account != self.account:
+                raise ValueError(
+                    f"function {name} is in account {account}, role_arn in account {self.account}"
+                )
         return self
+
+    @property
+    def account(self) -> str | None:
+        """The account the environment's role lives in (None: the control plane's own)."""
+        return self.role_arn.split(":")[4] if self.role_arn else None
+
+    def function_names(self) -> set[str]:
+        """The environment's functions by bare name (a function may be configured by ARN)."""
+        return {function_name(name) for name in self.functions.values()}
+
+
+def function_account(name_or_arn: str) -> str | None:
+    """The account in a function ARN (None for a bare name: the caller's account)."""
+    found = _FUNCTION_ARN.match(name_or_arn)
+    return found.group(1) if found else None
+
+
+def function_name(name_or_arn: str) -> str:
+    """A Lambda function's bare name, given its name, ``name:qualifier`` or ARN."""
+    found = _FUNCTION_ARN.match(name_or_arn)
+    return found.group(2) if found else name_or_arn.split(":", 1)[0]
 
 
 class Environments(_Strict):
@@ -77,6 +117,20 @@ class Environments(_Strict):
                 f"preprod functions {sorted(self.preprod.functions)} and prod functions "
                 f"{sorted(self.prod.functions)} must have the same keys"
             )
+        # In one account (or with one role) a name shared by both environments would let one environment's
+        # credentials change the other's function.
+        if self.preprod.account == self.prod.account:
+            shared = self.preprod.function_names() & self.prod.function_names()
+            if shared:
+                raise ValueError(
+                    f"preprod and prod share functions {sorted(shared)} in one account; each environment "
+                    "needs functions of its own"
+                )
+            shared_alarms = set(self.preprod.alarms) & set(self.prod.alarms)
+            if shared_alarms:
+                raise ValueError(f"preprod and prod share alarms {sorted(shared_alarms)} in one account")
+        if self.preprod.role_arn is not None and self.preprod.role_arn == self.prod.role_arn:
+            raise ValueError("preprod and prod name the same role_arn; each environment needs its own role")
         return self
 
     def target(self, environment: Environment) -> EnvironmentTarget:

@@ -43,7 +43,8 @@ class DeployRequest(_Request):
     must_match: EnvironmentDeployment | None = None
     # From "Check and lock": the deployment's ledger entry, which records the new versions.
     baseline: EnvironmentBaseline | None = None
-    execution_name: str = ""
+    # $$.Execution.Name: the session name of the environment's deployer role (CloudTrail names it).
+    execution_name: str = Field(min_length=1, max_length=80)
 
 
 class PrepareRequest(_Request):
@@ -61,6 +62,8 @@ class PrepareRequest(_Request):
 class ShiftTrafficRequest(_Request):
     pipeline: str
     deployment: EnvironmentDeployment
+    # $$.Execution.Name: the session name of the environment's deployer role (CloudTrail names it).
+    execution_name: str = Field(min_length=1, max_length=80)
 
 
 class FinishRequest(_Request):
@@ -80,6 +83,8 @@ class RunChecksRequest(_Request):
     suite: Literal["integration", "canary"]
     # For the canary: the new prod versions, which the checks call directly.
     deployment: EnvironmentDeployment | None = None
+    # $$.Execution.Name: the session name of the environment's deployer role (CloudTrail names it).
+    execution_name: str = Field(min_length=1, max_length=80)
 
 
 class DecideApprovalPathRequest(_Request):
@@ -87,6 +92,8 @@ class DecideApprovalPathRequest(_Request):
     sha: str
     # $.settings.mode: only "promote" is held to never-backwards (as in "Check and lock prod").
     mode: Literal["promote", "rollback", "redeploy"] = "promote"
+    # $$.Execution.Name: the session name of the environment's deployer role (CloudTrail names it).
+    execution_name: str = Field(min_length=1, max_length=80)
 
 
 class RequestApprovalRequest(_Request):
@@ -109,6 +116,8 @@ class CheckAlarmsRequest(_Request):
     seen_data: list[str] = Field(default_factory=list)
     # "bake": the timed bake; "gate": one look during a traffic shift (ALARM fails, nothing else counts).
     mode: Literal["bake", "gate"] = "bake"
+    # $$.Execution.Name: the session name of the environment's deployer role (CloudTrail names it).
+    execution_name: str = Field(min_length=1, max_length=80)
 
 
 class EnvironmentRequest(_Request):
@@ -124,6 +133,8 @@ class RollbackRequest(_Request):
     pipeline: str
     baseline: EnvironmentBaseline
     execution_arn: str = ""
+    # $$.Execution.Name: the session name of the environment's deployer role (CloudTrail names it).
+    execution_name: str = Field(min_length=1, max_length=80)
 
 
 class ExpireApprovalRequest(_Request):
