@@ -318,13 +318,31 @@ class IamEnforcer:
         )
         if request.service == "sts" and request.operation == "AssumeRole":
             return self._assume_role(caller, request, context, identity)
-        resource_policy, required = self._resource_policy(caller.account, authorization)
+        owner, resource_policy, required = self._resource_policy(caller.account, authorization)
+        if owner != caller.account:
+            return self._cross_account(context, identity, boundary, resource_policy)
         evaluation = evaluate(context, identity, resource_policy, resource_policy_required=required)
         if evaluation.allowed and boundary is not None and evaluation.reason == "identity-based policy":
             bounded = evaluate(context, [boundary])
             if not bounded.allowed:
                 return Evaluation(Decision.IMPLICIT_DENY, "permissions boundary")
         return evaluation
+
+    def _cross_account(
+        self,
+        context: RequestContext,
+        identity: list[dict[str, Any]],
+        boundary: dict[str, Any] | None,
+        resource_policy: dict[str, Any] | None,
+    ) -> Evaluation:
+        """A resource of another account: the caller's own policies (and boundary) must allow, and so must
+        the resource's policy, naming the caller or its account."""
+        own = evaluate(context, identity)
+        if not own.allowed:
+            return own
+        if boundary is not None and not evaluate(context, [boundary]).allowed:
+            return Evaluation(Decision.IMPLICIT_DENY, "permissions boundary")
+        return evaluate(context, identity, resource_policy, resource_policy_required=True)
 
     def _assume_role(
         self, caller: Caller, request: AwsRequest, context: RequestContext, identity: list[dict[str, Any]]
@@ -353,14 +371,18 @@ class IamEnforcer:
 
     def _resource_policy(
         self, account: str, authorization: Authorization
-    ) -> tuple[dict[str, Any] | None, bool]:
+    ) -> tuple[str, dict[str, Any] | None, bool]:
+        """The account owning the resource (``account`` unless a KMS key or S3 bucket says otherwise), the
+        resource's own policy, and whether that policy must grant access."""
         resource = authorization.resource
         if resource.startswith(f"arn:{self.partition}:kms:"):
-            policy = _key_policy(account, self.region, resource)
-            return policy, True
+            owner = resource.split(":")[4] or account
+            return owner, _key_policy(owner, self.region, resource), True
         if resource.startswith(f"arn:{self.partition}:s3:::"):
-            return _bucket_policy(account, resource.split(":::", 1)[1].split("/", 1)[0]), False
-        return None, False
+            bucket = resource.split(":::", 1)[1].split("/", 1)[0]
+            owner = _bucket_account(bucket) or account
+            return owner, _bucket_policy(owner, bucket), False
+        return account, None, False
 
     def _allow(self, principal_arn: str, authorization: Authorization) -> None:
         entry = Allowed(principal_arn, authorization.action, authorization.resource)
@@ -476,6 +498,15 @@ def _key_policy(account: str, region: str, key_arn: str) -> dict[str, Any] | Non
     if key is None or not getattr(key, "policy", None):
         return None
     return policy_document(key.policy)
+
+
+def _bucket_account(bucket: str) -> str | None:
+    """The account that owns ``bucket`` (S3's bucket names are global), None when there is no such bucket."""
+    from moto.s3.models import s3_backends
+
+    # moto records each bucket's owner as (partition, account).
+    owner = s3_backends.bucket_accounts.get(bucket)
+    return str(owner[1]) if owner else None
 
 
 def _bucket_policy(account: str, bucket: str) -> dict[str, Any] | None:
