@@ -167,6 +167,10 @@ class LocalControlPlane:
         self.stack = self._create_stack(template)
         if self.iam is not None:
             self.iam.enforce(self, template)
+            # Clients made before enforcement hold the administrator's credentials for good; from here on
+            # they must sign with the current handler's role session.
+            with self._clients_lock:
+                self._clients.clear()
         self.operator = self._create_local_operator(template)
         # Preprod and prod are accounts of their own, each with its deployer role (roles/deployer.yaml).
         self.deployer_roles = self._create_deployer_roles(template)
