@@ -161,6 +161,10 @@ class LocalControlPlane:
         self.stack = self._create_stack(template)
         if self.iam is not None:
             self.iam.enforce(self, template)
+            # Clients made before enforcement sign with fixed credentials; from here on every client must
+            # sign as whichever role is acting (the handler's, or the administrator's outside handlers).
+            with self._clients_lock:
+                self._clients.clear()
         self.operator = self._create_local_operator(template)
         for path in options.pipeline_files:
             self._load_pipeline(path)
