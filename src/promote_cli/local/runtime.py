@@ -186,12 +186,12 @@ class LocalLambdaRuntime:
         self._faults_lock = threading.Lock()
         self._identity: HandlerIdentity = lambda _name: nullcontext()
         self._invoke_guard: InvokeGuard | None = None
+        self._environments = WarmEnvironments()
 
     def enforce_iam(self, identity: HandlerIdentity, guard: InvokeGuard) -> None:
         """Run each control-plane handler as its role, and check each Invoke's caller first."""
         self._identity = identity
         self._invoke_guard = guard
-        self._environments = WarmEnvironments()
 
     def close(self) -> None:
         """End the service functions' warm environments."""
