@@ -43,6 +43,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from _support import transitions
+
 ROOT = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 0.05
 
@@ -61,19 +63,6 @@ class Run:
     @property
     def overhead_per_transition(self) -> float:
         return (self.wall - self.handlers - self.approval) / max(self.transitions, 1)
-
-
-def transitions(history: list[dict[str, Any]]) -> int:
-    """States entered plus retry attempts (a retried task is billed once more per attempt)."""
-    entered = sum(1 for event in history if event["type"].endswith("StateEntered"))
-    scheduled_per_state: dict[int, int] = {}
-    state_index = -1
-    for event in history:
-        if event["type"].endswith("StateEntered"):
-            state_index += 1
-        elif event["type"] in ("LambdaFunctionScheduled", "TaskScheduled"):
-            scheduled_per_state[state_index] = scheduled_per_state.get(state_index, 0) + 1
-    return entered + sum(count - 1 for count in scheduled_per_state.values() if count > 1)
 
 
 def _seconds(start: datetime, end: datetime) -> float:

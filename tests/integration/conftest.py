@@ -14,9 +14,11 @@ from promote_cli.local.plane import LocalControlPlane, PlaneOptions
 TIME_SCALE = 0.1
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: the plane stops after the last integration test, before the unit tests'
+# `mock_aws` resets the moto backends that the plane's background threads read.
+@pytest.fixture(scope="package")
 def plane() -> Iterator[LocalControlPlane]:
-    """One local control plane for the integration session: template.yaml and the real ASL on moto."""
+    """One local control plane for the integration tests: template.yaml and the real ASL on moto."""
     # IAM enforcement is on (the default); `make iam-report` records what it allowed.
     record = os.environ.get("PROMOTE_IAM_RECORD")
     local = LocalControlPlane(

@@ -105,9 +105,16 @@ class ExecutionStatusWatcher:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop and wait for a poll in flight, so none outlives the moto backend it reads."""
         self._stop.set()
         self._wake.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
     def wake(self) -> None:
         """Poll now: an execution started or ended (the interval is the fallback)."""
@@ -122,6 +129,8 @@ class ExecutionStatusWatcher:
             try:
                 self.poll()
             except Exception as error:  # keep watching; a broken poll must not end the local plane
+                if self._stop.is_set():
+                    return  # the plane is going away underneath the poll: not a fault worth reporting
                 print(f"local eventbridge: {type(error).__name__}: {error}", file=sys.stderr)
 
     def poll(self) -> None:

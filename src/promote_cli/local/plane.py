@@ -167,8 +167,8 @@ class LocalControlPlane:
         self.stack = self._create_stack(template)
         if self.iam is not None:
             self.iam.enforce(self, template)
-            # Clients made before enforcement hold the administrator's credentials for good; from here on
-            # they must sign with the current handler's role session.
+            # Clients made before enforcement sign with fixed credentials; from here on every client must
+            # sign as whichever role is acting (the handler's, or the administrator's outside handlers).
             with self._clients_lock:
                 self._clients.clear()
         self.operator = self._create_local_operator(template)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 
 import pytest
 
+from promote_cli.cli import build_parser
 from promotion.approvals import links
 from promotion.approvals.collaborators import ApprovalQueued, DecisionNotDelivered
 from promotion.approvals.decisions import Actor, decide, decide_by_operator
@@ -77,6 +79,21 @@ def test_a_request_stores_the_facts_and_mails_each_approver_without_the_token(wo
         assert "dev / dev@example.com (verified)" in mail["text"]
         assert record.task_token not in mail["text"] + mail["html"]
     assert world.actions(record.approval_id) == ["requested"]
+
+
+def test_an_approval_id_never_reads_as_a_command_line_option(
+    world: ApprovalWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given random bytes whose URL-safe base64 would begin with "-" (one request in 64)
+    monkeypatch.setattr(secrets, "token_bytes", lambda size=None: b"\xf8" + b"\x00" * ((size or 32) - 1))
+
+    # When a request is opened
+    record = open_approval(world.services, world.notifier, config=pipeline(), request=request(SHA_A), now=NOW)
+
+    # Then `promote approve ID` parses the id as the approval, not as an unknown option
+    assert not record.approval_id.startswith("-")
+    arguments = build_parser().parse_args(["approve", record.approval_id])
+    assert arguments.approval_id == record.approval_id
 
 
 def test_slack_gets_a_block_kit_message_with_buttons_that_carry_only_the_approval_id(

@@ -102,3 +102,9 @@ def test_an_unknown_function_is_a_function_error(runtime: LocalLambdaRuntime) ->
     assert result.function_error == "Unhandled"
     assert json.loads(result.payload)["errorType"] == "UnknownFunctionException"
     assert runtime.invocations == [("svc-does-not-exist", "live")]
+
+
+def test_service_functions_have_warm_environments_without_iam_enforcement(tmp_path: Path) -> None:
+    # `promote local up --no-iam-enforcement` never calls enforce_iam: the runtime must still run and stop.
+    local = LocalLambdaRuntime(account="123456789012", region="us-east-1", workdir=tmp_path / "work")
+    local.close()

@@ -75,7 +75,8 @@ def open_approval(
     store = services.store
     previous = store.last_approved(config.name)
     record = ApprovalRecord(
-        approval_id=secrets.token_urlsafe(18),
+        # Hex, not URL-safe base64: an id that began with "-" would read as an option to `promote approve ID`.
+        approval_id=secrets.token_hex(18),
         task_token=request.task_token,
         execution_arn=request.execution_arn,
         execution_name=request.execution_name,
