@@ -197,3 +197,39 @@ def test_a_template_missing_one_permission_fails_its_promotion_with_access_denie
         assert "Wait for approval" not in entered
     finally:
         process.stop()
+
+
+@pytest.mark.parametrize(
+    "logical_id",
+    [
+        "CheckAndLockFunction",
+        "DeployEnvironmentFunction",
+        "RunChecksFunction",
+        "ShiftTrafficFunction",
+        "CheckAlarmsFunction",
+        "RollbackFunction",
+    ],
+)
+def test_control_plane_roles_reach_targets_only_through_the_deployer_roles(
+    plane: LocalControlPlane, logical_id: str
+) -> None:
+    # Given the control plane's role of a step that acts on environments
+    with as_function(plane, logical_id):
+        lam, cloudwatch = plane.client("lambda"), plane.client("cloudwatch")
+        for environment, account in ENVIRONMENT_ACCOUNTS.items():
+            target = f"arn:aws:lambda:us-east-1:{account}:function:svc-sentiment-{environment}-api"
+            # When it calls a service function or alarm directly, with its own credentials
+            calls = [
+                ("lambda:UpdateAlias", lam.update_alias, {"FunctionVersion": "1", "Name": "live"}),
+                ("lambda:GetAlias", lam.get_alias, {"Name": "live"}),
+                ("lambda:InvokeFunction", lam.invoke, {"Payload": b"{}"}),
+            ]
+            alarm = f"svc-sentiment-{environment}-api-errors"
+            # Then IAM refuses it: its only way to a target is sts:AssumeRole on that environment's role
+            for action, call, arguments in calls:
+                error = refused(call, FunctionName=target, **arguments)["Error"]
+                assert error["Code"] == "AccessDeniedException", (action, error)
+                assert f"not authorized to perform: {action}" in error["Message"], (action, error)
+            error = refused(cloudwatch.describe_alarms, AlarmNames=[alarm])["Error"]
+            assert error["Code"] == "AccessDenied", error
+            assert "not authorized to perform: cloudwatch:DescribeAlarms" in error["Message"], error

@@ -7,6 +7,7 @@ moto answers AssumeRole with credentials whose calls land in the role's account,
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from typing import Any
 
 import pytest
@@ -149,3 +150,62 @@ def local_state(plane: LocalControlPlane, tmp_path: Any, monkeypatch: pytest.Mon
     state_file.write_text(json.dumps(plane.ready_info()))
     monkeypatch.setattr(cli, "LOCAL_STATE_FILE", state_file)
     return state_file
+
+
+def deployer_lambda(plane: LocalControlPlane, environment: str) -> Any:
+    """A Lambda client signed with a session of ``environment``'s deployer role, opened as the deploy
+    function's role opens it; raw boto3, so no scope guard of the project's stands in front of IAM."""
+    import boto3
+
+    with plane.iam.identity("release-promotion-DeployEnvironmentFunction") if plane.iam else nullcontext():
+        credentials = plane.client("sts").assume_role(
+            RoleArn=accounts.deployer_role_arns("release-promotion")[environment],
+            RoleSessionName="isolation-test",
+            Tags=[
+                {"Key": "pipeline", "Value": "sentiment-service"},
+                {"Key": "environment", "Value": environment},
+            ],
+        )["Credentials"]
+    return boto3.client(
+        "lambda",
+        region_name=plane.options.region,
+        endpoint_url=plane.aws_endpoint_url,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+@pytest.mark.parametrize(("acting", "target"), [("preprod", "prod"), ("prod", "preprod")])
+def test_an_environments_role_cannot_change_or_invoke_the_other_environments_functions(
+    plane: LocalControlPlane, acting: str, target: str
+) -> None:
+    # Given a session of one environment's deployer role
+    lam = deployer_lambda(plane, acting)
+    own, other = (
+        f"arn:aws:lambda:us-east-1:{accounts.ENVIRONMENT_ACCOUNTS[environment]}:function:"
+        f"svc-sentiment-{environment}-api"
+        for environment in (acting, target)
+    )
+    assert lam.get_alias(FunctionName=own, Name="live")["Name"] == "live"  # its own environment answers
+
+    # When it updates, publishes, moves an alias of or invokes the other environment's function
+    attempts = {
+        "lambda:UpdateFunctionCode": lambda: lam.update_function_code(
+            FunctionName=other, ZipFile=b"PK\x05\x06"
+        ),
+        "lambda:PublishVersion": lambda: lam.publish_version(FunctionName=other),
+        "lambda:UpdateAlias": lambda: lam.update_alias(FunctionName=other, Name="live", FunctionVersion="1"),
+        "lambda:InvokeFunction": lambda: lam.invoke(FunctionName=other, Payload=b"{}"),
+    }
+
+    # Then IAM refuses each with AWS's AccessDenied, naming the action and the role's session
+    for action, attempt in attempts.items():
+        with pytest.raises(ClientError) as refused:
+            attempt()
+        error = refused.value.response["Error"]
+        assert error["Code"] == "AccessDeniedException", (action, error)
+        assert (
+            f"release-promotion-deployer-{acting}/isolation-test is not authorized to perform: {action}"
+            in (error["Message"])
+        )
