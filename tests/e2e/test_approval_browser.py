@@ -20,6 +20,7 @@ import requests
 
 from promote_cli.control import ControlPlane, serving
 from promote_cli.local import sample
+from promote_cli.local.accounts import account_client
 from promote_cli.local.demo import LocalPlaneProcess
 from promotion.pipeline.artifacts import lambda_code_sha256
 
@@ -140,6 +141,10 @@ def test_the_emailed_link_opened_in_chromium_approves_and_the_promotion_reaches_
     # Then the page names them, and the promotion reaches prod with exactly the published bytes
     assert browser.title == "Approved by release-manager@example.com"
     wait_for_end(control, started["execution_arn"])
-    prod = serving(boto3.client("lambda", **endpoint), config, "prod")
+    # Prod lives in an account of its own (the ready line names it), as it may on AWS.
+    prod_lambda = account_client(
+        "lambda", ready["accounts"]["prod"], region=ready["region"], endpoint_url=ready["aws_endpoint_url"]
+    )
+    prod = serving(prod_lambda, config, "prod")
     expected = lambda_code_sha256(build.sha256)
     assert {function["code_sha256"] for function in prod.values()} == {expected}
