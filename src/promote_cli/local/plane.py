@@ -101,6 +101,7 @@ class StackResources:
 class LocalControlPlane:
     def __init__(self, options: PlaneOptions | None = None) -> None:
         self.options = options or PlaneOptions()
+        self._environment_before: dict[str, str | None] = {}
         self._workdir = self.options.workdir or Path(tempfile.mkdtemp(prefix="promote-local-"))
         self.runtime = LocalLambdaRuntime(account=ACCOUNT, region=self.options.region, workdir=self._workdir)
         self.outbox = SesOutbox(ACCOUNT, self.options.region)
@@ -140,11 +141,16 @@ class LocalControlPlane:
         self.aws_endpoint_url = f"http://{options.host}:{aws_port}"
         api_port = options.api_port or free_port(options.host)
         self.api_url = f"http://{options.host}:{api_port}"
-        for key, value in LOCAL_ENV_DEFAULTS.items():
-            os.environ.setdefault(key, value)
-        os.environ["AWS_DEFAULT_REGION"] = options.region
-        os.environ["AWS_REGION"] = options.region
-        os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint_url
+        # The in-process handlers read these; stop() puts back what was there, so nothing in the same
+        # process (a test session, an embedding tool) keeps talking to an endpoint that is gone.
+        changed = {key: value for key, value in LOCAL_ENV_DEFAULTS.items() if key not in os.environ}
+        changed |= {
+            "AWS_DEFAULT_REGION": options.region,
+            "AWS_REGION": options.region,
+            "AWS_ENDPOINT_URL": self.aws_endpoint_url,
+        }
+        self._environment_before = {key: os.environ.get(key) for key in changed}
+        os.environ.update(changed)
 
         moto_patches.apply()
         if options.time_scale != 1.0:
@@ -220,6 +226,12 @@ class LocalControlPlane:
             self._moto.stop()
         self.github.stop()
         self.runtime.close()
+        for key, value in self._environment_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._environment_before = {}
 
     def ready_info(self) -> dict[str, Any]:
         assert self.stack is not None
