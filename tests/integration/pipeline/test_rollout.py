@@ -19,6 +19,7 @@ from tests.support.pipelines import SAMPLE_PIPELINE_FILE
 from tests.support.promotion import (
     decide_via_link,
     new_sha,
+    point_cli_at,
     publish_and_start,
     publish_for,
     wait_for_approval_links,
@@ -245,9 +246,7 @@ def test_a_frozen_pipeline_starts_nothing_and_says_why(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    state = tmp_path / "local.json"
-    state.write_text(json.dumps(plane.ready_info()))
-    monkeypatch.setattr("promote_cli.cli.LOCAL_STATE_FILE", state)
+    point_cli_at(plane, tmp_path, monkeypatch)
     assert (
         promote(["--local", "freeze", "--pipeline", "sentiment-service", "--reason", "release freeze"]) == 0
     )
