@@ -130,9 +130,8 @@ class ControlPlane:
             if running and not supersede:
                 raise ControlError(
                     f"attempt {running[-1].number} of {sha[:12]} is still running ({running[-1].arn}): "
-                    f"follow it with 'promote watch {running[-1].arn}', stop it with 'promote cancel "
-                    f"{running[-1].arn}', or pass --supersede to start attempt {earlier[-1].number + 1}, "
-                    "which takes over from it"
+                    "follow it with 'promote watch', stop it with 'promote cancel', or pass --supersede "
+                    f"to start attempt {earlier[-1].number + 1}, which takes over from it"
                 )
             # An explicit start by an operator is a new attempt: never a redelivery of an earlier one.
             attempt = (earlier[-1].number + 1) if earlier else 1

@@ -34,7 +34,7 @@ from promote_cli.local.serving import LocalServer
 
 MAX_BODY_BYTES = 1024 * 1024
 # What the local runtime reports when the function, alias or version does not exist (moto's exceptions).
-_NOT_FOUND_ERRORS = {"UnknownFunctionException", "UnknownAliasException", "UnknownVersionException"}
+_NOT_FOUND_ERRORS = {"UnknownFunctionException", "UnknownAliasException"}
 _BINARY_PREFIXES = ("image/", "application/octet-stream", "application/zip")
 
 

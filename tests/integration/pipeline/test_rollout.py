@@ -19,9 +19,11 @@ from tests.support.pipelines import SAMPLE_PIPELINE_FILE
 from tests.support.promotion import (
     decide_via_link,
     new_sha,
+    outbox,
     point_cli_at,
     publish_and_start,
     publish_for,
+    states_visited,
     wait_for_approval_links,
     wait_for_end,
     wait_for_state,
@@ -171,6 +173,15 @@ def test_an_alarm_during_a_linear_rollout_puts_all_traffic_back(plane: LocalCont
         )
         assert alias["FunctionVersion"] == before["version"], key
         assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+    # The ledger keeps who approved the deployment that was rolled back
+    (entry,) = [
+        e
+        for e in operator(plane).status(plane.environment_clients("lambda"), pipeline)["environments"][
+            "prod"
+        ]["history"]
+        if e["execution"] == promotion.execution_arn.rsplit(":", 1)[1]
+    ]
+    assert (entry["outcome"], entry["approver"]) == ("rolled_back", "release-manager@example.com")
 
 
 def test_prod_never_goes_backwards_unless_an_operator_redeploys(plane: LocalControlPlane) -> None:
@@ -213,6 +224,11 @@ def test_operator_rollback_returns_prod_to_its_last_known_good_build(plane: Loca
     started = ctl.rollback("sentiment-service", "prod", requested_by="ops")
     assert started["sha"] == known_good.sha
     assert run_to_end(plane, started, known_good.sha) == "SUCCEEDED"
+    assert states_visited(plane, started["execution_arn"])[-1] == "Deployed to prod"
+    (notice,) = [m for m in outbox(plane) if started["name"] in m["text"]]
+    assert notice["subject"] == (
+        f"Rolled back prod to sentiment-service@{known_good.sha[:12]} (operator rollback)"
+    )
     prod = ctl.status(plane.environment_clients("lambda"), "sentiment-service")["environments"]["prod"]
     assert prod["history"][0]["mode"] == "rollback"
     build_sha256 = json.loads(
@@ -238,6 +254,16 @@ def test_a_preprod_only_redeploy_stops_after_preprod(plane: LocalControlPlane) -
     report = ctl.status(plane.environment_clients("lambda"), "sentiment-service")
     assert report["environments"]["preprod"]["sha"] == sha
     assert report["environments"]["prod"]["serving"] == prod_before
+    # It ends as what it did, and says so: not "Promoted ... to prod"
+    assert states_visited(plane, started["execution_arn"])[-3:] == [
+        "Notify success",
+        "Promoted or deployed?",
+        "Deployed to preprod",
+    ]
+    (notice,) = [m for m in outbox(plane) if started["name"] in m["text"]]
+    assert notice["subject"] == f"Redeployed sentiment-service@{sha[:12]} to preprod (operator redeploy)"
+    assert "Preprod now runs: api v" in notice["text"]
+    assert "Prod now runs" not in notice["text"]
 
 
 def test_a_frozen_pipeline_starts_nothing_and_says_why(

@@ -234,7 +234,7 @@ def test_every_task_retries_transient_lambda_errors_and_catches_everything(asl: 
 def test_notify_tasks_catch_to_an_end_state(asl: dict[str, Any]) -> None:
     states = asl["States"]
     notifies = [name for name, state in states.items() if state["Type"] == "Task" and is_notify(name)]
-    assert {"Notify promoted", "Notify failure"} <= set(notifies)
+    assert {"Notify success", "Notify failure"} <= set(notifies)
     for name in notifies:
         # a notice that cannot be sent must not change how the promotion ends
         assert states[states[name]["Next"]]["Type"] in TERMINAL_TYPES, name
