@@ -39,6 +39,15 @@ def operator(plane: LocalControlPlane) -> ControlPlane:
     )
 
 
+def notices_of(plane: LocalControlPlane, execution_name: str) -> list[dict[str, Any]]:
+    """The outcome notices (to the pipeline's notification emails) of one execution."""
+    return [
+        m
+        for m in outbox(plane)
+        if m["recipient"] == "team@example.com" and f"Execution: {execution_name}" in m["text"]
+    ]
+
+
 def derived_pipeline(plane: LocalControlPlane, name: str, **sections: Any) -> str:
     document = json.loads(SAMPLE_PIPELINE_FILE.read_text())
     document["name"] = name
@@ -225,7 +234,7 @@ def test_operator_rollback_returns_prod_to_its_last_known_good_build(plane: Loca
     assert started["sha"] == known_good.sha
     assert run_to_end(plane, started, known_good.sha) == "SUCCEEDED"
     assert states_visited(plane, started["execution_arn"])[-1] == "Deployed to prod"
-    (notice,) = [m for m in outbox(plane) if started["name"] in m["text"]]
+    (notice,) = notices_of(plane, started["name"])
     assert notice["subject"] == (
         f"Rolled back prod to sentiment-service@{known_good.sha[:12]} (operator rollback)"
     )
@@ -260,7 +269,7 @@ def test_a_preprod_only_redeploy_stops_after_preprod(plane: LocalControlPlane) -
         "Promoted or deployed?",
         "Deployed to preprod",
     ]
-    (notice,) = [m for m in outbox(plane) if started["name"] in m["text"]]
+    (notice,) = notices_of(plane, started["name"])
     assert notice["subject"] == f"Redeployed sentiment-service@{sha[:12]} to preprod (operator redeploy)"
     assert "Preprod now runs: api v" in notice["text"]
     assert "Prod now runs" not in notice["text"]
