@@ -185,6 +185,7 @@ def _running_plane(state_file: Path) -> dict[str, Any] | None:
 # ---- commands ---------------------------------------------------------------------------------
 def cmd_local_up(args: argparse.Namespace) -> int:
     from promote_cli.local.plane import LocalControlPlane, PlaneOptions
+    from promote_cli.local.template import TemplateError
 
     options = PlaneOptions(
         host=args.host,
@@ -201,6 +202,10 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         for pipeline_file in args.pipeline_file:
             if not Path(pipeline_file).is_file():
                 raise ControlError(f"--pipeline-file {pipeline_file}: no such file")
+            try:
+                json.loads(Path(pipeline_file).read_text())
+            except ValueError as error:
+                raise ControlError(f"--pipeline-file {pipeline_file}: not JSON ({error})") from None
         options.pipeline_files = [Path(p) for p in args.pipeline_file]
     options.sample_copies = list(dict.fromkeys(args.sample_copy or []))
     _refuse_a_busy_port(args.host, args.api_port, "--api-port")
@@ -217,6 +222,9 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     plane = LocalControlPlane(options)
     try:
         ready = plane.start()
+    except TemplateError as error:
+        plane.stop()
+        raise ControlError(f"the local plane cannot start: {error}") from None
     except BaseException:
         plane.stop()
         raise

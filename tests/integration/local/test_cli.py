@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -287,3 +290,34 @@ def test_an_unknown_pipeline_is_named_by_every_command(
 ) -> None:
     assert cli.main(["--local", *argv]) == 2
     assert "unknown pipeline 'no-such-pipeline'" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["local", "alarm", "svc-sentiment-prod-api-errors", "OK"],
+        ["--local", "status", "--pipeline", "sentiment-service", "--json"],
+    ],
+)
+def test_local_commands_need_no_aws_credentials(
+    plane: LocalControlPlane, tmp_path: Path, argv: list[str]
+) -> None:
+    # A shell with no AWS configuration at all: the local plane takes any credentials, the CLI brings them.
+    (tmp_path / "local.json").write_text(json.dumps(plane.ready_info()))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment |= {
+        "PROMOTE_STATE_DIR": str(tmp_path),
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    ran = subprocess.run(
+        [sys.executable, "-m", "promote_cli", *argv],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)

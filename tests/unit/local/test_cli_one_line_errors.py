@@ -191,6 +191,19 @@ def test_what_a_new_user_runs_into_first_is_explained(
     assert result["stderr"] == expected.format(cwd=bare_environment["cwd"]) + "\n"
 
 
+def test_local_up_with_a_pipeline_file_that_is_not_json_says_so(
+    bare_environment: dict[str, Any], tmp_path: Path
+) -> None:
+    broken = tmp_path / "pipeline.json"
+    broken.write_text("{not json")
+    [result] = run_isolated(bare_environment, [["local", "up", "--pipeline-file", str(broken)]])
+    assert (result["code"], result["stdout"]) == (2, "")
+    assert result["stderr"] == (
+        f"promote: --pipeline-file {broken}: not JSON "
+        "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1))\n"
+    )
+
+
 def test_local_up_on_a_port_in_use_names_the_port(bare_environment: dict[str, Any]) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
