@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -138,7 +139,9 @@ def _sha(value: str) -> str:
     return value
 
 
-def _bounded_int(low: int, high: int) -> Any:
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
     def parse(value: str) -> int:
         try:
             number = int(value)
@@ -151,8 +154,7 @@ def _bounded_int(low: int, high: int) -> Any:
     return parse
 
 
-def _port(value: str) -> int:
-    return int(_bounded_int(0, 65535)(value))
+_port = _bounded_int(0, 65535)
 
 
 def _refuse_a_busy_port(host: str, port: int, option: str) -> None:
@@ -228,6 +230,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     except BaseException:
         plane.stop()
         raise
+    stop.serving = True
     state_file.parent.mkdir(parents=True, exist_ok=True)
     state_file.write_text(json.dumps({**ready, "pid": os.getpid()}, indent=2))
     sys.stdout.write(json.dumps(ready) + "\n")
@@ -246,6 +249,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 
 class _StopRequest(threading.Event):
     reason = "stopped"
+    serving = False
 
 
 def _stop_on_signals() -> _StopRequest:
@@ -256,6 +260,8 @@ def _stop_on_signals() -> _StopRequest:
     def request_stop(number: int, _frame: Any) -> None:
         stop.reason = signal.Signals(number).name
         stop.set()
+        if not stop.serving:
+            raise KeyboardInterrupt  # abandon a start in progress; the caller stops what started
 
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, request_stop)
@@ -712,6 +718,9 @@ def main(argv: list[str] | None = None) -> int:
         # One line, whatever the message: botocore's, for one, span several.
         print("promote: " + " ".join(error_line(error).split()), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("promote: interrupted", file=sys.stderr)
+        return 130
 
 
 def error_line(error: Exception) -> str:
