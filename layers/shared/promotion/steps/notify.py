@@ -52,6 +52,7 @@ def notify(
         state.sha,
         ExecutionRef(arn=request.execution_arn, name=request.execution_name),
         promoted=promoted,
+        target=state.settings.target,
         error=state.failure.Error if state.failure else None,
         cause=cause_text(state.failure.Cause) if state.failure else None,
     )
