@@ -7,11 +7,19 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from promotion.adapters.config_store import SsmPipelineConfigStore
 from promotion.approvals.runtime import approval_services
 from promotion.http.operator_routes import OperatorApiDeps, build_resolver
 from promotion.observability import logger, metrics, tracer
+from promotion.settings import control_plane_settings
 
-app = build_resolver(OperatorApiDeps(services=approval_services()))
+_settings = control_plane_settings()
+app = build_resolver(
+    OperatorApiDeps(
+        services=approval_services(),
+        configs=SsmPipelineConfigStore(_settings.pipeline_config_prefix, max_age=_settings.cache_seconds),
+    )
+)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

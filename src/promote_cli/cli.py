@@ -1,6 +1,7 @@
 """``promote``: operate promotions on AWS or on the local control plane.
 
-Errors a user can fix print one line on stderr and exit 2; an unexpected failure exits 1.
+Errors a user can fix print one line on stderr and exit 2 (``main`` maps each known kind of error to its
+line); an unexpected failure exits 1.
 """
 
 from __future__ import annotations
@@ -12,13 +13,21 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+)
 
 from promote_cli import approvals as approvals_cli
 from promote_cli import publish as publishing
@@ -26,7 +35,8 @@ from promote_cli.control import ControlError, ControlPlane, follow
 from promotion.errors import PromotionError
 from promotion.pipeline.artifacts import build_prefix
 
-LOCAL_STATE_FILE = Path(os.environ.get("PROMOTE_STATE_DIR", ".promote")) / "local.json"
+STATE_DIR_ENV = "PROMOTE_STATE_DIR"
+STATE_FILE_NAME = "local.json"
 # Where `promote publish` puts builds when --bucket/--prefix are not given. CI's role may only put objects,
 # so it cannot read the bucket's name from the stack: the name is configuration (the stack's
 # ArtifactBucketName output).
@@ -34,13 +44,43 @@ ARTIFACT_BUCKET_ENV = "PROMOTE_ARTIFACT_BUCKET"
 ARTIFACT_PREFIX_ENV = "PROMOTE_ARTIFACT_PREFIX"
 
 
+def state_file_to_write() -> Path:
+    """Where ``promote local up`` writes its state: ``$PROMOTE_STATE_DIR/local.json``, else
+    ``./.promote/local.json``."""
+    return Path(os.environ.get(STATE_DIR_ENV) or ".promote") / STATE_FILE_NAME
+
+
+def find_state_file() -> Path | None:
+    """The running local plane's state file: ``$PROMOTE_STATE_DIR/local.json`` when that is set, else the
+    nearest ``.promote/local.json`` in this directory or one of its parents (as git finds ``.git``)."""
+    if os.environ.get(STATE_DIR_ENV):
+        explicit = state_file_to_write()
+        return explicit if explicit.is_file() else None
+    here = Path.cwd().resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / ".promote" / STATE_FILE_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def _local_state() -> dict[str, Any]:
+    found = find_state_file()
+    if found is None:
+        where = (
+            f"{state_file_to_write()} missing"
+            if os.environ.get(STATE_DIR_ENV)
+            else f"no .promote/{STATE_FILE_NAME} in {Path.cwd()} or its parents"
+        )
+        raise ControlError(f"no local control plane found ({where}): run 'promote local up'")
     try:
-        return dict(json.loads(LOCAL_STATE_FILE.read_text()))
-    except FileNotFoundError:
-        raise ControlError(
-            f"no local control plane found ({LOCAL_STATE_FILE} missing): run 'promote local up'"
-        ) from None
+        state = json.loads(found.read_text())
+    except ValueError:
+        raise ControlError(f"{found} is not the JSON 'promote local up' writes: remove it") from None
+    # The local plane accepts any credentials; a shell without AWS credentials must still reach it.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    return dict(state)
 
 
 def _session_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -77,16 +117,20 @@ def _environment_clients(args: argparse.Namespace, service: str) -> dict[str, An
 
 def _control(args: argparse.Namespace) -> ControlPlane:
     options = _session_args(args)
-    if args.local:
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     stack = _local_state()["stack_name"] if args.local else args.stack
     return ControlPlane(
         stack_name=stack,
         sfn=boto3.client("stepfunctions", **options),
         ssm=boto3.client("ssm", **options),
         dynamodb=boto3.resource("dynamodb", **options),
+        s3=boto3.client("s3", **options),
+        say=_note,
     )
+
+
+def _note(message: str) -> None:
+    """Something the user should know that is not the command's result (stdout stays machine-readable)."""
+    print("promote: " + " ".join(message.split()), file=sys.stderr)
 
 
 def _sha(value: str) -> str:
@@ -95,9 +139,55 @@ def _sha(value: str) -> str:
     return value
 
 
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {value!r}") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {number}")
+        return number
+
+    return parse
+
+
+_port = _bounded_int(0, 65535)
+
+
+def _refuse_a_busy_port(host: str, port: int, option: str) -> None:
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ControlError(f"{option} {port}: {host}:{port} is not free ({error.strerror})") from None
+
+
+def _running_plane(state_file: Path) -> dict[str, Any] | None:
+    """The plane a state file names, when its process is alive and its API answers."""
+    try:
+        state = json.loads(state_file.read_text())
+        pid = int(state["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    import requests
+
+    try:
+        requests.get(f"{state['api_url']}/_local/info", timeout=2).raise_for_status()
+    except requests.RequestException:
+        return None
+    return dict(state)
+
+
 # ---- commands ---------------------------------------------------------------------------------
 def cmd_local_up(args: argparse.Namespace) -> int:
     from promote_cli.local.plane import LocalControlPlane, PlaneOptions
+    from promote_cli.local.template import TemplateError
 
     options = PlaneOptions(
         host=args.host,
@@ -111,40 +201,92 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             raise ControlError(f"--template {args.template}: no such file")
         options.template = Path(args.template)
     if args.pipeline_file:
+        for pipeline_file in args.pipeline_file:
+            if not Path(pipeline_file).is_file():
+                raise ControlError(f"--pipeline-file {pipeline_file}: no such file")
+            try:
+                json.loads(Path(pipeline_file).read_text())
+            except ValueError as error:
+                raise ControlError(f"--pipeline-file {pipeline_file}: not JSON ({error})") from None
         options.pipeline_files = [Path(p) for p in args.pipeline_file]
     options.sample_copies = list(dict.fromkeys(args.sample_copy or []))
+    _refuse_a_busy_port(args.host, args.api_port, "--api-port")
+    _refuse_a_busy_port(args.host, args.aws_port, "--aws-port")
+    state_file = state_file_to_write()
+    running = _running_plane(state_file)
+    if running is not None:
+        raise ControlError(
+            f"a local control plane is already running (pid {running['pid']}, {running['api_url']}, "
+            f"{state_file}): stop it first (kill {running['pid']}), or start another from a directory of "
+            f"its own or with {STATE_DIR_ENV} set"
+        )
+    stop = _stop_on_signals()
     plane = LocalControlPlane(options)
-    ready = plane.start()
-    LOCAL_STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
-    LOCAL_STATE_FILE.write_text(json.dumps(ready, indent=2))
+    try:
+        ready = plane.start()
+    except TemplateError as error:
+        plane.stop()
+        raise ControlError(f"the local plane cannot start: {error}") from None
+    except BaseException:
+        plane.stop()
+        raise
+    stop.serving = True
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    state_file.write_text(json.dumps({**ready, "pid": os.getpid()}, indent=2))
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
     # After the ready line, stdout belongs to whoever reads it: handler logs and the outbox go to stderr.
     sys.stdout = sys.stderr
-    _print_outbox_forever(plane, args.quiet)
+    try:
+        _print_outbox_until(stop, plane, args.quiet)
+    finally:
+        plane.stop()
+        if _running_plane_pid(state_file) == os.getpid():
+            state_file.unlink(missing_ok=True)
+    print(f"promote: local control plane stopped ({stop.reason})", file=sys.stderr)
     return 0
 
 
-def _print_outbox_forever(plane: Any, quiet: bool) -> None:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    printed = 0
+class _StopRequest(threading.Event):
+    reason = "stopped"
+    serving = False
+
+
+def _stop_on_signals() -> _StopRequest:
+    """SIGINT and SIGTERM stop the plane cleanly. SIGINT explicitly: a shell starts a background job
+    (``promote local up &``) with SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    stop = _StopRequest()
+
+    def request_stop(number: int, _frame: Any) -> None:
+        stop.reason = signal.Signals(number).name
+        stop.set()
+        if not stop.serving:
+            raise KeyboardInterrupt  # abandon a start in progress; the caller stops what started
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, request_stop)
+    return stop
+
+
+def _running_plane_pid(state_file: Path) -> int | None:
     try:
-        while not stop.wait(0.5):
-            messages = plane.outbox.messages()
-            for message in messages[printed:]:
-                if not quiet:
-                    print(
-                        f"--- outbox: {message.channel} to {message.recipient}: {message.subject}",
-                        file=sys.stderr,
-                    )
-                    print(message.text, file=sys.stderr)
-            printed = len(messages)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        plane.stop()
-        LOCAL_STATE_FILE.unlink(missing_ok=True)
+        return int(json.loads(state_file.read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _print_outbox_until(stop: threading.Event, plane: Any, quiet: bool) -> None:
+    printed = 0
+    while not stop.wait(0.5):
+        messages = plane.outbox.messages()
+        for message in messages[printed:]:
+            if not quiet:
+                print(
+                    f"--- outbox: {message.channel} to {message.recipient}: {message.subject}",
+                    file=sys.stderr,
+                )
+                print(message.text, file=sys.stderr)
+        printed = len(messages)
 
 
 def cmd_local_publish(args: argparse.Namespace) -> int:
@@ -153,7 +295,7 @@ def cmd_local_publish(args: argparse.Namespace) -> int:
     args.local = True
     control = _control(args)
     config = control.pipeline(args.pipeline)
-    s3 = boto3.client("s3", **_session_args(args))
+    s3 = control.s3
     build = sample.publish_build(
         s3,
         bucket=config.artifacts.bucket,
@@ -279,25 +421,38 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0
+    print("\n".join(status_lines(report)))
+    return 0
+
+
+def status_lines(report: dict[str, Any]) -> list[str]:
+    """``promote status`` as text: what each alias serves (version and CodeSha256), the ledger's commits,
+    and the recent deployments; a value nobody recorded yet reads "none"."""
+
+    def short(value: Any, length: int = 12) -> str:
+        return str(value)[:length] if value else "none"
+
     frozen = f"  FROZEN: {report['frozen']}" if report["frozen"] else ""
-    print(f"{report['pipeline']} ({report['repo']}){frozen}")
+    lines = [f"{report['pipeline']} ({report['repo']}){frozen}"]
     for environment, state in report["environments"].items():
         flags = "".join(
             f"  [{label}: {value}]"
             for label, value in (("frozen", state["frozen"]), ("locked by", state["locked_by"]))
             if value
         )
-        versions = ", ".join(f"{key} v{s['version']}" for key, s in state["serving"].items())
-        print(
-            f"  {environment}: {versions}; commit {str(state['sha'])[:12]}, "
-            f"known-good {str(state['known_good_sha'])[:12]}{flags}"
-        )
-        for entry in state["history"]:
-            print(
-                f"    {entry['execution']:45} {entry['mode']:8} {entry['outcome']:16} "
-                f"approver {entry['approver']}"
+        commits = f"commit {short(state['sha'])}, known-good {short(state['known_good_sha'])}"
+        lines.append(f"  {environment}: {commits}{flags}")
+        for key, serving in state["serving"].items():
+            lines.append(
+                f"    {key:10} {serving['function']} alias {serving['alias']} -> v{serving['version']}  "
+                f"CodeSha256 {serving['code_sha256']}"
             )
-    return 0
+        for entry in state["history"]:
+            lines.append(
+                f"    {entry['execution']:45} {entry['mode']:8} {entry['outcome']:16} "
+                f"approver {entry['approver'] or 'none'}"
+            )
+    return lines
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -335,7 +490,12 @@ def _time_scale(value: str) -> float:
 
 def cmd_start(args: argparse.Namespace) -> int:
     started = _control(args).start(
-        args.pipeline, args.sha, requested_by=getpass.getuser(), attempt=args.attempt
+        args.pipeline,
+        args.sha,
+        requested_by=getpass.getuser(),
+        attempt=args.attempt,
+        supersede=args.supersede,
+        wait_for_build=args.wait_for_build,
     )
     print(json.dumps(started))
     return 0
@@ -361,8 +521,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit 2), as every other error of the CLI."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="promote", description=__doc__)
+    parser = OneLineErrorParser(prog="promote", description=__doc__)
     parser.add_argument(
         "--stack",
         default=os.environ.get("PROMOTE_STACK", "release-promotion"),
@@ -378,8 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up = local.add_parser("up", help="start the local control plane and serve until interrupted")
     up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--api-port", type=int, default=0, help="HTTP API port (default: any free port)")
-    up.add_argument("--aws-port", type=int, default=0, help="AWS endpoint port (default: any free port)")
+    up.add_argument("--api-port", type=_port, default=0, help="HTTP API port (default: any free port)")
+    up.add_argument("--aws-port", type=_port, default=0, help="AWS endpoint port (default: any free port)")
     up.add_argument("--pipeline-file", action="append", help="pipeline config JSON (repeatable)")
     up.add_argument(
         "--sample-copy",
@@ -474,7 +641,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="what each environment runs, and its recent deployments")
     status.add_argument("--pipeline", required=True)
-    status.add_argument("--history", type=int, default=5)
+    status.add_argument(
+        "--history",
+        type=_bounded_int(1, 100),
+        default=5,
+        help="how many recent deployments to show per environment (1-100, default 5)",
+    )
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
@@ -492,7 +664,24 @@ def build_parser() -> argparse.ArgumentParser:
     start = commands.add_parser("start", help="start a promotion of one commit")
     start.add_argument("--pipeline", required=True)
     start.add_argument("--sha", type=_sha, required=True)
-    start.add_argument("--attempt", type=int, default=None, help="attempt number (default: the next one)")
+    start.add_argument(
+        "--attempt",
+        type=_bounded_int(1, 999),
+        default=None,
+        help="attempt number (default: the next one; an attempt that exists is refused)",
+    )
+    start.add_argument(
+        "--supersede",
+        action="store_true",
+        help="start the next attempt even while an earlier attempt of the commit is still running "
+        "(the new one takes over its deploy locks)",
+    )
+    start.add_argument(
+        "--wait-for-build",
+        action="store_true",
+        help="start even if the commit's build is not published yet: the promotion waits for it "
+        "(the pipeline's artifacts.wait_seconds)",
+    )
     start.set_defaults(func=cmd_start)
 
     watch = commands.add_parser("watch", help="follow an execution state by state until it ends")
@@ -515,7 +704,44 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ControlError, PromotionError, publishing.PublishError) as error:
+    except (
+        ControlError,
+        PromotionError,
+        publishing.PublishError,
+        NoRegionError,
+        NoCredentialsError,
+        EndpointConnectionError,
+        ClientError,
+        BotoCoreError,
+        OSError,
+    ) as error:
         # One line, whatever the message: botocore's, for one, span several.
-        print("promote: " + " ".join(str(error).split()), file=sys.stderr)
+        print("promote: " + " ".join(error_line(error).split()), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("promote: interrupted", file=sys.stderr)
+        return 130
+
+
+def error_line(error: Exception) -> str:
+    """What a user can do about ``error``, in one line."""
+    if isinstance(error, NoRegionError):
+        return (
+            "no AWS region configured: pass --region, set AWS_REGION or a profile's region, "
+            "or use --local for the local control plane"
+        )
+    if isinstance(error, NoCredentialsError):
+        return (
+            "no AWS credentials found: configure a profile (aws configure, AWS_PROFILE) or set "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or use --local for the local control plane"
+        )
+    if isinstance(error, EndpointConnectionError):
+        return f"{error}: is the control plane there (or the local plane still running)?"
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        operation = getattr(error, "operation_name", "the call")
+        return f"AWS refused {operation}: {details.get('Code', 'error')}: {details.get('Message', error)}"
+    if isinstance(error, OSError) and not isinstance(error, BotoCoreError) and error.strerror:
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror}"
+    return str(error)

@@ -13,12 +13,21 @@ from botocore.exceptions import ClientError
 from promotion.models.config import PipelineConfig, parse_pipeline_config
 from promotion.models.execution import ExecutionInput, Trigger
 from promotion.naming import execution_name, execution_name_prefix, parse_execution_name
+from promotion.pipeline.artifacts import manifest_key
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
 class ControlError(Exception):
     """An operator-facing failure: printed as one line, exit status 2."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int
+    name: str
+    arn: str
+    status: str
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,10 @@ class ControlPlane:
     ssm: Any
     # DynamoDB (a boto3 resource) for the ledger and environment state; optional for start/watch.
     dynamodb: Any = None
+    # S3, to check that a commit's build is published before starting its promotion; optional.
+    s3: Any = None
+    # Where notes for the operator go (not results: those are returned).
+    say: Callable[[str], None] = lambda _message: None
 
     def state_machine_arn(self) -> str:
         wanted = f"{self.stack_name}-promotion"
@@ -49,15 +62,46 @@ class ControlPlane:
             raise
         return parse_pipeline_config(raw, source=parameter)
 
-    def attempts(self, state_machine_arn: str, pipeline: str, sha: str) -> list[int]:
+    def attempts(self, state_machine_arn: str, pipeline: str, sha: str) -> list[Attempt]:
+        """The commit's executions of this pipeline, by attempt number."""
         prefix = execution_name_prefix(pipeline, sha)
         found = []
         for page in self.sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn):
             for execution in page["executions"]:
                 parsed = parse_execution_name(execution["name"])
                 if parsed is not None and execution["name"].startswith(prefix):
-                    found.append(parsed.attempt)
-        return sorted(found)
+                    found.append(
+                        Attempt(
+                            number=parsed.attempt,
+                            name=str(execution["name"]),
+                            arn=str(execution["executionArn"]),
+                            status=str(execution["status"]),
+                        )
+                    )
+        return sorted(found, key=lambda attempt: attempt.number)
+
+    def refuse_if_unpublished(self, config: PipelineConfig, sha: str) -> None:
+        """Refuse a commit whose manifest is not in the artifact bucket, instead of letting the promotion
+        wait ``artifacts.wait_seconds`` for a build that may never come. Without read access to the bucket,
+        say what will happen instead."""
+        if self.s3 is None:
+            return
+        key = manifest_key(config.artifacts, config.repo, sha)
+        where = f"s3://{config.artifacts.bucket}/{key}"
+        try:
+            self.s3.head_object(Bucket=config.artifacts.bucket, Key=key)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
+                raise ControlError(
+                    f"no build of {sha[:12]} is published ({where} not found): publish it first "
+                    "(promote publish, or CI), or pass --wait-for-build to let the promotion wait "
+                    f"up to {config.artifacts.wait_seconds}s for it"
+                ) from None
+            self.say(
+                f"could not check {where} ({code}); if the build is not published, the promotion "
+                f"waits up to {config.artifacts.wait_seconds}s for it"
+            )
 
     def start(
         self,
@@ -69,14 +113,41 @@ class ControlPlane:
         mode: Literal["promote", "rollback", "redeploy"] = "promote",
         target: Literal["preprod", "prod"] = "prod",
         source: Literal["cli", "operator"] = "cli",
+        supersede: bool = False,
+        wait_for_build: bool = False,
     ) -> dict[str, Any]:
+        """Start attempt ``attempt`` (default: the next) of ``sha``'s promotion.
+
+        Refused, with the reason: an attempt that exists (Step Functions would hand back the running one
+        as if it were new); the next attempt while an earlier one still runs, unless ``supersede``; a
+        commit without a published build, unless ``wait_for_build``."""
         config = self.pipeline(pipeline)
         self.refuse_if_frozen(config.name, target)
         arn = self.state_machine_arn()
+        earlier = self.attempts(arn, config.name, sha)
         if attempt is None:
+            running = [a for a in earlier if a.status == "RUNNING"]
+            if running and not supersede:
+                raise ControlError(
+                    f"attempt {running[-1].number} of {sha[:12]} is still running ({running[-1].arn}): "
+                    "follow it with 'promote watch', stop it with 'promote cancel', or pass --supersede "
+                    f"to start attempt {earlier[-1].number + 1}, which takes over from it"
+                )
             # An explicit start by an operator is a new attempt: never a redelivery of an earlier one.
-            earlier = self.attempts(arn, config.name, sha)
-            attempt = (earlier[-1] + 1) if earlier else 1
+            attempt = (earlier[-1].number + 1) if earlier else 1
+        else:
+            existing = next((a for a in earlier if a.number == attempt), None)
+            if existing is not None:
+                raise ControlError(
+                    f"attempt {attempt} of {sha[:12]} already exists ({existing.name}, {existing.status}): "
+                    "leave out --attempt to start the next one"
+                )
+        if wait_for_build:
+            self.say(
+                f"the promotion waits up to {config.artifacts.wait_seconds}s for the build of {sha[:12]}"
+            )
+        else:
+            self.refuse_if_unpublished(config, sha)
         request = ExecutionInput(
             pipeline=config.name,
             sha=sha,
@@ -169,6 +240,7 @@ class ControlPlane:
         self, pipeline: str, environment: Literal["preprod", "prod"], *, requested_by: str
     ) -> dict[str, Any]:
         """Run the last known-good build of ``environment`` again, through the whole state machine."""
+        self.pipeline(pipeline)  # unknown pipeline: say so, not "no known-good deployment"
         known_good = self.ledger().pointer(pipeline, environment, "known_good")
         if known_good is None or known_good.sha is None:
             raise ControlError(f"{pipeline} {environment} has no known-good deployment in the ledger yet")

@@ -376,9 +376,9 @@ def _expected(definition: dict[str, Any]) -> list[Cell]:
             "canary fails, prod rollback fails",
             failed("RollbackFailed", preprod=NEW, **frozen_prod),
         )
-    add("Notify promoted", "transient", "approved", promoted())
+    add("Notify success", "transient", "approved", promoted())
     add(
-        "Notify promoted",
+        "Notify success",
         "permanent",
         "approved",
         promoted(notices="none"),
@@ -386,7 +386,7 @@ def _expected(definition: dict[str, Any]) -> list[Cell]:
         "metric counts it.",
     )
     add(
-        "Notify promoted",
+        "Notify success",
         "timeout",
         "approved",
         promoted(),

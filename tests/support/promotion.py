@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
@@ -29,6 +30,15 @@ LOCK_RELEASED = {"preprod": "Release preprod lock", "prod": "Record success"}
 
 def new_sha() -> str:
     return secrets.token_hex(20)
+
+
+def point_cli_at(plane: LocalControlPlane, directory: Path, monkeypatch: Any) -> Path:
+    """Write the state file ``promote local up`` would write for ``plane`` and point ``promote --local``
+    at it (``PROMOTE_STATE_DIR``)."""
+    state_file = directory / "local.json"
+    state_file.write_text(json.dumps(plane.ready_info()))
+    monkeypatch.setenv("PROMOTE_STATE_DIR", str(directory))
+    return state_file
 
 
 def control(plane: LocalControlPlane) -> ControlPlane:

@@ -4,7 +4,11 @@
   would send to its function. Routes behind the AWS_IAM authorizer need a valid SigV4 signature and
   ``execute-api:Invoke`` on the route (``iam_auth``), else 403 ``{"message": "Forbidden"}`` as API Gateway.
 - ``/_local/fn/{function}/{qualifier}/{path}``: a service function's alias or version, like a function URL
-  (the sample service's environments are reached this way).
+  (the sample service's environments are reached this way); 404 with a JSON message when there is no such
+  function, alias or version.
+
+A function that fails answers 500 ``{"message": "Internal Server Error"}``, as API Gateway does; its error
+goes to the plane's log (stderr), one line.
 - ``/_local/outbox``: the outbox as JSON; ``/_local/info``: the ready line.
 - ``/_local/slack/api/{method}`` and ``/_local/slack/response/{id}``: Slack's Web API and response_urls,
   recorded in the outbox instead of sent.
@@ -29,6 +33,8 @@ from promote_cli.local.runtime import LocalLambdaRuntime
 from promote_cli.local.serving import LocalServer
 
 MAX_BODY_BYTES = 1024 * 1024
+# What the local runtime reports when the function, alias or version does not exist (moto's exceptions).
+_NOT_FOUND_ERRORS = {"UnknownFunctionException", "UnknownAliasException"}
 _BINARY_PREFIXES = ("image/", "application/octet-stream", "application/zip")
 
 
@@ -58,6 +64,19 @@ class Route:
         if found is None:
             return None
         return {_ungroup(k): v for k, v in found.groupdict().items()}
+
+
+def _function_error(payload: bytes | None) -> dict[str, str]:
+    try:
+        document = json.loads(payload or b"{}")
+    except ValueError:
+        document = {}
+    if not isinstance(document, dict):
+        document = {}
+    return {
+        "errorType": str(document.get("errorType") or "Unknown"),
+        "errorMessage": str(document.get("errorMessage") or ""),
+    }
 
 
 def _group(name: str) -> str:
@@ -191,7 +210,7 @@ class LocalHttpServer(LocalServer):
                 path_parameters={},
                 source_ip=source_ip,
             )
-            self._invoke(request, local_fn["fn"], local_fn["qualifier"], event)
+            self._invoke(request, local_fn["fn"], local_fn["qualifier"], event, function_url=True)
             return
         for route in self._routes:
             parameters = route.match(method, path)
@@ -232,10 +251,34 @@ class LocalHttpServer(LocalServer):
         return self._iam_authorizer.authorize(signed, path=urlsplit(request.path).path)
 
     def _invoke(
-        self, request: BaseHTTPRequestHandler, function: str, qualifier: str | None, event: dict[str, Any]
+        self,
+        request: BaseHTTPRequestHandler,
+        function: str,
+        qualifier: str | None,
+        event: dict[str, Any],
+        *,
+        function_url: bool = False,
     ) -> None:
         result = self._runtime.invoke(function, json.dumps(event).encode(), qualifier)
         if result.function_error:
+            error = _function_error(result.payload)
+            target = f"{function}:{qualifier}" if qualifier else function
+            print(
+                f"local-http: {request.command} {urlsplit(request.path).path} -> {target}: "
+                f"{error['errorType']}: {' '.join(error['errorMessage'].split())[:500]}",
+                file=sys.stderr,
+            )
+            if function_url and error["errorType"] in _NOT_FOUND_ERRORS:
+                self._send_json(
+                    request,
+                    404,
+                    {
+                        "message": "Not Found",
+                        "error": f"no function {function} with alias or version {qualifier} on the local "
+                        "plane",
+                    },
+                )
+                return
             # What API Gateway answers when the integration fails.
             self._send_json(request, 500, {"message": "Internal Server Error"})
             return

@@ -5,8 +5,11 @@
 - UpdateAlias with ``RevisionId``: moto ignores it and never changes an alias's revision; AWS refuses a
   stale revision with PreconditionFailedException. Deploys and rollbacks guard every alias move with it.
 - StopExecution: moto flags the execution stopped but leaves a ``waitForTaskToken`` task waiting (the
-  execution stays RUNNING until the task times out); AWS ends the execution at once as ABORTED. The patch
-  also interrupts the execution's waiting tasks, so ``promote cancel`` ends a promotion waiting for approval.
+  execution stays RUNNING until the task times out) and sleeps out a Retry interval (then invokes the
+  task again, and reports RUNNING meanwhile); AWS ends the execution at once as ABORTED and runs nothing
+  after. The patch reports ABORTED as soon as it is stopped, interrupts the execution's waiting tasks, so
+  ``promote cancel`` ends a promotion waiting for approval, and makes the Retry backoff a wait that a stop
+  ends (moto's retry loop runs only while the execution runs).
 - SendTaskFailure's ``cause``: moto drops it (the task fails with a null cause); AWS keeps it. A rejection's
   reason and a superseded request's successor travel in it.
 
@@ -26,6 +29,7 @@ timeout, rollback retries) run in seconds. The ASL itself is unchanged.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
@@ -235,8 +239,15 @@ def _apply_stop_interrupts() -> None:
 
     StepFunctionResponse.stop_execution = stop_execution  # type: ignore[method-assign]
 
+    from moto.stepfunctions.parser.api import ExecutionStatus
+
     def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
         original_stop(self, stop_date, error, cause)
+        if self.exec_status == ExecutionStatus.RUNNING:
+            # As AWS: ABORTED from the moment StopExecution answers, not once the interpreter notices.
+            self.exec_status = ExecutionStatus.ABORTED
+            self.stop_date = stop_date
+            _notify_status_change()
         worker = getattr(self, "exec_worker", None)
         env = getattr(worker, "env", None)
         if env is None:
@@ -245,6 +256,50 @@ def _apply_stop_interrupts() -> None:
             endpoint.interrupt_all()
 
     Execution.stop = stop  # type: ignore[method-assign]
+    _apply_interruptible_retry_backoff()
+
+
+# The environment of the Retry whose interval this thread is waiting out.
+_retrying = threading.local()
+# Upper bound of one wait between looks at the execution's state: a stop is seen within it even if its
+# wake-up came between the look and the wait.
+_BACKOFF_SLICE_SECONDS = 0.25
+
+
+def _apply_interruptible_retry_backoff() -> None:
+    """moto's Retry sleeps its interval with ``time.sleep``: make it a wait that StopExecution (any end of
+    the execution) interrupts. Intervals are scaled by ``apply_time_scale``'s factor."""
+    import time as _time
+
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    original_eval_body = retrier_decl.RetrierDecl._eval_body
+
+    def eval_body(self: Any, env: Any) -> None:
+        _retrying.env = env
+        try:
+            original_eval_body(self, env)
+        finally:
+            _retrying.env = None
+
+    class _BackoffClock:
+        """Stands in for the ``time`` module inside moto's retrier."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(_time, name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            env = getattr(_retrying, "env", None)
+            deadline = _time.monotonic() + seconds * _time_scale
+            while (env is None or env.is_running()) and (left := deadline - _time.monotonic()) > 0:
+                if env is None:
+                    _time.sleep(left)
+                else:
+                    env.program_state_event.wait(min(left, _BACKOFF_SLICE_SECONDS))
+
+    retrier_decl.RetrierDecl._eval_body = eval_body  # type: ignore[method-assign]
+    retrier_decl.time = _BackoffClock()  # type: ignore[assignment,attr-defined]
 
 
 def _apply_task_failure_cause() -> None:
@@ -304,21 +359,9 @@ def apply_time_scale(scale: float) -> None:
     _time_scale = scale
     if not first:
         return
-    import time as _time
-
-    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    # Retry intervals: the backoff clock of _apply_interruptible_retry_backoff reads _time_scale.
     from moto.stepfunctions.parser.asl.component.common.timeouts import timeout as timeout_module
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
-
-    class _ScaledTime:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(_time, name)
-
-        @staticmethod
-        def sleep(seconds: float) -> None:
-            _time.sleep(seconds * _time_scale)
-
-    retrier_decl.time = _ScaledTime()  # type: ignore[assignment,attr-defined]
 
     def wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
         if wait_seconds > 0:

@@ -40,8 +40,14 @@ class _HtmlText(HTMLParser):
         href = dict(attrs).get("href")
         if tag == "a" and href and href.startswith(("http://", "https://")):
             self.links.append(href)
-        if tag in ("p", "tr", "br"):
+        if tag in ("p", "tr", "br", "div", "li", "h1", "h2", "h3"):
             self.parts.append("\n")
+        elif tag == "td" and self.parts and not self.parts[-1].endswith((": ", "\n")):
+            self.parts.append("  ")  # cells of one row stay apart
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "th":
+            self.parts.append(": ")  # a row's header is the label of the cells after it
 
     def handle_data(self, data: str) -> None:
         self.parts.append(data)

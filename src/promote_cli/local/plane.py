@@ -760,13 +760,17 @@ class LocalControlPlane:
         Its ``github.api_url`` defaults to the local GitHub stand-in, and the GitHub secrets it names are
         created when missing.
         """
+        from promotion.errors import InvalidPipelineConfig
         from promotion.models.config import parse_pipeline_config
 
         assert self.stack is not None
         text = text.replace("${LOCAL_API_URL}", self.api_url).replace(
             "${ARTIFACT_BUCKET}", self.stack.artifact_bucket
         )
-        document = json.loads(text)
+        try:
+            document = json.loads(text)
+        except ValueError as error:
+            raise InvalidPipelineConfig(f"{source}: not JSON ({error})") from None
         if isinstance(document, dict) and isinstance(document.get("github", {}), dict):
             # Locally, GitHub's API is the stand-in unless the document names another.
             document.setdefault("github", {}).setdefault("api_url", self.github.url)

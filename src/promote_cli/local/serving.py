@@ -21,5 +21,6 @@ class LocalServer:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for a serve_forever that was never started
+            self._server.shutdown()
         self._server.server_close()

@@ -10,6 +10,7 @@ template it misread.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -25,6 +26,11 @@ PLACEHOLDER_BUCKET = "local-placeholder"
 
 class TemplateError(Exception):
     pass
+
+
+# The SAM translator counts its own usage metrics and, when they are garbage-collected unpublished, warns
+# on stderr: noise in every `promote local up`, whose stderr is for the user.
+logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)

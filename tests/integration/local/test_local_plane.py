@@ -161,7 +161,25 @@ def test_a_template_route_reaches_its_function(plane: LocalControlPlane) -> None
     assert answer.headers.get("cache-control") == "no-store"
 
 
-def test_a_function_that_does_not_exist_is_a_500_like_api_gateway(plane: LocalControlPlane) -> None:
+def test_a_function_that_does_not_exist_is_a_404_that_names_it(
+    plane: LocalControlPlane, capfd: pytest.CaptureFixture[str]
+) -> None:
     answer = requests.get(f"{plane.api_url}/_local/fn/svc-no-such-function/live/health", timeout=10)
-    assert answer.status_code == 500
-    assert answer.json() == {"message": "Internal Server Error"}
+    assert answer.status_code == 404
+    assert answer.json() == {
+        "message": "Not Found",
+        "error": "no function svc-no-such-function with alias or version live on the local plane",
+    }
+    logged = [line for line in capfd.readouterr().err.splitlines() if "svc-no-such-function" in line]
+    assert len(logged) == 1
+    assert logged[0].startswith(
+        "local-http: GET /_local/fn/svc-no-such-function/live/health -> svc-no-such-function:live: "
+    )
+
+
+def test_an_alias_that_does_not_exist_is_a_404_too(plane: LocalControlPlane) -> None:
+    answer = requests.get(
+        f"{plane.api_url}/_local/fn/svc-sentiment-prod-api/no-such-alias/health", timeout=10
+    )
+    assert answer.status_code == 404
+    assert "no-such-alias" in answer.json()["error"]

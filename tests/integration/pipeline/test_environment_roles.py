@@ -20,6 +20,7 @@ from promotion.pipeline.artifacts import lambda_code_sha256
 from tests.support.promotion import (
     Promotion,
     decide_via_link,
+    point_cli_at,
     publish_and_start,
     wait_for_approval_links,
     wait_for_end,
@@ -146,10 +147,7 @@ def test_check_isolation_passes_even_with_a_broad_allow_added(
 @pytest.fixture
 def local_state(plane: LocalControlPlane, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The state file ``promote local up`` writes, pointing at the test session's plane."""
-    state_file = tmp_path / "local.json"
-    state_file.write_text(json.dumps(plane.ready_info()))
-    monkeypatch.setattr(cli, "LOCAL_STATE_FILE", state_file)
-    return state_file
+    return point_cli_at(plane, tmp_path, monkeypatch)
 
 
 def deployer_lambda(plane: LocalControlPlane, environment: str) -> Any:

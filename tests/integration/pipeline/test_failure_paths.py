@@ -463,4 +463,9 @@ def test_a_failing_notice_never_changes_the_outcome(plane: LocalControlPlane, he
     assert fault.hits >= 2  # retried
     output = promotion.output()
     assert "notification_error" in output
-    assert promotion.states()[-3:] == ["Record success", "Notify promoted", "Promoted"]
+    assert promotion.states()[-4:] == [
+        "Record success",
+        "Notify success",
+        "Promoted or deployed?",
+        "Promoted",
+    ]

@@ -52,7 +52,7 @@ def test_approved_promotion_puts_the_pinned_build_in_both_environments(plane) ->
     assert described["status"] == "SUCCEEDED"
     states = promotion.states()
     assert states[: len(HAPPY_PATH)] == HAPPY_PATH
-    assert states[-3:] == ["Record success", "Notify promoted", "Promoted"]
+    assert states[-4:] == ["Record success", "Notify success", "Promoted or deployed?", "Promoted"]
     assert "Approval bypassed" not in states
     # the bake polled the alarms more than once (4 s bake, 2 s polls)
     assert states.count("Check prod alarms") == 3

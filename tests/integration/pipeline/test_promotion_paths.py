@@ -250,7 +250,7 @@ def test_the_approved_promotion_succeeds(approved_despite_overwrite: ApprovedRun
             "Check prod alarms",
         ],
     )
-    assert run.states[-2:] == ["Notify promoted", "Promoted"]
+    assert run.states[-3:] == ["Notify success", "Promoted or deployed?", "Promoted"]
     assert run.output["approval"]["approved_by"] == APPROVER
 
 

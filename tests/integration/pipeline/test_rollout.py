@@ -19,8 +19,11 @@ from tests.support.pipelines import SAMPLE_PIPELINE_FILE
 from tests.support.promotion import (
     decide_via_link,
     new_sha,
+    outbox,
+    point_cli_at,
     publish_and_start,
     publish_for,
+    states_visited,
     wait_for_approval_links,
     wait_for_end,
     wait_for_state,
@@ -34,6 +37,15 @@ def operator(plane: LocalControlPlane) -> ControlPlane:
     return ControlPlane(
         plane.options.stack_name, plane.client("stepfunctions"), plane.client("ssm"), dynamodb
     )
+
+
+def notices_of(plane: LocalControlPlane, execution_name: str) -> list[dict[str, Any]]:
+    """The outcome notices (to the pipeline's notification emails) of one execution."""
+    return [
+        m
+        for m in outbox(plane)
+        if m["recipient"] == "team@example.com" and f"Execution: {execution_name}" in m["text"]
+    ]
 
 
 def derived_pipeline(plane: LocalControlPlane, name: str, **sections: Any) -> str:
@@ -170,6 +182,15 @@ def test_an_alarm_during_a_linear_rollout_puts_all_traffic_back(plane: LocalCont
         )
         assert alias["FunctionVersion"] == before["version"], key
         assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+    # The ledger keeps who approved the deployment that was rolled back
+    (entry,) = [
+        e
+        for e in operator(plane).status(plane.environment_clients("lambda"), pipeline)["environments"][
+            "prod"
+        ]["history"]
+        if e["execution"] == promotion.execution_arn.rsplit(":", 1)[1]
+    ]
+    assert (entry["outcome"], entry["approver"]) == ("rolled_back", "release-manager@example.com")
 
 
 def test_prod_never_goes_backwards_unless_an_operator_redeploys(plane: LocalControlPlane) -> None:
@@ -212,6 +233,11 @@ def test_operator_rollback_returns_prod_to_its_last_known_good_build(plane: Loca
     started = ctl.rollback("sentiment-service", "prod", requested_by="ops")
     assert started["sha"] == known_good.sha
     assert run_to_end(plane, started, known_good.sha) == "SUCCEEDED"
+    assert states_visited(plane, started["execution_arn"])[-1] == "Deployed to prod"
+    (notice,) = notices_of(plane, started["name"])
+    assert notice["subject"] == (
+        f"Rolled back prod to sentiment-service@{known_good.sha[:12]} (operator rollback)"
+    )
     prod = ctl.status(plane.environment_clients("lambda"), "sentiment-service")["environments"]["prod"]
     assert prod["history"][0]["mode"] == "rollback"
     build_sha256 = json.loads(
@@ -237,6 +263,16 @@ def test_a_preprod_only_redeploy_stops_after_preprod(plane: LocalControlPlane) -
     report = ctl.status(plane.environment_clients("lambda"), "sentiment-service")
     assert report["environments"]["preprod"]["sha"] == sha
     assert report["environments"]["prod"]["serving"] == prod_before
+    # It ends as what it did, and says so: not "Promoted ... to prod"
+    assert states_visited(plane, started["execution_arn"])[-3:] == [
+        "Notify success",
+        "Promoted or deployed?",
+        "Deployed to preprod",
+    ]
+    (notice,) = notices_of(plane, started["name"])
+    assert notice["subject"] == f"Redeployed sentiment-service@{sha[:12]} to preprod (operator redeploy)"
+    assert "Preprod now runs: api v" in notice["text"]
+    assert "Prod now runs" not in notice["text"]
 
 
 def test_a_frozen_pipeline_starts_nothing_and_says_why(
@@ -245,9 +281,7 @@ def test_a_frozen_pipeline_starts_nothing_and_says_why(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    state = tmp_path / "local.json"
-    state.write_text(json.dumps(plane.ready_info()))
-    monkeypatch.setattr("promote_cli.cli.LOCAL_STATE_FILE", state)
+    point_cli_at(plane, tmp_path, monkeypatch)
     assert (
         promote(["--local", "freeze", "--pipeline", "sentiment-service", "--reason", "release freeze"]) == 0
     )

@@ -124,6 +124,23 @@ def test_a_promoted_promotion_reports_each_environment(github: GitHubStub) -> No
     assert promotion.metrics.added == []
 
 
+def test_a_preprod_only_run_never_reports_prod_as_deployed(github: GitHubStub) -> None:
+    # Given an operator's preprod-only redeploy: preprod deploys (and queues prod, as every run does)
+    promotion = Promotion(github)
+    promotion.reporter().deploying(promotion.config, "preprod", promotion.sha)
+    promotion.reporter().deployed(promotion.config, "preprod", promotion.sha)
+
+    # When it ends successfully after preprod
+    promotion.reporter().finished(
+        promotion.config, promotion.sha, promotion.execution, promoted=True, target="preprod"
+    )
+
+    # Then preprod succeeded and prod's queued deployment is closed as never run, not as a success
+    assert promotion.states() == {"preprod": ["in_progress", "success"], "prod": ["queued", "inactive"]}
+    (closed,) = promotion.deployments()["prod"]["statuses"][-1:]
+    assert closed["description"] == f"preprod-only run: {promotion.sha[:12]} was not deployed to prod"
+
+
 def test_integration_tests_failing_marks_preprod_and_the_queued_prod_failed(github: GitHubStub) -> None:
     promotion = Promotion(github)
     promotion.reporter().deploying(promotion.config, "preprod", promotion.sha)

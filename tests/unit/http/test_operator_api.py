@@ -12,8 +12,10 @@ import pytest
 
 from promote_cli.local.http_server import http_api_event
 from promotion.approvals.request import open_approval
+from promotion.errors import UnknownPipeline
 from promotion.http.operator_routes import OperatorApiDeps, build_resolver
 from promotion.models.approval import ApprovalRecord
+from promotion.models.config import PipelineConfig
 from tests.support.approval_fakes import ApprovalWorld, approval_world, github_identity, pipeline, request
 
 NOW = 1_800_000_000.0
@@ -38,14 +40,29 @@ def iam_context(arn: str) -> dict[str, Any]:
     }
 
 
+class KnownPipelines:
+    """A pipeline config store that knows the names of ``configs`` and no other."""
+
+    def __init__(self, *configs: PipelineConfig) -> None:
+        self._configs = {config.name: config for config in configs}
+
+    def get(self, pipeline: str) -> PipelineConfig:
+        if pipeline not in self._configs:
+            raise UnknownPipeline(f"no pipeline {pipeline!r}")
+        return self._configs[pipeline]
+
+
 @dataclass
 class Api:
     world: ApprovalWorld
     record: ApprovalRecord
     now: float = NOW + 10
+    configs: KnownPipelines | None = None
 
     def call(self, method: str, path: str, *, caller: str | None, body: str = "", query: str = "") -> Any:
-        resolver = build_resolver(OperatorApiDeps(services=self.world.services, clock=lambda: self.now))
+        resolver = build_resolver(
+            OperatorApiDeps(services=self.world.services, clock=lambda: self.now, configs=self.configs)
+        )
         match = re.fullmatch(r"/operator/approvals/([^/]+)", path)
         event = http_api_event(
             route_key=f"{method} /operator/approvals{'/{approval_id}' if match else ''}",
@@ -82,7 +99,9 @@ def make_api(world: ApprovalWorld, **approval: Any) -> Api:
         request=request("a" * 40, identity=OTHER_AUTHOR),
         now=NOW,
     )
-    return Api(world, record)
+    # A second pipeline, with nothing waiting.
+    another = config.model_copy(update={"name": "another-pipeline"})
+    return Api(world, record, configs=KnownPipelines(config, another))
 
 
 @pytest.fixture
@@ -204,3 +223,13 @@ def test_the_author_cannot_approve_their_own_change_here_either() -> None:
         answer = api.decide(OPERATOR, {"decision": "approve"})
         assert (answer["statusCode"], answer["json"]["error"]) == (403, "Not allowed")
         api.unchanged()
+
+
+def test_listing_an_unknown_pipeline_says_it_is_unknown(api: Api) -> None:
+    unknown = api.call("GET", "/operator/approvals", caller=OPERATOR, query="pipeline=no-such-pipeline")
+    known = api.call("GET", "/operator/approvals", caller=OPERATOR, query=f"pipeline={api.record.pipeline}")
+
+    assert unknown["statusCode"] == 404
+    assert unknown["json"] == {"error": "Unknown pipeline", "message": "unknown pipeline 'no-such-pipeline'"}
+    assert known["statusCode"] == 200
+    assert [row["approval_id"] for row in known["json"]["approvals"]] == [api.record.approval_id]

@@ -428,3 +428,23 @@ def test_manifest_validates_and_describes_the_package() -> None:
     assert manifest.builder == "ci"
     assert manifest.built_at.endswith("Z")
     assert datetime.fromisoformat(manifest.built_at).utcoffset() is not None
+
+
+@pytest.mark.parametrize("copy", [None, "billing"])
+def test_the_local_operator_is_an_approver_of_the_sample_pipeline_and_its_copies(copy: str | None) -> None:
+    # `promote --local approve` signs as the plane's operator user; the sample must map it to an approver.
+    from promote_cli.local.accounts import CONTROL_PLANE_ACCOUNT
+    from promotion.approvals.rules import operator_approver
+
+    text = (
+        sample.copy_pipeline_document(copy)
+        if copy
+        else (sample.SAMPLE_DIR / "pipeline.local.json").read_text()
+    )
+    config = parse_pipeline_config(
+        text.replace("${ARTIFACT_BUCKET}", "bucket").replace("${LOCAL_API_URL}", "http://h"), source="sample"
+    )
+    operator = f"arn:aws:iam::{CONTROL_PLANE_ACCOUNT}:user/{sample.LOCAL_OPERATOR_USER}"
+    approver = operator_approver(config.approval, operator)
+    assert approver is not None
+    assert approver in config.approval.approvers

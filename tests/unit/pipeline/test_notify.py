@@ -105,6 +105,31 @@ def test_a_promoted_notice_names_the_approver_and_the_prod_versions() -> None:
     assert "Error:" not in text
 
 
+@pytest.mark.parametrize(
+    ("mode", "target", "subject"),
+    [
+        ("redeploy", "preprod", "Redeployed sentiment-service@89abcdef0123 to preprod (operator redeploy)"),
+        ("rollback", "preprod", "Rolled back preprod to sentiment-service@89abcdef0123 (operator rollback)"),
+        ("redeploy", "prod", "Redeployed sentiment-service@89abcdef0123 to prod (operator redeploy)"),
+        ("rollback", "prod", "Rolled back prod to sentiment-service@89abcdef0123 (operator rollback)"),
+    ],
+)
+def test_an_operator_run_says_what_it_deployed_where_not_promoted(
+    mode: str, target: str, subject: str
+) -> None:
+    versions = {"api": "4", "worker": "3"}
+    done = outcome(
+        outcome="promoted",
+        failure=None,
+        mode=mode,
+        target=target,
+        **({"preprod_versions": versions} if target == "preprod" else {"prod_versions": versions}),
+    )
+    assert done.subject() == subject
+    assert f"{target.capitalize()} now runs: api v4, worker v3" in done.text()
+    assert "Promoted" not in done.text()
+
+
 def rollback_failed(**changes: Any) -> Outcome:
     baseline = EnvironmentBaseline(
         environment="prod",

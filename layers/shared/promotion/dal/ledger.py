@@ -143,6 +143,15 @@ class DynamoLedger:
             ),
         )
 
+    def record_approver(self, pipeline: str, environment: str, key: str, approver: str) -> None:
+        """Who approved an entry that was closed by its rollback (which knows nothing of the approval)."""
+        self._table.update_item(
+            Key={"pk": self._pk(pipeline, environment), "sk": key},
+            UpdateExpression="SET #approver = :approver",
+            ExpressionAttributeNames={"#approver": "approver"},
+            ExpressionAttributeValues={":approver": approver},
+        )
+
     def finish(
         self,
         pipeline: str,

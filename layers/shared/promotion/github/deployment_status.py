@@ -70,6 +70,7 @@ class DeploymentReporter(Protocol):
         execution: ExecutionRef,
         *,
         promoted: bool,
+        target: Environment = "prod",
         error: str | None = None,
         cause: str | None = None,
     ) -> None: ...
@@ -91,6 +92,7 @@ class NoDeploymentReports:
         execution: ExecutionRef,
         *,
         promoted: bool,
+        target: Environment = "prod",
         error: str | None = None,
         cause: str | None = None,
     ) -> None:
@@ -131,13 +133,14 @@ class GitHubDeploymentReporter:
         execution: ExecutionRef,
         *,
         promoted: bool,
+        target: Environment = "prod",
         error: str | None = None,
         cause: str | None = None,
     ) -> None:
         self._guarded(
             "finished",
             config,
-            lambda github: self._finished(github, config, sha, execution, promoted, error, cause),
+            lambda github: self._finished(github, config, sha, execution, promoted, target, error, cause),
         )
 
     def _guarded(self, what: str, config: PipelineConfig, action: Callable[[GitHubClient], None]) -> None:
@@ -195,9 +198,17 @@ class GitHubDeploymentReporter:
         sha: str,
         execution: ExecutionRef,
         promoted: bool,
+        target: Environment,
         error: str | None,
         cause: str | None,
     ) -> None:
+        if promoted and target == "preprod":
+            # An operator's preprod-only run: the prod deployment queued with preprod's never ran.
+            prod = self._find(github, config, "prod", sha, execution)
+            if prod is not None:
+                note = f"preprod-only run: {sha[:12]} was not deployed to prod"
+                self._post(github, config, "prod", prod, "inactive", note, execution)
+            return
         if promoted:
             prod = self._find(github, config, "prod", sha, execution)
             if prod is not None:

@@ -18,11 +18,13 @@ from typing import Any, Literal
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from promotion.adapters.config_store import PipelineConfigStore
 from promotion.approvals.collaborators import ApprovalServices, DecisionNotDelivered
 from promotion.approvals.decisions import decide_by_operator
 from promotion.approvals.rules import operator_approver
 from promotion.errors import (
     PromotionError,
+    UnknownPipeline,
 )
 from promotion.http.errors import DECISION_ERROR_STATUS, ErrorStatus, status_of
 from promotion.http.requester import requester_of
@@ -43,6 +45,7 @@ class CallerUnknown(Exception):
 
 _ERROR_STATUS: ErrorStatus = {
     CallerUnknown: (403, "Forbidden"),
+    UnknownPipeline: (404, "Unknown pipeline"),
     **DECISION_ERROR_STATUS,
     BadRequest: (400, "Bad request"),
 }
@@ -61,6 +64,8 @@ class OperatorDecision(BaseModel):
 class OperatorApiDeps:
     services: ApprovalServices
     clock: Callable[[], float] = time.time
+    # Tells a pipeline nobody configured from one with nothing waiting; None: no such check.
+    configs: PipelineConfigStore | None = None
 
 
 def caller_arn(raw_event: dict[str, Any]) -> str:
@@ -120,6 +125,11 @@ def build_resolver(deps: OperatorApiDeps) -> APIGatewayHttpResolver:
     def list_waiting() -> Response[str]:
         caller = caller_arn(app.current_event.raw_event)
         pipeline = (app.current_event.query_string_parameters or {}).get("pipeline")
+        if pipeline is not None and deps.configs is not None:
+            try:
+                deps.configs.get(pipeline)
+            except UnknownPipeline as error:
+                raise UnknownPipeline(f"unknown pipeline {pipeline!r}") from error
         records = [r for r in services.store.list_open() if pipeline is None or r.pipeline == pipeline]
         return _json(200, {"caller": caller, "approvals": [listing_row(r, caller) for r in records]})
 

@@ -153,6 +153,15 @@ class VerifyApprovalRequest(_Request):
     approval: Any = None
 
 
+class RunSettings(BaseModel):
+    """``$.settings`` as the notify states need it: what kind of run this is, and where it ends."""
+
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
+
+    mode: Literal["promote", "rollback", "redeploy"] = "promote"
+    target: Literal["preprod", "prod"] = "prod"
+
+
 class PromotionState(BaseModel):
     """The execution's data as the notify states see it (``$``): whatever the promotion got to."""
 
@@ -160,8 +169,11 @@ class PromotionState(BaseModel):
 
     pipeline: str
     sha: str
+    # Absent when the pipeline config never loaded.
+    settings: RunSettings = RunSettings()
     failure: Failure | None = None
     approval: dict[str, Any] | None = None
+    preprod: EnvironmentDeployment | None = None
     prod: EnvironmentDeployment | None = None
     preprod_baseline: EnvironmentBaseline | None = None
     prod_baseline: EnvironmentBaseline | None = None

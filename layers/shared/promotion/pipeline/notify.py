@@ -35,9 +35,14 @@ class Outcome(BaseModel):
     sha: str
     execution_name: str
     execution_arn: str
+    # An operator's rollback or redeploy, or a promotion; the environment the run ends in.
+    mode: Literal["promote", "rollback", "redeploy"] = "promote"
+    target: Literal["preprod", "prod"] = "prod"
     failure: Failure | None = None
     approved_by: str | None = None
+    # What the target environment runs after a success (prod_versions: prod's, for a prod target).
     prod_versions: dict[str, str] | None = None
+    preprod_versions: dict[str, str] | None = None
     rollback: RollbackResult | None = None
     baseline: EnvironmentBaseline | None = None
     rollback_error: Failure | None = None
@@ -49,6 +54,10 @@ class Outcome(BaseModel):
         short = f"{self.pipeline}@{self.sha[:12]}"
         error = self.failure.Error if self.failure else "unknown"
         if self.outcome == "promoted":
+            if self.mode == "rollback":
+                return f"Rolled back {self.target} to {short} (operator rollback)"
+            if self.mode == "redeploy":
+                return f"Redeployed {short} to {self.target} (operator redeploy)"
             return f"Promoted {short} to prod"
         if self.outcome == "rollback_failed":
             environment = self.baseline.environment if self.baseline else "the environment"
@@ -65,10 +74,11 @@ class Outcome(BaseModel):
         lines = [self.subject(), "", f"Execution: {self.execution_name}", f"ARN:       {self.execution_arn}"]
         if self.approved_by:
             lines.append(f"Approved by: {self.approved_by}")
-        if self.prod_versions:
-            lines.append(
-                "Prod now runs: " + ", ".join(f"{k} v{v}" for k, v in sorted(self.prod_versions.items()))
-            )
+        for label, versions in (("Preprod", self.preprod_versions), ("Prod", self.prod_versions)):
+            if versions:
+                lines.append(
+                    f"{label} now runs: " + ", ".join(f"{k} v{v}" for k, v in sorted(versions.items()))
+                )
         if self.failure:
             lines += ["", f"Error: {self.failure.Error}", f"Cause: {cause_text(self.failure.Cause)}"]
         if self.failure and self.failure.Error == "ApprovalNotVerified":

@@ -23,7 +23,12 @@ def finish(
         if baseline is None or baseline.ledger_key is None:
             continue
         entry = ledger.entry(state.pipeline, baseline.environment, baseline.ledger_key)
-        if entry is None or entry.outcome in ("rolled_back", "rollback_failed"):
+        if entry is None:
+            continue
+        if entry.outcome in ("rolled_back", "rollback_failed"):
+            # Closed by its rollback; the approval that let it deploy is still part of its record.
+            if approver and not entry.approver:
+                ledger.record_approver(state.pipeline, baseline.environment, baseline.ledger_key, approver)
             continue
         outcome: LedgerOutcome = request.outcome if entry.outcome == "deployed" else "failed"
         detail = state.failure.Error if state.failure else None

@@ -5,10 +5,15 @@ from __future__ import annotations
 from promotion.adapters.config_store import PipelineConfigStore
 from promotion.adapters.messaging import EventPublisher, Mailer
 from promotion.github.deployment_status import NO_DEPLOYMENT_REPORTS, DeploymentReporter, ExecutionRef
+from promotion.models.execution import EnvironmentDeployment
 from promotion.models.steps import (
     NotifyRequest,
 )
 from promotion.pipeline.notify import Outcome, cause_text, notify_outcome
+
+
+def versions(deployment: EnvironmentDeployment | None) -> dict[str, str] | None:
+    return {f.key: f.version for f in deployment.functions} if deployment else None
 
 
 def notify(
@@ -22,15 +27,19 @@ def notify(
     state = request.promotion
     config = configs.get(state.pipeline)
     promoted = request.outcome == "promoted"
+    reached_prod = state.settings.target == "prod"
     outcome = Outcome(
         outcome=request.outcome,
         pipeline=state.pipeline,
         sha=state.sha,
         execution_name=request.execution_name,
         execution_arn=request.execution_arn,
+        mode=state.settings.mode,
+        target=state.settings.target,
         failure=None if promoted else state.failure,
         approved_by=(state.approval or {}).get("approved_by"),
-        prod_versions={f.key: f.version for f in state.prod.functions} if promoted and state.prod else None,
+        prod_versions=versions(state.prod) if promoted and reached_prod else None,
+        preprod_versions=versions(state.preprod) if promoted and not reached_prod else None,
         rollback=None if promoted else state.rollback,
         baseline=state.failed_environment_baseline() if request.outcome == "rollback_failed" else None,
         rollback_error=state.rollback_error,
@@ -43,6 +52,7 @@ def notify(
         state.sha,
         ExecutionRef(arn=request.execution_arn, name=request.execution_name),
         promoted=promoted,
+        target=state.settings.target,
         error=state.failure.Error if state.failure else None,
         cause=cause_text(state.failure.Cause) if state.failure else None,
     )

@@ -1,0 +1,58 @@
+"""``promote local up`` as a process: one plane per state file, and a clean stop on SIGINT or SIGTERM even
+when started in the background (where the shell starts it with SIGINT ignored)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROMOTE = [sys.executable, "-m", "promote_cli"]
+
+
+@pytest.mark.parametrize("stop_with", [signal.SIGINT, signal.SIGTERM])
+def test_a_background_plane_refuses_a_second_and_stops_on_a_signal_with_one_line(
+    tmp_path: Path, stop_with: signal.Signals
+) -> None:
+    environment = {**os.environ, "PROMOTE_STATE_DIR": str(tmp_path)}
+    state_file = tmp_path / "local.json"
+    # As `promote local up &` in a script: the job starts with SIGINT ignored.
+    first = subprocess.Popen(
+        [*PROMOTE, "local", "up", "--quiet", "--no-iam-enforcement"],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        assert first.stdout is not None
+        ready = json.loads(first.stdout.readline())
+        assert json.loads(state_file.read_text())["pid"] == first.pid
+
+        # A second plane on the same state file is refused, naming the first
+        second = subprocess.run(
+            [*PROMOTE, "local", "up", "--quiet"], env=environment, capture_output=True, text=True, timeout=60
+        )
+        assert (second.returncode, second.stdout) == (2, "")
+        assert second.stderr == (
+            f"promote: a local control plane is already running (pid {first.pid}, {ready['api_url']}, "
+            f"{state_file}): stop it first (kill {first.pid}), or start another from a directory of its "
+            "own or with PROMOTE_STATE_DIR set\n"
+        )
+
+        # The signal stops it, with one line, and takes its state file away
+        first.send_signal(stop_with)
+        _, stderr = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0
+    assert stderr.splitlines()[-1] == f"promote: local control plane stopped ({stop_with.name})"
+    assert not state_file.exists()
