@@ -153,12 +153,13 @@ def _add_machine(graph: Graph, machine: Mapping[str, Any], *, cluster: str | Non
     return ids[machine["StartAt"]]
 
 
+# Longest suffix first: "NumericGreaterThanEquals" ends with "Equals" too.
 _OPERATORS = {
-    "Equals": "==",
-    "GreaterThan": ">",
     "GreaterThanEquals": ">=",
-    "LessThan": "<",
     "LessThanEquals": "<=",
+    "GreaterThan": ">",
+    "LessThan": "<",
+    "Equals": "==",
     "Matches": "matches",
 }
 
@@ -205,7 +206,9 @@ _MERMAID_SHAPES = {
 
 
 def _mermaid_text(text: str) -> str:
-    return text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+    # Inside a quoted label only '"' ends it early. Mermaid's entity codes (#quot;) come out garbled in edge
+    # labels (mermaid 11), so a quote inside a label is written as a single quote.
+    return text.replace('"', "'")
 
 
 def render_mermaid(graph: Graph) -> str:
