@@ -205,7 +205,8 @@ def describe(sfn: Any, described: Mapping[str, Any], *, now: datetime | None = N
         "current_state": current.name if current and described["status"] == "RUNNING" else None,
         "input": _json_or_text(described.get("input")),
         "output": _json_or_text(described.get("output")),
-        "states": describe_view(view, now),
+        # A Succeed or Fail state has no exit event: it lasts until the execution stops.
+        "states": describe_view(view, stopped or now),
         "error": error,
         "cause": cause_message(cause) if cause else None,
     }
@@ -272,7 +273,8 @@ def render_description(report: Mapping[str, Any]) -> list[Any]:
     for column in ("entered", "state", "took", "attempts", "outcome"):
         states.add_column(column, no_wrap=column != "outcome")
     for visit in report["states"]:
-        outcome = Text("running", style="cyan") if visit["exited"] is None else Text("")
+        running = visit["exited"] is None and report["status"] == "RUNNING"
+        outcome = Text("running", style="cyan") if running else Text("")
         if visit["retries"]:
             outcome.append(
                 "retried: "
