@@ -91,6 +91,10 @@ class StateVisit:
     attempts: int = 0
     failures: list[AttemptFailure] = field(default_factory=list)
     result: str | None = None  # the task's own result (before ResultPath), of its last attempt
+    # When the result is one poll of a timed bake: its progress, and which poll of the bake it was.
+    bake_progress: BakeProgress | None = None
+    bake_poll: int = 0
+    last_event_id: int = 0  # the latest event of this visit (a watcher lays out only visits that changed)
     waits_for_callback: bool = False  # a ``.waitForTaskToken`` task
     # When its request went out (TaskSubmitted), and the event's id: from then on it waits for someone.
     callback_sent: tuple[datetime, int] | None = None
@@ -108,15 +112,17 @@ class StateVisit:
     def seconds(self, now: datetime) -> float:
         return ((self.exited or now) - self.entered).total_seconds()
 
-    def bake(self) -> BakeProgress | None:
-        """The bake's progress, when this task's result is one poll of a timed bake."""
-        if self.result is None or '"duration_seconds"' not in self.result:
-            return None
-        try:
-            progress = BakeProgress.model_validate_json(self.result)
-        except ValidationError:
-            return None
-        return progress if progress.duration_seconds > 0 else None
+
+def _bake_progress(result: str | None) -> BakeProgress | None:
+    """The bake's progress, when a task's result is one poll of a timed bake (a traffic step's look at the
+    alarms has no duration)."""
+    if result is None or '"duration_seconds"' not in result:
+        return None
+    try:
+        progress = BakeProgress.model_validate_json(result)
+    except ValidationError:
+        return None
+    return progress if progress.duration_seconds > 0 else None
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,7 @@ class ExecutionView:
     last_event_id: int = 0
     # Which visit each event belongs to, by event id (an event follows its ``previousEventId``).
     owners: dict[int, StateVisit] = field(default_factory=dict, repr=False)
+    last_bake_poll: StateVisit | None = None
 
     @property
     def open_visits(self) -> list[StateVisit]:
@@ -152,12 +159,12 @@ class ExecutionView:
 
     def bake(self) -> BakeCount | None:
         """Polls done out of the bake's total, from the results of the bake's polls so far."""
-        polls = [progress for visit in self.visits if (progress := visit.bake()) is not None]
-        if not polls:
+        if self.last_bake_poll is None:
             return None
-        last = polls[-1]
+        last = self.last_bake_poll.bake_progress
+        assert last is not None
         return BakeCount(
-            polls_done=len(polls),
+            polls_done=self.last_bake_poll.bake_poll,
             polls_total=bake_poll_count(last),
             elapsed_seconds=min(last.elapsed_seconds, last.duration_seconds),
             duration_seconds=last.duration_seconds,
@@ -195,6 +202,7 @@ def read_history(events: Iterable[Mapping[str, Any]], view: ExecutionView | None
                 entered=at,
                 entered_id=event_id,
             )
+            entered.last_event_id = event_id
             view.visits.append(entered)
             owner[event_id] = entered
             continue
@@ -233,8 +241,14 @@ def read_history(events: Iterable[Mapping[str, Any]], view: ExecutionView | None
             )
         elif kind in _TASK_SUCCEEDED:
             visit.result = info.get("output")
+            visit.bake_progress = _bake_progress(visit.result)
+            if visit.bake_progress is not None:
+                earlier = view.last_bake_poll.bake_poll if view.last_bake_poll is not None else 0
+                visit.bake_poll = earlier + 1
+                view.last_bake_poll = visit
         if visit is not None:
             owner[event_id] = visit
+            visit.last_event_id = event_id
     return view
 
 
@@ -255,12 +269,14 @@ class TimelineLine:
     text: str
 
 
-def timeline(view: ExecutionView) -> list[TimelineLine]:
+def timeline(view: ExecutionView, *, changed_after: int = 0) -> list[TimelineLine]:
     """The log of an execution so far: each state entered, each retry (error and attempt), how each state
-    that takes time ended and how long it took, the bake's polls."""
+    that takes time ended and how long it took, the bake's polls. ``changed_after``: only the lines of
+    visits with an event after this id (a watcher's poll lays out only what its new events changed)."""
     lines: list[TimelineLine] = []
-    bake_polls = 0
     for visit in view.visits:
+        if visit.last_event_id <= changed_after:
+            continue
         lines.append(TimelineLine((visit.entered_id, 0), visit.entered, "entered", visit.name, visit.name))
         for failure in visit.retries:
             lines.append(
@@ -286,16 +302,15 @@ def timeline(view: ExecutionView) -> list[TimelineLine]:
             lines.append(
                 TimelineLine((visit.exited_id, 0), visit.exited, "done", visit.name, f"done in {took}")
             )
-        progress = visit.bake()
+        progress = visit.bake_progress
         if progress is not None:
-            bake_polls += 1
             lines.append(
                 TimelineLine(
                     (visit.exited_id, 1),
                     visit.exited,
                     "bake",
                     visit.name,
-                    f"bake: poll {bake_polls} of {bake_poll_count(progress)} "
+                    f"bake: poll {visit.bake_poll} of {bake_poll_count(progress)} "
                     f"({progress.duration_seconds} s, one poll every {progress.poll_seconds} s)",
                 )
             )

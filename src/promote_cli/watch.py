@@ -165,10 +165,9 @@ class Watcher:
                     # Status first, then the history: once the status is final, the history read after it
                     # holds every event up to the end.
                     described = describe_execution(self.sfn, arn)
-                    read_history(
-                        history_events(self.sfn, arn, after_event_id=self.view.last_event_id), self.view
-                    )
-                    self._print_new_lines()
+                    seen = self.view.last_event_id
+                    read_history(history_events(self.sfn, arn, after_event_id=seen), self.view)
+                    self._print_new_lines(changed_after=seen)
                     footer.approval = self._show_approval(arn)
                     if described["status"] in TERMINAL_STATUSES:
                         break
@@ -208,8 +207,8 @@ class Watcher:
         )
         self.console.print(header)
 
-    def _print_new_lines(self) -> None:
-        for line in timeline(self.view):
+    def _print_new_lines(self, *, changed_after: int) -> None:
+        for line in timeline(self.view, changed_after=changed_after):
             if line.order not in self._printed:
                 self._printed.add(line.order)
                 self.console.print(render_line(line))
