@@ -112,6 +112,12 @@ def _add_machine(graph: Graph, machine: Mapping[str, Any], *, cluster: str | Non
     that end it (``End``, ``Succeed``)."""
     states: Mapping[str, Any] = machine["States"]
     ids = {name: graph.new_id(name) for name in states}
+
+    def target(name: str, source: str) -> str:
+        if name not in ids:
+            raise GraphError(f"{source} goes to {name!r}, which is not a state of its machine")
+        return ids[name]
+
     joins: dict[str, str] = {}
     for name, state in states.items():
         graph.nodes.append(Node(ids[name], name, str(state["Type"]), cluster))
@@ -141,16 +147,18 @@ def _add_machine(graph: Graph, machine: Mapping[str, Any], *, cluster: str | Non
             source = join.id
         if kind == "Choice":
             for rule in state.get("Choices", []):
-                graph.edges.append(Edge(ids[name], ids[rule["Next"]], "choice", condition(rule)))
+                graph.edges.append(Edge(ids[name], target(rule["Next"], name), "choice", condition(rule)))
             if "Default" in state:
-                graph.edges.append(Edge(ids[name], ids[state["Default"]], "default", "otherwise"))
+                graph.edges.append(Edge(ids[name], target(state["Default"], name), "default", "otherwise"))
         if "Next" in state:
-            graph.edges.append(Edge(source, ids[state["Next"]], "next"))
+            graph.edges.append(Edge(source, target(state["Next"], name), "next"))
         if state.get("End") or kind == "Succeed":
             exits.append(source)
         for catch in state.get("Catch", []):
-            graph.edges.append(Edge(ids[name], ids[catch["Next"]], "catch", ", ".join(catch["ErrorEquals"])))
-    return ids[machine["StartAt"]]
+            graph.edges.append(
+                Edge(ids[name], target(catch["Next"], name), "catch", ", ".join(catch["ErrorEquals"]))
+            )
+    return target(machine["StartAt"], "StartAt")
 
 
 # Longest suffix first: "NumericGreaterThanEquals" ends with "Equals" too.

@@ -175,3 +175,9 @@ def test_a_changed_asl_changes_the_doc_block() -> None:
     rewritten = graph.doc_with_diagram(text, changed)
     assert rewritten != text
     assert graph.doc_with_diagram(rewritten, ASL) == text
+
+
+def test_a_transition_to_no_state_is_a_clear_error() -> None:
+    broken = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere"}}}
+    with pytest.raises(graph.GraphError, match="A goes to 'Nowhere', which is not a state of its machine"):
+        graph.build_graph(broken)
