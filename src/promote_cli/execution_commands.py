@@ -14,7 +14,7 @@ import requests
 
 from promote_cli import executions, graph
 from promote_cli.control import ControlError, ControlPlane
-from promote_cli.watch import ApprovalLookup, LinkLookup, Watcher, make_console
+from promote_cli.watch import ApprovalLookup, LinkLookup, Watcher, make_console, print_all
 from promotion.models.approval import ApprovalRecord
 
 ControlFactory = Callable[[argparse.Namespace], ControlPlane]
@@ -81,7 +81,7 @@ def add_commands(
         if not rows:
             console.print("no executions" + (f" of {args.pipeline}" if args.pipeline else ""))
             return 0
-        console.print(executions.render_executions(rows))
+        print_all(console, [executions.render_executions(rows)])
         return 0
 
     def cmd_describe(args: argparse.Namespace) -> int:
@@ -93,9 +93,7 @@ def add_commands(
         if args.json:
             print(json.dumps(report, indent=2))
             return 0
-        console = make_console()
-        for part in executions.render_description(report):
-            console.print(part)
+        print_all(make_console(), executions.render_description(report))
         return 0
 
     def cmd_watch(args: argparse.Namespace) -> int:

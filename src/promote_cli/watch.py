@@ -60,6 +60,18 @@ def make_console(file: IO[str] | None = None) -> Console:
     return console
 
 
+def print_all(console: Console, parts: list[Any]) -> None:
+    """Print renderables; off a terminal, without the spaces a table pads its last column with."""
+    if console.is_terminal:
+        for part in parts:
+            console.print(part)
+        return
+    with console.capture() as captured:
+        for part in parts:
+            console.print(part)
+    console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
 def _clock(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%H:%M:%S")
 

@@ -85,7 +85,7 @@ def test_executions_lists_a_running_and_a_failed_promotion_with_their_state(
     assert code == 0
     line = next(line for line in out.splitlines() if line.startswith(name_of(waiting)))
     assert line.split()[1:4] == [pipeline, waiting.sha[:12], "RUNNING"]
-    assert line.rstrip().endswith("Wait for approval")
+    assert line.endswith("  Wait for approval")
     assert run(capsys, "cancel", waiting.execution_arn)[0] == 0
 
 
@@ -122,6 +122,7 @@ def test_describe_by_name_or_arn_shows_the_states_and_the_failure_without_a_stac
     assert out.splitlines()[0].split() == [name_of(failed), "FAILED"]
     assert "IntegrationTestsFailed" in out
     assert "Traceback" not in out
+    assert all(line == line.rstrip() for line in out.splitlines())  # piped: no table padding
 
 
 @pytest.mark.usefixtures("local_state")
