@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import promotion.observability  # noqa: F401 - the handlers' logger is made at collection (see test_cli.py)
-from promote_cli import cli
+from promote_cli import cli, execution_commands
 from promote_cli.local.plane import LocalControlPlane
 from tests.support.approval_plane import derived_pipeline
 from tests.support.promotion import (
@@ -146,16 +147,35 @@ def test_an_unknown_execution_is_one_line_and_exit_2(
 
 @pytest.mark.usefixtures("local_state")
 def test_watch_shows_who_is_asked_and_the_link_then_follows_the_approval_to_success(
-    plane: LocalControlPlane, pipeline: str, capsys: pytest.CaptureFixture[str]
+    plane: LocalControlPlane,
+    pipeline: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Given a promotion, and an approver who approves from the emailed link once it arrives
+    # Given a promotion, and an approver who approves from the emailed link once the watch has shown it
     promotion = publish_and_start(plane, pipeline=pipeline)
     approved: list[str] = []
+    link_shown = threading.Event()
+    outbox_links = execution_commands._outbox_links
+
+    def watched_outbox_links(outbox_url: str) -> Callable[[str], dict[str, str]]:
+        lookup = outbox_links(outbox_url)
+
+        def links(approval_id: str) -> dict[str, str]:
+            found = lookup(approval_id)
+            if found:
+                link_shown.set()
+            return found
+
+        return links
+
+    monkeypatch.setattr(execution_commands, "_outbox_links", watched_outbox_links)
 
     def approver() -> None:
         (link,) = wait_for_approval_links(plane, promotion, timeout=60)
-        assert decide_via_link(link, "approve", "ship it").status_code == 200
-        approved.append(link)
+        if link_shown.wait(timeout=60):
+            assert decide_via_link(link, "approve", "ship it").status_code == 200
+            approved.append(link)
 
     thread = threading.Thread(target=approver)
     thread.start()
