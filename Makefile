@@ -11,7 +11,8 @@ BIN := $(VENV)/bin
 PY313_DIR ?= $(or $(firstword $(wildcard /root/.pyenv/versions/3.13*/bin/)),$(dir $(shell command -v python3.13 2>/dev/null)))
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup sam-setup demo up test lint typecheck sam-validate sam-build unit integration e2e e2e-setup iam-report clean
+.PHONY: setup sam-setup demo up test lint typecheck sam-validate sam-build unit integration e2e e2e-setup iam-report \
+	diagrams clean
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -79,6 +80,11 @@ iam-report: setup
 		tests/integration/pipeline/test_rollout.py tests/integration/approvals/test_approval_flows.py \
 		tests/integration/approvals/test_slack_approvals.py tests/integration/github/test_webhook_promotions.py; \
 		tests=$$?; $(BIN)/python -m promote_cli.local.iam_report $(IAM_RECORD) iam-kept-permissions.toml && exit $$tests
+
+# The state machine diagram in docs/architecture.md, generated from the ASL (tests/unit/cli/test_graph.py
+# fails when the committed one differs).
+diagrams: setup
+	$(BIN)/python -m promote_cli.graph --write-doc docs/architecture.md
 
 test: lint typecheck sam-validate sam-build e2e-setup
 	$(BIN)/pytest

@@ -30,8 +30,9 @@ from botocore.exceptions import (
 )
 
 from promote_cli import approvals as approvals_cli
+from promote_cli import execution_commands
 from promote_cli import publish as publishing
-from promote_cli.control import ControlError, ControlPlane, follow
+from promote_cli.control import ControlError, ControlPlane
 from promotion.errors import PromotionError
 from promotion.pipeline.artifacts import build_prefix
 
@@ -501,20 +502,6 @@ def cmd_start(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_watch(args: argparse.Namespace) -> int:
-    control = _control(args)
-    final = "UNKNOWN"
-    for event in follow(control.sfn, args.execution_arn, timeout_seconds=args.timeout):
-        if event.kind == "entered":
-            print(f"-> {event.state}")
-        elif event.kind == "task-failed":
-            print(f"   ! {event.detail[:300]}")
-        else:
-            final = event.detail
-    print(final)
-    return 0 if final == "SUCCEEDED" else 1
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from promote_cli.local.demo import run_demo
 
@@ -684,11 +671,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     start.set_defaults(func=cmd_start)
 
-    watch = commands.add_parser("watch", help="follow an execution state by state until it ends")
-    watch.add_argument("execution_arn")
-    watch.add_argument("--timeout", type=float, default=3600)
-    watch.set_defaults(func=cmd_watch)
-
     demo = commands.add_parser("demo", help="a full local promotion, end to end")
     demo.set_defaults(func=cmd_demo)
 
@@ -696,6 +678,10 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         local_state=_local_state,
         stack_name=lambda args: str(_local_state()["stack_name"]) if args.local else str(args.stack),
+    )
+    # executions, describe, watch, graph
+    execution_commands.add_commands(
+        commands, control=_control, local_state=_local_state, session_args=_session_args
     )
     return parser
 
