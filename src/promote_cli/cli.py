@@ -86,6 +86,7 @@ def _control(args: argparse.Namespace) -> ControlPlane:
         sfn=boto3.client("stepfunctions", **options),
         ssm=boto3.client("ssm", **options),
         dynamodb=boto3.resource("dynamodb", **options),
+        console_base=_local_state().get("console_url") if args.local else None,
     )
 
 
