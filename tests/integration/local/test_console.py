@@ -133,6 +133,7 @@ def test_a_failed_promotion_shows_the_caught_state_and_the_failure(plane: LocalC
 
     assert document["states"]["Run integration tests"] == "caught"
     assert ["Run integration tests", "Roll back preprod"] in document["path"]
+    assert document["caught_path"] == [["Run integration tests", "Roll back preprod"]]
     assert document["states"]["Promotion failed"] == "failed"
     assert document["failure"]["error"] == "IntegrationTestsFailed"
     assert document["execution"]["status"] == "FAILED"

@@ -83,6 +83,7 @@ def test_a_state_that_failed_then_succeeded_on_a_retry_is_retried() -> None:
     traced = trace(history.events, status="RUNNING")
 
     assert traced.state_status() == {"Fetch": "retried", "Deploy": "succeeded"}
+    assert traced.caught_path == []
     fetch = traced.visits[0]
     assert fetch.attempts == 3
     assert [failure.error for failure in fetch.failures] == ["ArtifactNotFound", "ArtifactNotFound"]
@@ -117,6 +118,7 @@ def test_a_caught_failure_marks_the_state_caught_and_the_fail_state_failed() -> 
         "Promotion failed": "failed",
     }
     assert ("Run integration tests", "Roll back preprod") in traced.path
+    assert traced.caught_path == [("Run integration tests", "Roll back preprod")]
     assert traced.failure is not None
     assert (traced.failure.error, traced.failure.cause) == ("IntegrationTestsFailed", "1/3 checks failed")
     assert traced.status == "FAILED"

@@ -86,6 +86,8 @@ class ExecutionTrace:
     path: list[tuple[str, str]]
     status: str
     failure: Failure | None
+    # The transitions taken through a Catch (the same pair of states may also be joined by a Next).
+    caught_path: list[tuple[str, str]] = field(default_factory=list)
 
     def state_status(self) -> dict[str, StateStatus]:
         """Each reached state's status: its last visit's, and "retried" when a visit that succeeded had
@@ -117,6 +119,7 @@ def trace(events: list[dict[str, Any]], *, status: str = "RUNNING") -> Execution
     """``status``: the execution's, from ``DescribeExecution`` (a history read mid-run has no end event)."""
     visits: list[StateVisit] = []
     path: list[tuple[str, str]] = []
+    caught_path: list[tuple[str, str]] = []
     failure: Failure | None = None
     current: StateVisit | None = None
     for event in sorted(events, key=lambda e: int(e["id"])):
@@ -128,6 +131,8 @@ def trace(events: list[dict[str, Any]], *, status: str = "RUNNING") -> Execution
                 _leave(current)
             if visits:
                 path.append((visits[-1].state, name))
+                if visits[-1].status == "caught":
+                    caught_path.append((visits[-1].state, name))
             current = StateVisit(
                 state=name,
                 entered_event=int(event["id"]),
@@ -162,7 +167,7 @@ def trace(events: list[dict[str, Any]], *, status: str = "RUNNING") -> Execution
     if current is not None and not current.left:
         # Still in it: running while the execution runs; where it ended otherwise, the state failed it.
         current.status = "running" if status == "RUNNING" else "failed"
-    return ExecutionTrace(visits=visits, path=path, status=status, failure=failure)
+    return ExecutionTrace(visits=visits, path=path, status=status, failure=failure, caught_path=caught_path)
 
 
 def _leave(visit: StateVisit) -> None:

@@ -92,6 +92,7 @@ class ExecutionConsole:
             "graph": state_graph(definition).to_json(),
             "states": history.state_status(),
             "path": [list(step) for step in history.path],
+            "caught_path": [list(step) for step in history.caught_path],
             "visits": [visit.to_json() for visit in history.visits],
             "events": [_event_row(event) for event in events],
             "failure": failure_json,

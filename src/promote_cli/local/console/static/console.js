@@ -124,13 +124,15 @@
 
   function drawGraph(graph, container) {
     const g = new dagre.graphlib.Graph({ multigraph: true });
-    g.setGraph({ rankdir: "TB", nodesep: 24, ranksep: 36, edgesep: 12, marginx: 16, marginy: 16 });
+    g.setGraph({ rankdir: "TB", nodesep: 20, ranksep: 30, edgesep: 8, marginx: 16, marginy: 16, ranker: "network-simplex" });
     g.setDefaultEdgeLabel(() => ({}));
     for (const state of graph.states) g.setNode(state.name, { ...nodeSize(state.name), state });
     graph.transitions.forEach((t, i) => {
       const label = t.kind === "catch" ? "" : t.label;
       g.setEdge(t.source, t.target, {
         transition: t, label, width: label ? label.length * 5.6 : 0, height: label ? 12 : 0, labelpos: "c",
+        // The happy path and its loops shape the drawing; the many ways into the failure states bend.
+        weight: t.kind === "catch" ? 1 : 8,
       }, "t" + i);
     });
     dagre.layout(g);
@@ -201,10 +203,22 @@
       group.setAttribute("class", classes.join(" "));
       group.setAttribute("data-status", status);
     }
-    const taken = new Set(doc.path.map(([from, to]) => from + "\u0000" + to));
+    // A step through a Catch lights the catch edge; any other step the Next, Choice or Default edge.
+    const caught = new Map();
+    for (const [from, to] of doc.caught_path) {
+      const key = from + "\u0000" + to;
+      caught.set(key, (caught.get(key) || 0) + 1);
+    }
+    const normal = new Set();
+    const throughCatch = new Set(caught.keys());
+    for (const [from, to] of doc.path) {
+      const key = from + "\u0000" + to;
+      if (caught.get(key)) caught.set(key, caught.get(key) - 1);
+      else normal.add(key);
+    }
     for (const [key, groups] of Object.entries(layout.edges)) {
       for (const group of groups) {
-        const on = taken.has(key);
+        const on = group.classList.contains("kind-catch") ? throughCatch.has(key) : normal.has(key);
         group.classList.toggle("taken", on);
         group.querySelector("path").setAttribute("marker-end", on ? "url(#arrow-taken)" : "url(#arrow)");
       }
