@@ -137,6 +137,10 @@ def test_a_failed_promotion_shows_the_caught_state_and_the_failure(plane: LocalC
     assert document["states"]["Promotion failed"] == "failed"
     assert document["failure"]["error"] == "IntegrationTestsFailed"
     assert document["execution"]["status"] == "FAILED"
+    # And the failure notice links to this page
+    notices = [m for m in outbox(plane) if m["channel"] == "email" and promotion.sha[:12] in m["subject"]]
+    assert notices
+    assert all(page(plane, promotion.execution_arn) in notice["links"] for notice in notices)
 
 
 def test_the_approval_email_links_to_the_local_console_and_the_link_answers(
