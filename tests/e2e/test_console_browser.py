@@ -119,3 +119,18 @@ def test_the_console_shows_the_running_graph_then_the_promoted_path(
     assert [
         entry for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]
     ] == []
+
+    # When they go back to the list of promotions
+    browser.find_element(By.LINK_TEXT, "Promotions").click()
+
+    # Then the promotion is listed as succeeded, and its name leads back to its page
+    row = WebDriverWait(browser, 20).until(
+        expected_conditions.presence_of_element_located(
+            (By.CSS_SELECTOR, f'#executions tr[data-arn="{arn}"]')
+        )
+    )
+    assert "SUCCEEDED" in row.text
+    assert config.name in row.text
+    assert sha[:12] in row.text
+    assert row.find_element(By.TAG_NAME, "a").get_attribute("href") == started["console_url"]
+    browser.save_screenshot(str(ARTIFACTS / "console-list.png"))
