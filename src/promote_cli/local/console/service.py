@@ -24,8 +24,10 @@ from promotion.naming import parse_execution_name
 REFRESH_SECONDS = 2
 # The list shows the newest executions only.
 LIST_LIMIT = 50
-# An event detail longer than this is cut in the history panel (each state's input and output is whole).
-EVENT_DETAIL_CHARS = 4096
+# An event detail longer than this is cut in the history panel (each state's input and output is whole in
+# its visits; the events that carry them show only the state's name).
+EVENT_DETAIL_CHARS = 2048
+_STATE_DATA_DETAILS = ("stateEnteredEventDetails", "stateExitedEventDetails")
 
 
 class ExecutionConsole:
@@ -64,15 +66,15 @@ class ExecutionConsole:
         }
 
     # ---- one execution ---------------------------------------------------------------------------
+    def summary(self, execution_arn: str) -> dict[str, Any] | None:
+        """The execution's name, status, pipeline, commit and times; None when there is no such execution."""
+        described = self._describe(execution_arn)
+        return None if described is None else self._summary(described)
+
     def execution(self, execution_arn: str) -> dict[str, Any] | None:
         """None when there is no such execution (of this plane's state machine)."""
-        try:
-            described = self._sfn.describe_execution(executionArn=execution_arn)
-        except ClientError as error:
-            if error.response["Error"]["Code"] in ("ExecutionDoesNotExist", "InvalidArn"):
-                return None
-            raise
-        if described["stateMachineArn"] != self._state_machine_arn:
+        described = self._describe(execution_arn)
+        if described is None:
             return None
         definition = self._sfn.describe_state_machine(stateMachineArn=described["stateMachineArn"])[
             "definition"
@@ -102,6 +104,15 @@ class ExecutionConsole:
             "refresh_seconds": REFRESH_SECONDS,
             "done": described["status"] != "RUNNING",
         }
+
+    def _describe(self, execution_arn: str) -> dict[str, Any] | None:
+        try:
+            described: dict[str, Any] = self._sfn.describe_execution(executionArn=execution_arn)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("ExecutionDoesNotExist", "InvalidArn"):
+                return None
+            raise
+        return described if described["stateMachineArn"] == self._state_machine_arn else None
 
     def _approval(self, execution_arn: str) -> dict[str, Any] | None:
         """The newest approval the execution asked for: who is asked, until when, and what they did."""
@@ -161,7 +172,11 @@ class ExecutionConsole:
 
 
 def _event_row(event: dict[str, Any]) -> dict[str, Any]:
-    details = {key: redact(value) for key, value in event.items() if key.endswith("EventDetails") and value}
+    details = {
+        key: redact(value)
+        for key, value in event.items()
+        if key.endswith("EventDetails") and value and key not in _STATE_DATA_DETAILS
+    }
     text = json.dumps(details, default=str)
     if len(text) > EVENT_DETAIL_CHARS:
         text = text[:EVENT_DETAIL_CHARS] + f" ... ({len(text) - EVENT_DETAIL_CHARS} more characters)"

@@ -64,13 +64,13 @@ class ConsoleRoutes:
         kind, _, encoded = rest.partition(f"{EXECUTIONS_PATH}/")
         if kind in ("", "api/") and encoded and "/" not in encoded:
             arn = unquote(encoded)
-            document = self._console.execution(arn)
+            document = self._console.execution(arn) if kind == "api/" else self._console.summary(arn)
             if document is None:
                 return _json(404, {"message": f"no execution {arn}"})
             if kind == "api/":
                 return _json(200, document)
             return _page(
-                f"{document['execution']['name']} ({document['execution']['status'].lower()})",
+                f"{document['name']} ({document['status'].lower()})",
                 "execution",
                 api=f"{PREFIX}/api/{EXECUTIONS_PATH}/{encoded}",
             )
