@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tomllib
 
-from promote_cli.local.console.web import STATIC_FILES
+from promote_cli.local.console.web import PREFIX, STATIC_FILES, ConsoleRoutes
 from tests.support.paths import REPO_ROOT
 
 STATIC = REPO_ROOT / "src" / "promote_cli" / "local" / "console" / "static"
@@ -32,3 +33,26 @@ def test_every_served_file_exists_and_is_package_data() -> None:
 def test_no_page_script_reaches_another_origin() -> None:
     script = (STATIC / "console.js").read_text()
     assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", script)
+
+
+class BrokenConsole:
+    """An ExecutionConsole whose AWS calls fail."""
+
+    def executions(self) -> dict[str, object]:
+        raise RuntimeError("Step Functions is down")
+
+
+def test_paths_outside_the_console_are_left_to_the_rest_of_the_server() -> None:
+    routes = ConsoleRoutes(BrokenConsole())  # type: ignore[arg-type]
+    for path in ("/_local/outbox", "/_local/consoles", "/approvals/x", "/"):
+        assert routes.handle("GET", path) is None
+
+
+def test_a_failure_behind_a_page_is_a_500_not_a_dropped_connection() -> None:
+    routes = ConsoleRoutes(BrokenConsole())  # type: ignore[arg-type]
+
+    answer = routes.handle("GET", f"{PREFIX}/api/executions")
+
+    assert answer is not None
+    assert answer.status == 500
+    assert json.loads(answer.body) == {"message": "Internal Server Error"}

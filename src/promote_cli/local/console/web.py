@@ -13,6 +13,7 @@ nothing from elsewhere (the console works offline).
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from html import escape
 from importlib import resources
@@ -54,6 +55,13 @@ class ConsoleRoutes:
         """The answer for ``path`` (raw, still URL-encoded), or None when the path is not the console's."""
         if path != PREFIX and not path.startswith(PREFIX + "/"):
             return None
+        try:
+            return self._answer(method, path)
+        except Exception as error:  # one broken page must not take the plane's HTTP thread with it
+            print(f"local-console: {method} {path}: {type(error).__name__}: {error}", file=sys.stderr)
+            return _json(500, {"message": "Internal Server Error"})
+
+    def _answer(self, method: str, path: str) -> ConsoleResponse:
         if method not in ("GET", "HEAD"):
             return _json(405, {"message": "Method Not Allowed"}, allow="GET, HEAD")
         rest = path[len(PREFIX) :].strip("/")

@@ -64,10 +64,15 @@
       document_ = await response.json();
       if (!response.ok) throw new Error(document_.message || response.status);
     } catch (error) {
-      root.replaceChildren(el("p", { class: "error", id: "load-error" }, "Could not load: " + error));
+      // Keep what is shown; say it is stale, and try again.
+      const notice = document.getElementById("load-error") || el("p", { class: "error", id: "load-error" });
+      notice.textContent = "Could not refresh (" + error + "); trying again.";
+      root.prepend(notice);
       setTimeout(refresh, 5000);
       return;
     }
+    const stale = document.getElementById("load-error");
+    if (stale) stale.remove();
     if (root.dataset.page === "list") renderList(document_);
     else renderExecution(document_);
     root.dataset.done = String(document_.done);
