@@ -286,10 +286,15 @@
           el("p", {}, "Entered ", when(v.entered_at), v.exited_at ? ", left " + when(v.exited_at) : "",
             v.attempts > 1 ? " (" + v.attempts + " attempts)" : ""),
           ...v.failures.map((f) => el("div", {}, el("p", { class: "error" }, f.error), el("pre", {}, pretty(f.cause)))),
-          el("details", {}, el("summary", {}, "Input"), el("pre", {}, pretty(v.input))),
-          v.output !== null ? el("details", {}, el("summary", {}, "Output"), el("pre", {}, pretty(v.output))) : null))));
+          el("details", { "data-key": name + "/" + i + "/input" }, el("summary", {}, "Input"), el("pre", {}, pretty(v.input))),
+          v.output !== null ? el("details", { "data-key": name + "/" + i + "/output" }, el("summary", {}, "Output"),
+            el("pre", {}, pretty(v.output))) : null))));
     }
-    document.getElementById("side").replaceChildren(...sections);
+    // A refresh keeps open what the reader opened.
+    const side = document.getElementById("side");
+    const open = new Set([...side.querySelectorAll("details[open]")].map((d) => d.dataset.key));
+    side.replaceChildren(...sections);
+    for (const details of side.querySelectorAll("details")) details.open = open.has(details.dataset.key);
   }
 
   function renderEvents(events) {
