@@ -21,10 +21,17 @@ from promotion.runtime import (
     parse_request,
     pipeline_configs,
 )
+from promotion.settings import control_plane_settings
 
 
 def _notify(outcome: Outcome) -> None:
-    notify_outcome(mailer(), event_publisher(), pipeline_configs().get(outcome.pipeline), outcome)
+    notify_outcome(
+        mailer(),
+        event_publisher(),
+        pipeline_configs().get(outcome.pipeline),
+        outcome,
+        console_base=control_plane_settings().execution_console_url,
+    )
 
 
 @logger.inject_lambda_context

@@ -38,7 +38,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     try:
         return notify_step.notify(
-            pipeline_configs(), mailer(), event_publisher(), request, reporter=deployment_reporter()
+            pipeline_configs(),
+            mailer(),
+            event_publisher(),
+            request,
+            reporter=deployment_reporter(),
+            console_base=control_plane_settings().execution_console_url,
         )
     except Exception:
         # The state machine retries, then moves on without changing the outcome: count every failure here.

@@ -126,6 +126,7 @@ def _control(args: argparse.Namespace) -> ControlPlane:
         dynamodb=boto3.resource("dynamodb", **options),
         s3=boto3.client("s3", **options),
         say=_note,
+        console_base=_local_state().get("console_url") if args.local else None,
     )
 
 

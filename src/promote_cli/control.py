@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from promotion.console import execution_console_url
 from promotion.models.config import PipelineConfig, parse_pipeline_config
 from promotion.models.execution import ExecutionInput, Trigger
 from promotion.naming import execution_name, execution_name_prefix, parse_execution_name
@@ -43,6 +44,8 @@ class ControlPlane:
     s3: Any = None
     # Where notes for the operator go (not results: those are returned).
     say: Callable[[str], None] = lambda _message: None
+    # The control plane's own console (the local plane's ready line names it); None: the AWS console.
+    console_base: str | None = None
 
     def state_machine_arn(self) -> str:
         wanted = f"{self.stack_name}-promotion"
@@ -165,7 +168,12 @@ class ControlPlane:
             if error.response["Error"]["Code"] == "ExecutionAlreadyExists":
                 raise ControlError(f"attempt {attempt} of {sha[:12]} already exists ({name})") from error
             raise
-        return {"execution_arn": response["executionArn"], "name": name, "attempt": attempt}
+        return {
+            "execution_arn": response["executionArn"],
+            "name": name,
+            "attempt": attempt,
+            "console_url": execution_console_url(response["executionArn"], self.console_base),
+        }
 
     # ---- environments: freeze, ledger, operator rollback and redeploy -----------------------------------
     def environments(self) -> Any:

@@ -1,103 +1,24 @@
 """End to end in a real browser: the emailed approval link, opened in headless Chromium, approves a promotion.
 
 The local plane runs as ``promote local up`` in its own process; the test talks to it only over HTTP and
-its AWS endpoint, as a person and CI would. Chromium and chromedriver are Debian's packages (``make
-e2e-setup``); Selenium drives them.
+its AWS endpoint, as a person and CI would (fixtures in conftest.py).
 """
 
 from __future__ import annotations
 
 import secrets
-import tempfile
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import requests
 
 from promote_cli.control import ControlPlane, serving
 from promote_cli.local import sample
 from promote_cli.local.accounts import account_client
-from promote_cli.local.demo import LocalPlaneProcess
 from promotion.pipeline.artifacts import lambda_code_sha256
+from tests.support.e2e import emailed_approve_link, wait_for_end
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-FAILED = {"FAILED", "TIMED_OUT", "ABORTED"}
-
-
-@pytest.fixture(scope="module")
-def ready() -> Iterator[dict[str, Any]]:
-    with tempfile.TemporaryDirectory(prefix="promote-e2e-") as state_dir:
-        process = LocalPlaneProcess(Path(state_dir))
-        try:
-            yield process.wait_ready()
-        finally:
-            process.stop()
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    for binary in (CHROMIUM, CHROMEDRIVER):
-        assert binary.exists(), f"{binary} missing: Debian's chromium and chromium-driver, 'make e2e-setup'"
-    with tempfile.TemporaryDirectory(prefix="promote-chromium-") as profile:
-        options = webdriver.ChromeOptions()
-        options.binary_location = str(CHROMIUM)
-        for flag in (
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-        ):
-            options.add_argument(flag)
-        driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-        driver.set_page_load_timeout(30)
-        try:
-            yield driver
-        finally:
-            driver.quit()
-
-
-def emailed_approve_link(outbox_url: str, sha: str, control: ControlPlane, execution_arn: str) -> str:
-    """The Approve link of the approval email for ``sha``; fails fast if the promotion ends first."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for message in requests.get(outbox_url, timeout=5).json():
-            if message["channel"] == "email" and sha[:12] in message["subject"]:
-                found = [
-                    link for link in message["links"] if "/approvals/" in link and "intent=approve" in link
-                ]
-                if found:
-                    return str(found[0])
-        status = control.sfn.describe_execution(executionArn=execution_arn)["status"]
-        if status != "RUNNING":
-            raise AssertionError(f"promotion ended {status} before the approval email arrived")
-        time.sleep(0.2)
-    raise AssertionError("no approval email within 60s")
-
-
-def wait_for_end(control: ControlPlane, execution_arn: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described = dict(control.sfn.describe_execution(executionArn=execution_arn))
-        if described["status"] in FAILED:
-            raise AssertionError(f"promotion ended {described['status']}: {described.get('error')}")
-        if described["status"] == "SUCCEEDED":
-            return described
-        time.sleep(0.25)
-    raise AssertionError(f"promotion still running after {timeout}s")
 
 
 def test_the_emailed_link_opened_in_chromium_approves_and_the_promotion_reaches_prod(

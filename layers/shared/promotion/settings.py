@@ -52,6 +52,11 @@ class ControlPlaneSettings(BaseModel):
     # own roles have no rights on any environment). "optional": such an environment is acted on with the
     # function's own credentials.
     environment_roles: Literal["required", "optional"] = Field(default="optional", alias="ENVIRONMENT_ROLES")
+    # The control plane's own console, where it has one (the local plane sets it); unset on AWS, where
+    # executions link to the Step Functions console (promotion.console decides).
+    execution_console_url: str | None = Field(
+        default=None, alias="EXECUTION_CONSOLE_URL", pattern=r"^https?://"
+    )
     # How long config and secrets are cached inside one warm function.
     cache_seconds: int = Field(default=60, alias="CONFIG_CACHE_SECONDS", ge=0)
 

@@ -28,6 +28,7 @@ import requests
 
 from promote_cli.control import ControlError, ControlPlane, follow, serving
 from promote_cli.local import github_payloads, sample
+from promotion.console import execution_console_url
 from promotion.pipeline.artifacts import lambda_code_sha256
 
 Say = Callable[[str], None]
@@ -152,6 +153,7 @@ def _promote(ready: dict[str, Any], variant: str, *, say: Say) -> tuple[str, Any
         ready, config.repo, sha, branch=config.branch, workflow=config.github.build_workflow
     )
     say(f"GitHub webhook (signed workflow_run, build succeeded) -> started {started['execution_name']}")
+    say(f"   watch it: {execution_console_url(started['execution_arn'], ready.get('console_url'))}")
     began = time.monotonic()
     final = "UNKNOWN"
     for event in follow(control.sfn, started["execution_arn"], timeout_seconds=120):

@@ -10,6 +10,7 @@
 A function that fails answers 500 ``{"message": "Internal Server Error"}``, as API Gateway does; its error
 goes to the plane's log (stderr), one line.
 - ``/_local/outbox``: the outbox as JSON; ``/_local/info``: the ready line.
+- ``/_local/console/...``: the console (``promote_cli.local.console``), where links to an execution lead.
 - ``/_local/slack/api/{method}`` and ``/_local/slack/response/{id}``: Slack's Web API and response_urls,
   recorded in the outbox instead of sent.
 """
@@ -25,12 +26,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from promote_cli.local.iam_auth import Forbidden, IamAuthorizer, SignedRequest
 from promote_cli.local.runtime import LocalLambdaRuntime
 from promote_cli.local.serving import LocalServer
+
+if TYPE_CHECKING:
+    from promote_cli.local.console.web import ConsoleResponse
 
 MAX_BODY_BYTES = 1024 * 1024
 # What the local runtime reports when the function, alias or version does not exist (moto's exceptions).
@@ -150,8 +154,10 @@ class LocalHttpServer(LocalServer):
         info: Callable[[], dict[str, Any]],
         slack: Callable[[str, str, bytes], dict[str, Any]] | None = None,
         iam_authorizer: IamAuthorizer | None = None,
+        console: Callable[[str, str], ConsoleResponse | None] | None = None,
     ) -> None:
         self._runtime = runtime
+        self._console = console
         self._iam_authorizer = iam_authorizer
         self._routes = routes
         self._outbox = outbox
@@ -192,6 +198,15 @@ class LocalHttpServer(LocalServer):
             return
         if path == "/_local/info" and method == "GET":
             self._send_json(request, 200, self._info())
+            return
+        console = self._console(method, path) if self._console is not None else None
+        if console is not None:
+            self._send(
+                request,
+                console.status,
+                {"content-type": console.content_type, **console.headers},
+                console.body,
+            )
             return
         slack_call = re.match(r"^/_local/slack/(?P<kind>api|response)/(?P<name>[\w.-]+)$", path)
         if slack_call and method == "POST" and self._slack is not None:

@@ -20,7 +20,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import requests
@@ -42,6 +42,9 @@ from promote_cli.local.template import (
     parameter_defaults,
     translate,
 )
+
+if TYPE_CHECKING:
+    from promote_cli.local.console.web import ConsoleRoutes
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
@@ -202,6 +205,7 @@ class LocalControlPlane:
             info=self.ready_info,
             slack=self.slack_outbox.handle,
             iam_authorizer=self.iam_authorizer(),
+            console=self._console_routes().handle,
         )
         self._http.start()
         self._events = ExecutionStatusWatcher(
@@ -248,6 +252,8 @@ class LocalControlPlane:
             "repo": sample_pipeline["repo"] if sample_pipeline else None,
             "pipelines": sorted(self.pipelines),
             "outbox_url": f"{self.api_url}/_local/outbox",
+            # Every execution's page (approval emails, Slack, GitHub statuses and the CLI link there).
+            "console_url": self.console_url,
             # Sign Slack interaction posts to {api_url}/slack/interactions with this, as Slack would.
             "slack_signing_secret": self.slack_signing_secret(),
             "time_scale": self.options.time_scale,
@@ -262,6 +268,30 @@ class LocalControlPlane:
             "accounts": {"control_plane": ACCOUNT, **accounts.ENVIRONMENT_ACCOUNTS},
             "deployer_roles": dict(self.deployer_roles),
         }
+
+    @property
+    def console_url(self) -> str:
+        """The local console: where this plane's links to an execution lead (promotion.console)."""
+        from promote_cli.local.console.web import base_url
+
+        return base_url(self.api_url)
+
+    def _console_routes(self) -> ConsoleRoutes:
+        from promote_cli.local.console.service import ExecutionConsole
+        from promote_cli.local.console.web import ConsoleRoutes
+        from promotion.dal.approvals import DynamoApprovalStore
+
+        assert self.stack is not None
+        dynamodb = boto3.resource(
+            "dynamodb", region_name=self.options.region, endpoint_url=self.aws_endpoint_url
+        )
+        console = ExecutionConsole(
+            sfn=self.client("stepfunctions"),
+            state_machine_arn=self.stack.state_machine_arn,
+            approvals=DynamoApprovalStore(dynamodb.Table(self.stack.environment["APPROVALS_TABLE"])),
+            console_base=self.console_url,
+        )
+        return ConsoleRoutes(console)
 
     def iam_authorizer(self) -> IamAuthorizer:
         """What stands in for API Gateway's AWS_IAM authorizer: this plane's IAM users, roles and policies."""
@@ -532,6 +562,8 @@ class LocalControlPlane:
                     self._create_simple(kind, resolver.refs[logical_id], properties)
 
         environment["PUBLIC_API_URL"] = self.api_url  # the local HTTP server stands in for API Gateway
+        # Links to an execution lead to the local console (there is no AWS console page for it).
+        environment["EXECUTION_CONSOLE_URL"] = self.console_url
         # ... and for Slack: its Web API and the response_urls of interactions posted to the local plane.
         environment["SLACK_API_URL"] = f"{self.api_url}/_local/slack/api/"
         environment["SLACK_RESPONSE_URL_PREFIX"] = f"{self.api_url}/_local/slack/response/"

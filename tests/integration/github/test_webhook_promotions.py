@@ -19,9 +19,9 @@ import requests
 from promote_cli.control import serving
 from promote_cli.local import sample
 from promote_cli.local.plane import LocalControlPlane
+from promotion.console import execution_console_url
 from promotion.github.attestation import is_attested
 from promotion.github.dependabot import LambdaProdCommit, Unproven
-from promotion.github.deployment_status import execution_console_url
 from promotion.models.config import PipelineConfig
 from promotion.models.execution import ExecutionInput
 from promotion.naming import execution_name
@@ -201,7 +201,7 @@ def test_a_signed_build_run_promotes_once_and_github_sees_each_environment(plane
     statuses = statuses_by_environment(plane, config.repo, sha)
     assert [s["state"] for s in statuses["preprod"]] == ["in_progress", "success"]
     assert [s["state"] for s in statuses["prod"]] == ["queued", "in_progress", "success"]
-    console = execution_console_url(execution_arn)
+    console = execution_console_url(execution_arn, plane.console_url)
     assert all(s["log_url"] == console for s in statuses["preprod"] + statuses["prod"])
     assert statuses["prod"][-1]["environment_url"] == config.environments.prod.base_url
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from collections.abc import Iterator
@@ -44,6 +45,22 @@ OTHER_AUTHOR = github_identity("dev", "dev@example.com")
 def world() -> Iterator[ApprovalWorld]:
     with approval_world() as world:
         yield world
+
+
+def test_on_a_control_plane_with_its_own_console_every_message_links_there(world: ApprovalWorld) -> None:
+    # Given a control plane whose console is its own (the local plane's)
+    console = "http://127.0.0.1:8123/_local/console"
+    notifier = dataclasses.replace(world.notifier, console_base=console)
+
+    # When an approval is requested
+    record = open_approval(world.services, notifier, config=pipeline(), request=request(SHA_A), now=NOW)
+
+    # Then the record, and so the email's text and HTML, link to the execution there
+    assert record.console_url.startswith(console + "/executions/")
+    (mail,) = world.mailer.sent
+    assert record.console_url in mail["text"]
+    assert record.console_url in mail["html"]
+    assert "console.aws.amazon.com" not in mail["text"] + mail["html"]
 
 
 def email_actor(approver: str = RELEASE) -> Actor:

@@ -15,13 +15,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from moto import mock_aws
 
 from promote_cli.local.github_stub import GitHubStub
+from promotion.console import execution_console_url
 from promotion.github.client import GitHubClient
 from promotion.github.deployment_status import (
     DEPLOYMENT_TASK,
     ExecutionRef,
     GitHubDeploymentReporter,
     RunningExecutionLocator,
-    execution_console_url,
 )
 from promotion.models.config import PipelineConfig
 from promotion.naming import execution_name
@@ -68,10 +68,13 @@ class Promotion:
             return None
         return GitHubClient(config.github.api_url, self.token, self.session, timeout=(0.5, 0.5))
 
-    def reporter(self) -> GitHubDeploymentReporter:
+    def reporter(self, console_base: str | None = None) -> GitHubDeploymentReporter:
         """A new reporter per step invocation, as the handlers make them."""
         return GitHubDeploymentReporter(
-            self.clients, self.metrics, locate_execution=lambda config, sha: self.execution
+            self.clients,
+            self.metrics,
+            locate_execution=lambda config, sha: self.execution,
+            console_base=console_base,
         )
 
     def deployments(self) -> dict[str, dict[str, Any]]:
@@ -296,11 +299,13 @@ def test_the_running_execution_of_the_commit_is_found() -> None:
         assert RunningExecutionLocator(sfn, None)(config, sha) is None
 
 
-def test_console_links() -> None:
-    arn = EXECUTION_ARN_PREFIX + "sentiment-service-0123456789ab-a1"
-    assert execution_console_url(arn) == (
-        "https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/" + arn
-    )
-    gov = arn.replace("arn:aws:", "arn:aws-us-gov:").replace("us-east-1", "us-gov-west-1")
-    assert execution_console_url(gov).startswith("https://us-gov-west-1.console.amazonaws-us-gov.com/")  # type: ignore[union-attr]
-    assert execution_console_url("not-an-arn") is None
+def test_statuses_link_to_the_control_planes_own_console_when_it_has_one(github: GitHubStub) -> None:
+    promotion = Promotion(github)
+    console_base = "http://127.0.0.1:8123/_local/console"
+
+    promotion.reporter(console_base).deploying(promotion.config, "preprod", promotion.sha)
+
+    statuses = [s for d in promotion.deployments().values() for s in d["statuses"]]
+    assert statuses
+    assert {s["log_url"] for s in statuses} == {execution_console_url(promotion.execution.arn, console_base)}
+    assert all(s["log_url"].startswith(console_base + "/executions/") for s in statuses)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from promotion.console import execution_console_url
 from promotion.models.execution import BaselineFunction, EnvironmentBaseline
 from promotion.pipeline.notify import Failure, Outcome, cause_text, notify_outcome
 from tests.support.pipelines import sample_config
@@ -195,7 +196,27 @@ def test_notify_outcome_publishes_the_event_and_mails_the_recipients() -> None:
         "Cause": "1/3 integration checks failed on http://preprod: score-negative: JSON 'label' is 'x'",
     }
     json.dumps(event)  # what SNS carries must be JSON
-    assert mailer.sent == [{"to": ["team@example.com"], "subject": failed.subject(), "text": failed.text()}]
+    # the notice links to the execution in the Step Functions console
+    aws_console = execution_console_url(ARN)
+    assert event["console_url"] == aws_console
+    assert mailer.sent == [
+        {"to": ["team@example.com"], "subject": failed.subject(), "text": failed.text(aws_console)}
+    ]
+    assert f"Console:   {aws_console}" in mailer.sent[0]["text"]
+
+
+def test_on_a_control_plane_with_its_own_console_the_notice_links_there() -> None:
+    mailer, publisher = RecordingMailer(), RecordingPublisher()
+    base = "http://127.0.0.1:8123/_local/console"
+
+    notify_outcome(mailer, publisher, sample_config(), outcome(), console_base=base)
+
+    local = execution_console_url(ARN, base)
+    assert local is not None
+    assert local.startswith(base + "/executions/")
+    assert publisher.published[0]["event"]["console_url"] == local
+    assert f"Console:   {local}" in mailer.sent[0]["text"]
+    assert "console.aws.amazon.com" not in mailer.sent[0]["text"]
 
 
 def test_without_notification_emails_only_the_event_is_published() -> None:

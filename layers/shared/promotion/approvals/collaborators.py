@@ -136,6 +136,8 @@ class Notifier:
     signing_key: bytes
     api_url: str
     slack: slack.SlackPoster | None = None
+    # The control plane's own console, when it has one: the messages link there (promotion.console).
+    console_base: str | None = None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
-from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
@@ -24,6 +23,7 @@ from promotion.approvals.messages import (
     approval_subject,
     author_text,
 )
+from promotion.console import execution_console_url
 from promotion.github.identity import commit_facts
 from promotion.models.approval import (
     ApprovalPolicy,
@@ -34,15 +34,6 @@ from promotion.models.steps import RequestApprovalRequest
 
 
 # ---- opening a request --------------------------------------------------------------------------------
-def console_url(execution_arn: str) -> str:
-    parts = execution_arn.split(":")
-    region = parts[3] if len(parts) > 3 and parts[3] else "us-east-1"
-    return (
-        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
-        f"#/v2/executions/details/{quote(execution_arn, safe='')}"
-    )
-
-
 def compare_url(repo: str, sha: str, previous_sha: str | None) -> str:
     if previous_sha and previous_sha != sha:
         return f"https://github.com/{repo}/compare/{previous_sha}...{sha}"
@@ -93,7 +84,7 @@ def open_approval(
         requested_by=request.requested_by,
         commit=commit_facts(request.commit, request.identity),
         compare_url=compare_url(config.repo, request.artifact.sha, previous.sha if previous else None),
-        console_url=console_url(request.execution_arn),
+        console_url=execution_console_url(request.execution_arn, notifier.console_base) or "",
         policy=policy_of(config),
     )
     store.put_new(record)

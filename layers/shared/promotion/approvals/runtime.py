@@ -81,6 +81,7 @@ def approval_notifier(api_url: str | None) -> Notifier:
         signing_key=approval_signing_key(),
         api_url=api_url,
         slack=slack_poster() if settings.slack_bot_token_secret else None,
+        console_base=settings.execution_console_url,
     )
 
 

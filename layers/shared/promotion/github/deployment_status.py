@@ -6,7 +6,8 @@
 - Notify: promoted -> prod ``success``; failed -> ``failure`` (with the error) on every deployment of the
   promotion that has not reached a final state, and on preprod when its integration tests failed.
 
-Every status links to the execution in the Step Functions console. GitHub is a bystander here: any failure
+Every status links to the execution in the console (``promotion.console``: Step Functions' on AWS, the local
+plane's own there). GitHub is a bystander here: any failure
 to reach it is logged and counted (``GitHubStatusFailed``) and never raised into the step, and after one
 failure the reporter stops trying for the rest of the invocation (``GitHubStatusSkipped``), so an outage
 costs a step at most one timeout.
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from promotion.console import execution_console_url
 from promotion.github.client import Deployment, DeploymentState, GitHubClient
 from promotion.models.config import Environment, PipelineConfig
 from promotion.naming import parse_execution_name
@@ -29,29 +31,12 @@ DEPLOYMENT_TASK = "deploy:promotion"
 _FINAL_STATES = {"success", "failure", "error", "inactive"}
 # The error the integration-test state raises: preprod runs the build, but the build failed there.
 PREPROD_FAILURE_ERRORS = {"IntegrationTestsFailed"}
-_CONSOLE_HOSTS = {
-    "aws": "console.aws.amazon.com",
-    "aws-cn": "console.amazonaws.cn",
-    "aws-us-gov": "console.amazonaws-us-gov.com",
-}
 
 
 @dataclass(frozen=True)
 class ExecutionRef:
     arn: str
     name: str
-
-
-def execution_console_url(execution_arn: str) -> str | None:
-    """The execution's page in the Step Functions console (None for an ARN this cannot read)."""
-    parts = execution_arn.split(":")
-    if len(parts) < 8 or parts[0] != "arn" or parts[2] != "states" or parts[5] != "execution":
-        return None
-    partition, region = parts[1], parts[3]
-    host = _CONSOLE_HOSTS.get(partition)
-    if host is None:
-        return None
-    return f"https://{region}.{host}/states/home?region={region}#/v2/executions/details/{execution_arn}"
 
 
 class MetricsSink(Protocol):
@@ -109,9 +94,16 @@ class GitHubDeploymentReporter:
     """Posts to GitHub; one instance per invocation (it remembers an outage for the rest of it)."""
 
     def __init__(
-        self, clients: GitHubClients, metrics: MetricsSink, *, locate_execution: ExecutionLocator
+        self,
+        clients: GitHubClients,
+        metrics: MetricsSink,
+        *,
+        locate_execution: ExecutionLocator,
+        console_base: str | None = None,
     ) -> None:
+        """``console_base``: the control plane's own console, when it has one (see ``promotion.console``)."""
         self._clients = clients
+        self._console_base = console_base
         self._metrics = metrics
         self._locate = locate_execution
         self._located: dict[tuple[str, str], ExecutionRef | None] = {}
@@ -265,8 +257,8 @@ class GitHubDeploymentReporter:
             production=environment == "prod",
         )
 
-    @staticmethod
     def _post(
+        self,
         github: GitHubClient,
         config: PipelineConfig,
         environment: Environment,
@@ -280,7 +272,7 @@ class GitHubDeploymentReporter:
             deployment.id,
             state=state,
             description=description,
-            log_url=execution_console_url(execution.arn) if execution else None,
+            log_url=execution_console_url(execution.arn, self._console_base) if execution else None,
             environment_url=config.environments.target(environment).base_url,
         )
 

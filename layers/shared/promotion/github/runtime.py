@@ -68,8 +68,11 @@ def commit_identities() -> GitHubCommitIdentity:
 
 def deployment_reporter() -> GitHubDeploymentReporter:
     """A fresh reporter per invocation: it stops calling GitHub for the rest of one after a failure."""
-    locator = RunningExecutionLocator(aws.client("stepfunctions"), control_plane_settings().state_machine_arn)
-    return GitHubDeploymentReporter(github_client, metrics, locate_execution=locator)
+    settings = control_plane_settings()
+    locator = RunningExecutionLocator(aws.client("stepfunctions"), settings.state_machine_arn)
+    return GitHubDeploymentReporter(
+        github_client, metrics, locate_execution=locator, console_base=settings.execution_console_url
+    )
 
 
 def _fetch_secret(secret_id: str, force: bool) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from promotion.adapters.messaging import EventPublisher, Mailer
+from promotion.console import execution_console_url
 from promotion.models.config import PipelineConfig
 from promotion.models.execution import EnvironmentBaseline, RollbackResult
 
@@ -70,8 +71,10 @@ class Outcome(BaseModel):
         rolled = f"; {self.rollback.environment} rolled back" if self.rollback else ""
         return f"Promotion of {short} failed: {error}{rolled}"
 
-    def text(self) -> str:
+    def text(self, console_url: str | None = None) -> str:
         lines = [self.subject(), "", f"Execution: {self.execution_name}", f"ARN:       {self.execution_arn}"]
+        if console_url:
+            lines.append(f"Console:   {console_url}")
         if self.approved_by:
             lines.append(f"Approved by: {self.approved_by}")
         for label, versions in (("Preprod", self.preprod_versions), ("Prod", self.prod_versions)):
@@ -145,13 +148,26 @@ def cause_text(cause: str) -> str:
 
 
 def notify_outcome(
-    mailer: Mailer, publisher: EventPublisher, config: PipelineConfig, outcome: Outcome
+    mailer: Mailer,
+    publisher: EventPublisher,
+    config: PipelineConfig,
+    outcome: Outcome,
+    *,
+    console_base: str | None = None,
 ) -> None:
-    event = outcome.model_dump(mode="json") | {"repo": config.repo, "subject": outcome.subject()}
+    """``console_base``: the control plane's own console, when it has one (``promotion.console``)."""
+    console_url = execution_console_url(outcome.execution_arn, console_base)
+    event = outcome.model_dump(mode="json") | {
+        "repo": config.repo,
+        "subject": outcome.subject(),
+        "console_url": console_url,
+    }
     if outcome.failure:
         event["failure"]["Cause"] = cause_text(outcome.failure.Cause)
     if outcome.outcome == "rollback_failed":
         event["recovery_commands"] = recovery_commands(outcome)
     publisher.publish(subject=outcome.subject(), event=event)
     if config.notifications.emails:
-        mailer.send(to=list(config.notifications.emails), subject=outcome.subject(), text=outcome.text())
+        mailer.send(
+            to=list(config.notifications.emails), subject=outcome.subject(), text=outcome.text(console_url)
+        )

@@ -23,6 +23,7 @@ def notify(
     request: NotifyRequest,
     *,
     reporter: DeploymentReporter = NO_DEPLOYMENT_REPORTS,
+    console_base: str | None = None,
 ) -> dict[str, str]:
     state = request.promotion
     config = configs.get(state.pipeline)
@@ -45,7 +46,7 @@ def notify(
         rollback_error=state.rollback_error,
         freeze_error=state.freeze_error,
     )
-    notify_outcome(mailer, publisher, config, outcome)
+    notify_outcome(mailer, publisher, config, outcome, console_base=console_base)
     # After the messages, so a slow GitHub never delays them.
     reporter.finished(
         config,
