@@ -24,6 +24,7 @@ from tests.support.promotion import (
     Promotion,
     decide_via_link,
     outbox,
+    point_cli_at,
     publish_and_start,
     wait_for_approval_links,
     wait_for_end,
@@ -116,7 +117,7 @@ def test_the_console_follows_a_promotion_from_the_approval_wait_to_promoted(
     assert document["done"] is True
     visited = {state for step in document["path"] for state in step}
     assert {document["states"][state] for state in visited} == {"succeeded"}
-    assert document["path"][-1] == ["Notify promoted", "Promoted"]
+    assert document["path"][-1] == ["Promoted or deployed?", "Promoted"]
     assert document["approval"]["status"] == "approved"
     # And the traffic and the bake are read from the tasks' outputs
     assert document["traffic"]["percent"] == 100.0
@@ -211,10 +212,7 @@ def test_the_list_page_and_the_ready_line(plane: LocalControlPlane) -> None:
 @pytest.fixture
 def local_state(plane: LocalControlPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The state file ``promote local up`` writes, pointing at the test session's plane."""
-    state_file = tmp_path / "local.json"
-    state_file.write_text(json.dumps(plane.ready_info()))
-    monkeypatch.setattr(cli, "LOCAL_STATE_FILE", state_file)
-    return state_file
+    return point_cli_at(plane, tmp_path, monkeypatch)
 
 
 @pytest.mark.usefixtures("local_state")

@@ -16,6 +16,7 @@ from tests.support.approval_plane import derived_pipeline
 from tests.support.promotion import (
     Promotion,
     decide_via_link,
+    point_cli_at,
     publish_and_start,
     wait_for_approval_links,
     wait_for_end,
@@ -28,10 +29,7 @@ APPROVER = "release-manager@example.com"
 @pytest.fixture
 def local_state(plane: LocalControlPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The state file ``promote local up`` writes, pointing at the test session's plane."""
-    state_file = tmp_path / "local.json"
-    state_file.write_text(json.dumps(plane.ready_info()))
-    monkeypatch.setattr(cli, "LOCAL_STATE_FILE", state_file)
-    return state_file
+    return point_cli_at(plane, tmp_path, monkeypatch)
 
 
 @pytest.fixture(scope="module")
