@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.models.steps import FinishRequest
@@ -18,4 +19,8 @@ from promotion.steps import finish_promotion as finish_promotion_step
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, FinishRequest)
-    return finish_promotion_step.finish(environment_store(), ledger(), request, now=time.time())
+    result = finish_promotion_step.finish(environment_store(), ledger(), request, now=time.time())
+    if "time_to_prod_seconds" in result:
+        metrics.add_dimension(name="pipeline", value=request.promotion.pipeline)
+        metrics.add_metric(name="TimeToProd", unit=MetricUnit.Seconds, value=result["time_to_prod_seconds"])
+    return result

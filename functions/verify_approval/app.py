@@ -22,7 +22,10 @@ from promotion.runtime import parse_request
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, VerifyApprovalRequest)
     try:
-        return verify_approval(approval_services(), decision_key(), request, now=time.time())
+        approval = verify_approval(approval_services(), decision_key(), request, now=time.time())
     except ApprovalNotVerified:
         metrics.add_metric(name="ForgedApprovalCompletion", unit=MetricUnit.Count, value=1)
         raise
+    metrics.add_dimension(name="pipeline", value=request.pipeline)
+    metrics.add_metric(name="ApprovalWait", unit=MetricUnit.Seconds, value=approval["waited_seconds"])
+    return approval

@@ -382,6 +382,14 @@ class IamEnforcer:
             bucket = resource.split(":::", 1)[1].split("/", 1)[0]
             owner = _bucket_account(bucket) or account
             return owner, _bucket_policy(owner, bucket), False
+        owner = resource.split(":")[4] if resource.count(":") >= 5 else ""
+        if owner and owner != account:
+            # Another account's resource: only its own policy can let the caller in. The local plane reads
+            # Lambda's function policies; any other service's resource counts as granting nothing, which
+            # is stricter than AWS only where a template would rely on such a policy (none does).
+            if resource.startswith(f"arn:{self.partition}:lambda:"):
+                return owner, _function_policy(owner, self.region, resource), True
+            return owner, None, True
         return account, None, False
 
     def _allow(self, principal_arn: str, authorization: Authorization) -> None:
@@ -498,6 +506,18 @@ def _key_policy(account: str, region: str, key_arn: str) -> dict[str, Any] | Non
     if key is None or not getattr(key, "policy", None):
         return None
     return policy_document(key.policy)
+
+
+def _function_policy(account: str, region: str, function_arn: str) -> dict[str, Any] | None:
+    """The resource-based policy of a Lambda function (AddPermission's statements), None when it has none."""
+    from moto.awslambda.models import lambda_backends
+
+    name = function_arn.split(":")[6]
+    try:
+        policy = lambda_backends[account][region].get_policy(name, None)
+    except Exception:  # moto raises its own not-found errors for a function or a policy that is not there
+        return None
+    return policy_document(policy) if policy else None
 
 
 def _bucket_account(bucket: str) -> str | None:

@@ -135,6 +135,15 @@ class IamEnforcement:
                 )
                 for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]
             }
+            # Attached managed policies (the stores' and the environments' access) are grants too.
+            for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+                if attached["PolicyArn"].startswith("arn:aws:iam::aws:policy/"):
+                    continue  # AWS-managed (logs, X-Ray): not the template's to narrow
+                policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+                version = iam.get_policy_version(
+                    PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"]
+                )["PolicyVersion"]
+                documents[attached["PolicyName"]] = policy_document(version["Document"])
             roles[str(iam.get_role(RoleName=name)["Role"]["Arn"])] = {
                 "logical_id": logical_id,
                 "policies": documents,

@@ -519,9 +519,11 @@ class LocalControlPlane:
             "AWS::S3::BucketPolicy",
             "AWS::DynamoDB::Table",
             "AWS::SNS::Topic",
+            "AWS::SNS::Subscription",
             "AWS::Lambda::Function",
             "AWS::StepFunctions::StateMachine",
             "AWS::CloudWatch::Alarm",
+            "AWS::CloudWatch::Dashboard",
             "AWS::Events::Rule",
         ]
         handled = {*order, "AWS::SecretsManager::Secret", "AWS::KMS::Key", "AWS::KMS::Alias"}
@@ -624,6 +626,10 @@ class LocalControlPlane:
             attrs[(logical_id, "Arn")] = refs[logical_id]
         elif kind == "AWS::CloudWatch::Alarm":
             refs[logical_id] = explicit("AlarmName")
+        elif kind == "AWS::CloudWatch::Dashboard":
+            refs[logical_id] = explicit("DashboardName")
+        elif kind == "AWS::SNS::Subscription":
+            refs[logical_id] = f"arn:aws:sns:{region}:{account}:{stack}-{logical_id}"
         elif kind == "AWS::Events::Rule":
             name = explicit("Name")[:64]
             refs[logical_id] = name
@@ -669,8 +675,19 @@ class LocalControlPlane:
             )
         elif kind == "AWS::SNS::Topic":
             self.client("sns").create_topic(Name=physical.rsplit(":", 1)[1])
+        elif kind == "AWS::SNS::Subscription":
+            self.client("sns").subscribe(
+                TopicArn=properties["TopicArn"],
+                Protocol=properties["Protocol"],
+                Endpoint=properties["Endpoint"],
+            )
         elif kind == "AWS::CloudWatch::Alarm":
             self._put_alarm(properties)
+        elif kind == "AWS::CloudWatch::Dashboard":
+            # Kept so the template's dashboard body is checked as CloudWatch would (valid JSON, its size).
+            self.client("cloudwatch").put_dashboard(
+                DashboardName=properties["DashboardName"], DashboardBody=properties["DashboardBody"]
+            )
 
     def _put_alarm(self, properties: dict[str, Any], account: str = ACCOUNT) -> None:
         allowed = {
@@ -678,6 +695,7 @@ class LocalControlPlane:
             "AlarmDescription",
             "Namespace",
             "MetricName",
+            "Metrics",
             "Dimensions",
             "Statistic",
             "ExtendedStatistic",

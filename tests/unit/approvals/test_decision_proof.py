@@ -81,6 +81,10 @@ def test_the_control_planes_own_decision_verifies_and_yields_the_records_facts(w
     assert verified["verified"] is True
     assert verified["approvers"] == [RELEASE, SECOND]
     assert verified["approval_id"] == record.approval_id
+    # The wait the dashboard charts is the record's own: requested to decided.
+    stored = world.store.get(record.approval_id)
+    assert stored.decided_at is not None
+    assert verified["waited_seconds"] == stored.decided_at - stored.requested_at
 
 
 def test_an_output_naming_someone_else_still_yields_only_who_the_record_says(world: ApprovalWorld) -> None:

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from tests.support.paths import REPO_ROOT
+from tests.support.templates import load_template
 
 TEMPLATE = REPO_ROOT / "template.yaml"
 SECRET_ARN = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
@@ -17,21 +18,7 @@ API_TOKENS = f"Sub:{SECRET_ARN}${{AWS::StackName}}/github/api/*"
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    class _Loader(yaml.SafeLoader):
-        pass
-
-    # Short-form tags become {"Ref": ...}-like pairs that are easy to compare.
-    _Loader.add_multi_constructor(
-        "!",
-        lambda loader, suffix, node: (
-            {suffix: loader.construct_scalar(node)}
-            if isinstance(node, yaml.ScalarNode)
-            else {suffix: loader.construct_sequence(node)}
-            if isinstance(node, yaml.SequenceNode)
-            else {suffix: loader.construct_mapping(node)}
-        ),
-    )
-    return dict(yaml.load(TEMPLATE.read_text(), Loader=_Loader))  # noqa: S506 - a SafeLoader subclass
+    return load_template(TEMPLATE)
 
 
 def secret_grants(function: dict[str, Any]) -> set[str]:

@@ -80,3 +80,28 @@ def test_across_accounts_the_bucket_policy_alone_does_not_read_either(deployer_s
     iam.delete_role_policy(RoleName=ROLE, PolicyName="builds")
     with pytest.raises(AccessDenied, match="s3:GetObject"):
         IamEnforcer(region=REGION).check(deployer_session, GET_BUILD)
+
+
+OTHER_ACCOUNT = "333333333333"
+OTHER_FUNCTION = f"arn:aws:lambda:{REGION}:{OTHER_ACCOUNT}:function:svc-sentiment-prod-api"
+UPDATE_OTHER_ALIAS = AwsRequest(
+    "lambda",
+    "lambda",
+    "rest-json",
+    "UpdateAlias",
+    {"FunctionName": OTHER_FUNCTION, "Name": "live", "FunctionVersion": "1"},
+)
+
+
+def test_a_function_of_another_account_needs_its_resource_policy_whatever_the_caller_may_do(
+    deployer_session: Caller,
+) -> None:
+    # Given a caller whose own policy allows everything
+    iam = account_client("iam", ENVIRONMENT, region=REGION, endpoint_url="https://iam.amazonaws.com")
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.put_role_policy(RoleName=ROLE, PolicyName="everything", PolicyDocument=json.dumps(everything))
+
+    # When it moves an alias of a function in another account, which grants it nothing
+    # Then IAM refuses, as Lambda does without a resource-based policy naming the caller
+    with pytest.raises(AccessDenied, match="lambda:UpdateAlias"):
+        IamEnforcer(region=REGION).check(deployer_session, UPDATE_OTHER_ALIAS)

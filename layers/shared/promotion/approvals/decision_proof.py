@@ -111,6 +111,8 @@ class VerifiedApproval:
             "approvers": approvers,
             "channel": record.channel or "",
             "decided_at": record.decided_at,
+            # How long the promotion waited for people (the dashboard's approval wait).
+            "waited_seconds": max(0, (record.decided_at or record.requested_at) - record.requested_at),
             "verified": True,
         }
 

@@ -19,6 +19,7 @@ def finish(
     state = request.promotion
     approver = (state.approval or {}).get("approved_by")
     closed: dict[str, str] = {}
+    started_at: int | None = None
     for baseline in (state.preprod_baseline, state.prod_baseline):
         if baseline is None or baseline.ledger_key is None:
             continue
@@ -30,6 +31,8 @@ def finish(
             if approver and not entry.approver:
                 ledger.record_approver(state.pipeline, baseline.environment, baseline.ledger_key, approver)
             continue
+        if baseline.environment == "preprod":
+            started_at = entry.started_at
         outcome: LedgerOutcome = request.outcome if entry.outcome == "deployed" else "failed"
         detail = state.failure.Error if state.failure else None
         ledger.finish(
@@ -52,4 +55,8 @@ def finish(
         if environment != keep
         and environments.release_lock(state.pipeline, environment, owner=request.execution_arn)
     ]
-    return {"ledger": closed, "released_locks": released}
+    result: dict[str, Any] = {"ledger": closed, "released_locks": released}
+    if closed.get("prod") == "succeeded" and started_at is not None:
+        # From locking preprod (a webhook's promotion gets there within seconds) to prod recorded.
+        result["time_to_prod_seconds"] = max(0, int(now) - started_at)
+    return result
