@@ -378,6 +378,16 @@ class GitHubSettings(_Strict):
 
 
 class PipelineConfig(_Strict):
+    """One pipeline: one service, its repository, its two environments, and how a build moves through them."""
+
+    # Editors find the JSON Schema through this key (docs/pipeline.schema.json); the control plane
+    # ignores it, and unknown keys stay refused.
+    json_schema: str | None = Field(
+        default=None,
+        alias="$schema",
+        max_length=2048,
+        description="The JSON Schema this file follows, for editors (docs/pipeline.schema.json); ignored",
+    )
     name: str = Field(pattern=PIPELINE_NAME_PATTERN)
     repo: str = Field(pattern=REPO_PATTERN)
     branch: str = Field(default="main", min_length=1)
