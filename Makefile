@@ -12,7 +12,7 @@ PY313_DIR ?= $(or $(firstword $(wildcard /root/.pyenv/versions/3.13*/bin/)),$(di
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: setup sam-setup demo up test lint typecheck sam-validate sam-build unit integration e2e e2e-setup iam-report \
-	diagrams clean
+	diagrams docs clean
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -81,10 +81,12 @@ iam-report: setup
 		tests/integration/approvals/test_slack_approvals.py tests/integration/github/test_webhook_promotions.py; \
 		tests=$$?; $(BIN)/python -m promote_cli.local.iam_report $(IAM_RECORD) iam-kept-permissions.toml && exit $$tests
 
-# The state machine diagram in docs/architecture.md, generated from the ASL (tests/unit/cli/test_graph.py
-# fails when the committed one differs).
-diagrams: setup
+# Generated docs: the state machine diagram in docs/architecture.md, from the ASL, and the pipeline config's
+# JSON Schema, from its model (tests/unit/cli/test_graph.py and tests/unit/cli/test_pipeline_commands.py fail
+# when the committed ones differ). `make docs` is the same target.
+diagrams docs: setup
 	$(BIN)/python -m promote_cli.graph --write-doc docs/architecture.md
+	$(BIN)/promote pipeline schema > docs/pipeline.schema.json
 
 test: lint typecheck sam-validate sam-build e2e-setup
 	$(BIN)/pytest

@@ -30,7 +30,7 @@ from botocore.exceptions import (
 )
 
 from promote_cli import approvals as approvals_cli
-from promote_cli import execution_commands
+from promote_cli import execution_commands, pipeline_commands
 from promote_cli import publish as publishing
 from promote_cli.control import ControlError, ControlPlane
 from promotion.errors import PromotionError
@@ -678,6 +678,13 @@ def build_parser() -> argparse.ArgumentParser:
     approvals_cli.add_commands(
         commands,
         local_state=_local_state,
+        stack_name=lambda args: str(_local_state()["stack_name"]) if args.local else str(args.stack),
+    )
+    # pipeline validate|put|show|list|schema
+    pipeline_commands.add_commands(
+        commands,
+        local_state=_local_state,
+        session_args=_session_args,
         stack_name=lambda args: str(_local_state()["stack_name"]) if args.local else str(args.stack),
     )
     # executions, describe, watch, graph

@@ -40,32 +40,42 @@ class HttpCheck(_Strict):
     json_body: dict[str, Any] | list[Any] | None = Field(default=None, alias="json")
     headers: dict[str, str] = Field(default_factory=dict)
     expect_status: int = Field(default=200, ge=100, le=599)
-    # Each key must be present in the JSON answer with exactly this value (top level only).
-    expect_json: dict[str, Any] = Field(default_factory=dict)
+    expect_json: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Each key must be present in the JSON answer with exactly this value (top level only)",
+    )
     expect_body_contains: str | None = None
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
-    # The service function that serves this request when the canary calls a version directly;
-    # defaults to the environment's ``http_entry``.
-    function: str | None = None
+    function: str | None = Field(
+        default=None,
+        description="The function key the canary calls directly for this check (default: http_entry)",
+    )
 
 
 class EnvironmentTarget(_Strict):
     """Where one environment of the service lives."""
 
-    # Service-level function key -> the Lambda function's name (or ARN) in this environment.
-    functions: dict[str, str] = Field(min_length=1)
+    functions: dict[str, str] = Field(
+        min_length=1, description="Service function key -> the Lambda function's name or ARN here"
+    )
     alias: str = Field(default="live", pattern=r"^[A-Za-z0-9_-]{1,128}$")
-    # The key of the function behind the environment's HTTP endpoint.
-    http_entry: str
-    # Base URL the integration checks call (API Gateway stage, function URL, ...).
-    base_url: str = Field(pattern=r"^https?://")
+    http_entry: str = Field(description="The key of the function behind the environment's HTTP endpoint")
+    base_url: str = Field(
+        pattern=r"^https?://",
+        description="Base URL the integration checks call (API Gateway stage, function URL, ...)",
+    )
     alarms: list[str] = Field(default_factory=list)
     # The role every step that reads or changes this environment assumes (roles/deployer.yaml), in the
     # environment's own account or the control plane's. Absent: the control-plane function's own role,
     # which template.yaml gives no rights on any environment (docs/security.md).
     role_arn: str | None = Field(default=None, pattern=ROLE_ARN_PATTERN, max_length=2048)
-    # Sent as sts:ExternalId when the role's trust policy asks for one.
-    external_id: str | None = Field(default=None, pattern=EXTERNAL_ID_PATTERN, min_length=2, max_length=1224)
+    external_id: str | None = Field(
+        default=None,
+        pattern=EXTERNAL_ID_PATTERN,
+        min_length=2,
+        max_length=1224,
+        description="Sent as sts:ExternalId when the role's trust policy asks for one",
+    )
 
     @model_validator(mode="after")
     def _entry_is_a_function(self) -> EnvironmentTarget:
@@ -157,8 +167,9 @@ class SlackApprovalSettings(_Strict):
     # The workspace (``T...``; ``E...`` for an Enterprise Grid org) whose clicks count: user ids are only
     # unique within one, and a Slack app can be installed in several.
     team_id: str = Field(pattern=r"^[TE][A-Z0-9]{2,20}$")
-    # Slack user id -> the approver (an email on the allowlist) that user acts as.
-    approvers: dict[str, str] = Field(min_length=1)
+    approvers: dict[str, str] = Field(
+        min_length=1, description="Slack user id -> the approver (an email on the list) that user acts as"
+    )
 
     @field_validator("approvers")
     @classmethod
@@ -172,22 +183,31 @@ class SlackApprovalSettings(_Strict):
 class ApprovalSettings(_Strict):
     approvers: list[str] = Field(min_length=1)
     channels: list[Literal["email", "slack"]] = Field(default=["email"], min_length=1)
-    # One value for both the approval task's timeout and the approval links' expiry.
-    timeout_seconds: int = Field(default=86_400, ge=10, le=7 * 86_400)
-    # How many distinct approvers must approve; one rejection ends the promotion.
-    required_approvals: int = Field(default=1, ge=1, le=10)
-    # The two-person rule: the commit's (verified) author cannot approve their own change.
-    allow_self_approval: bool = False
+    timeout_seconds: int = Field(
+        default=86_400, ge=10, le=7 * 86_400, description="The approval task's timeout and the links' expiry"
+    )
+    required_approvals: int = Field(
+        default=1, ge=1, le=10, description="Distinct approvers who must approve; one rejection ends it"
+    )
+    allow_self_approval: bool = Field(
+        default=False, description="False: the commit's verified author cannot approve their own change"
+    )
     # When the author is unknown or unverified the two-person rule cannot be checked: "refuse" (fail closed)
     # refuses every approval of such a promotion; "allow" lets it through, said on the page and in the audit.
     unverified_author: Literal["refuse", "allow"] = "refuse"
-    # A newer promotion asking while an older one waits: end the older one, or hold the newer one back.
-    on_newer_request: Literal["supersede", "queue"] = "supersede"
+    on_newer_request: Literal["supersede", "queue"] = Field(
+        default="supersede",
+        description="A newer promotion asking while an older one waits: end the older, or queue the newer",
+    )
     slack: SlackApprovalSettings | None = None
-    # IAM principal ARN (or a prefix ending in "*") -> the approver an operator acts as on the CLI.
-    operators: dict[str, str] = Field(default_factory=dict)
-    # Approver -> GitHub login, so the two-person rule compares logins (it falls back to commit emails).
-    github_logins: dict[str, str] = Field(default_factory=dict)
+    operators: dict[str, str] = Field(
+        default_factory=dict,
+        description="IAM principal ARN (or a prefix ending in *) -> the approver an operator acts as",
+    )
+    github_logins: dict[str, str] = Field(
+        default_factory=dict,
+        description="Approver -> GitHub login, for the two-person rule (else commit emails are compared)",
+    )
 
     @field_validator("approvers")
     @classmethod
@@ -342,15 +362,19 @@ class GitHubSettings(_Strict):
         pattern=r"^\.github/workflows/[^/@]+\.ya?ml$",
         max_length=255,
     )
-    # Start on a push to ``branch`` too (only when the build is published before the push lands).
-    push_triggers: bool = False
+    push_triggers: bool = Field(
+        default=False, description="Start on a push to branch too (the build must be published first)"
+    )
     # Globs a Dependabot bypass may change: without "/" a glob matches the file name in any directory,
     # with "/" it matches the whole path.
     dependency_manifests: list[str] = Field(
         default_factory=lambda: list(DEFAULT_DEPENDENCY_MANIFESTS), max_length=100
     )
-    # REST API root: https://api.github.com, or https://HOST/api/v3 on GitHub Enterprise Server.
-    api_url: str = Field(default="https://api.github.com", pattern=r"^https?://[^\s]+$")
+    api_url: str = Field(
+        default="https://api.github.com",
+        pattern=r"^https?://[^\s]+$",
+        description="REST API root: https://api.github.com, or https://HOST/api/v3 on GitHub Enterprise",
+    )
     # Secrets Manager ids. The webhook secret ({stack}/github/webhook/{pipeline}) defaults to the stack's
     # own; the API token is {stack}/github/api/{pipeline}. Without a token nothing can be proven (every
     # change needs approval) and no deployment statuses are posted.
@@ -378,14 +402,25 @@ class GitHubSettings(_Strict):
 
 
 class PipelineConfig(_Strict):
+    """One pipeline: one service, its repository, its two environments, and how a build moves through them."""
+
+    # Editors find the JSON Schema through this key (docs/pipeline.schema.json); the control plane
+    # ignores it, and unknown keys stay refused.
+    json_schema: str | None = Field(
+        default=None,
+        alias="$schema",
+        max_length=2048,
+        description="The JSON Schema this file follows, for editors (docs/pipeline.schema.json); ignored",
+    )
     name: str = Field(pattern=PIPELINE_NAME_PATTERN)
     repo: str = Field(pattern=REPO_PATTERN)
     branch: str = Field(default="main", min_length=1)
     artifacts: ArtifactSource
     environments: Environments
     checks: list[HttpCheck] = Field(min_length=1)
-    # Checks for the new prod version, called directly; the integration checks when absent.
-    canary_checks: list[HttpCheck] | None = None
+    canary_checks: list[HttpCheck] | None = Field(
+        default=None, description="Checks on the new prod versions, called directly (default: checks)"
+    )
     approval: ApprovalSettings
     bake: BakeSettings = Field(default_factory=BakeSettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
