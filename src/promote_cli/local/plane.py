@@ -569,6 +569,8 @@ class LocalControlPlane:
         # ... and for Slack: its Web API and the response_urls of interactions posted to the local plane.
         environment["SLACK_API_URL"] = f"{self.api_url}/_local/slack/api/"
         environment["SLACK_RESPONSE_URL_PREFIX"] = f"{self.api_url}/_local/slack/response/"
+        for key in environment:  # stop() puts these back too
+            self._environment_before.setdefault(key, os.environ.get(key))
         os.environ.update(environment)
         self.client("ses").verify_email_identity(EmailAddress=environment["EMAIL_SENDER"])
         bucket = next(resolver.refs[lid] for lid, r in resources.items() if r["Type"] == "AWS::S3::Bucket")
