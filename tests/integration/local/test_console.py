@@ -224,7 +224,12 @@ def test_promote_start_prints_the_console_link(
     document["artifacts"] = {**document["artifacts"], "wait_seconds": 0}
     plane.put_pipeline(json.dumps(document), source=f"test pipeline {UNPUBLISHED_PIPELINE}")
 
-    assert cli.main(["--local", "start", "--pipeline", UNPUBLISHED_PIPELINE, "--sha", "ab" * 20]) == 0
+    assert (
+        cli.main(
+            ["--local", "start", "--pipeline", UNPUBLISHED_PIPELINE, "--sha", "ab" * 20, "--wait-for-build"]
+        )
+        == 0
+    )
     started = json.loads(capsys.readouterr().out)
 
     assert started["console_url"] == page(plane, started["execution_arn"])
