@@ -21,12 +21,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $@
 
-# aws-sam-cli pins an older boto3 and is large: it lives in its own environment.
-sam-setup: $(SAM_VENV)/.installed
-$(SAM_VENV)/.installed:
+# aws-sam-cli pins an older boto3 and is large: it lives in its own environment, with AWS's serverless
+# rules for cfn-lint (the marker's name changes when what is installed here changes).
+sam-setup: $(SAM_VENV)/.installed-2
+$(SAM_VENV)/.installed-2:
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install -q --upgrade pip
-	$(SAM_VENV)/bin/pip install -q "aws-sam-cli>=1.120"
+	$(SAM_VENV)/bin/pip install -q "aws-sam-cli>=1.120" "cfn-lint-serverless>=0.3"
 	touch $@
 
 demo: setup
@@ -47,6 +48,7 @@ sam-validate: sam-setup
 	$(SAM_VENV)/bin/sam validate --lint -t examples/sentiment-service/template.yaml
 	$(SAM_VENV)/bin/sam validate --lint -t roles/ci-upload.yaml
 	$(SAM_VENV)/bin/sam validate --lint -t roles/deployer.yaml
+	$(SAM_VENV)/bin/cfn-lint template.yaml -a cfn_lint_serverless.rules
 
 sam-build: sam-setup
 	PATH="$(PY313_DIR):$$PATH" $(SAM_VENV)/bin/sam build --template-file template.yaml

@@ -473,7 +473,10 @@ class LocalControlPlane:
         }
         # Physical ids are deterministic, so every Ref and GetAtt resolves before anything is created,
         # except secrets, whose ARN moto makes up: those are created first.
-        for logical_id, resource in resources.items():
+        # Log groups are named after the resources they log for, so they are named last.
+        for logical_id, resource in sorted(
+            resources.items(), key=lambda item: item[1]["Type"] == "AWS::Logs::LogGroup"
+        ):
             self._name_resource(resolver, logical_id, resource, stack)
         sm = self.client("secretsmanager")
         for logical_id, resource in resources.items():
@@ -518,10 +521,12 @@ class LocalControlPlane:
             "AWS::S3::Bucket",
             "AWS::S3::BucketPolicy",
             "AWS::DynamoDB::Table",
+            "AWS::SQS::Queue",
             "AWS::SNS::Topic",
             "AWS::SNS::Subscription",
             "AWS::Lambda::Function",
             "AWS::StepFunctions::StateMachine",
+            "AWS::Logs::LogGroup",  # named after the functions
             "AWS::CloudWatch::Alarm",
             "AWS::CloudWatch::Dashboard",
             "AWS::Events::Rule",
@@ -534,6 +539,11 @@ class LocalControlPlane:
             "AWS::Lambda::Permission",
             "AWS::ApiGatewayV2::Api",
             "AWS::ApiGatewayV2::Stage",
+            # The local EventBridge invokes the cleanup synchronously and moto's SNS does not deliver email:
+            # nothing locally retries asynchronously or dead-letters, so the queue's policy and the
+            # function's on-failure destination have nothing to act on.
+            "AWS::SQS::QueuePolicy",
+            "AWS::Lambda::EventInvokeConfig",
         }
         unknown = {r["Type"] for r in resources.values()} - handled - not_needed
         if unknown:
@@ -630,6 +640,15 @@ class LocalControlPlane:
             refs[logical_id] = explicit("AlarmName")
         elif kind == "AWS::CloudWatch::Dashboard":
             refs[logical_id] = explicit("DashboardName")
+        elif kind == "AWS::Logs::LogGroup":
+            name = explicit("LogGroupName")
+            refs[logical_id] = name
+            attrs[(logical_id, "Arn")] = f"arn:aws:logs:{region}:{account}:log-group:{name}:*"
+        elif kind == "AWS::SQS::Queue":
+            name = explicit("QueueName")
+            refs[logical_id] = f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+            attrs[(logical_id, "QueueName")] = name
+            attrs[(logical_id, "Arn")] = f"arn:aws:sqs:{region}:{account}:{name}"
         elif kind == "AWS::SNS::Subscription":
             refs[logical_id] = f"arn:aws:sns:{region}:{account}:{stack}-{logical_id}"
         elif kind == "AWS::Events::Rule":
@@ -677,6 +696,14 @@ class LocalControlPlane:
             )
         elif kind == "AWS::SNS::Topic":
             self.client("sns").create_topic(Name=physical.rsplit(":", 1)[1])
+        elif kind == "AWS::Logs::LogGroup":
+            logs = self.client("logs")
+            logs.create_log_group(logGroupName=physical)
+            logs.put_retention_policy(
+                logGroupName=physical, retentionInDays=int(properties["RetentionInDays"])
+            )
+        elif kind == "AWS::SQS::Queue":
+            self.client("sqs").create_queue(QueueName=physical.rsplit("/", 1)[1])
         elif kind == "AWS::SNS::Subscription":
             self.client("sns").subscribe(
                 TopicArn=properties["TopicArn"],
