@@ -47,6 +47,9 @@ class Node:
     label: str
     kind: str  # the state's Type; "start", "end", or "join" for the markers this module adds
     cluster: str | None = None
+    comment: str = ""  # the state's Comment
+    # A join: the id of the Parallel or Map state whose branches it gathers (and whose Next, End it carries).
+    gathers: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,15 @@ def load_definition(path: Path = ASL_FILE) -> dict[str, Any]:
 
 
 def build_graph(definition: Mapping[str, Any]) -> Graph:
+    """Every state of the definition as a node and every way out of it as an edge: the one reading of the
+    ASL's transitions, drawn by ``promote graph`` and by the local console (promote_cli.local.console.graph).
+    """
+    if (
+        not isinstance(definition, Mapping)
+        or not isinstance(definition.get("States"), Mapping)
+        or not isinstance(definition.get("StartAt"), str)
+    ):
+        raise GraphError("not an ASL definition: StartAt and States are required")
     graph = Graph()
     start = Node(graph.new_id("start"), "start", "start")
     graph.nodes.append(start)
@@ -120,12 +132,12 @@ def _add_machine(graph: Graph, machine: Mapping[str, Any], *, cluster: str | Non
 
     joins: dict[str, str] = {}
     for name, state in states.items():
-        graph.nodes.append(Node(ids[name], name, str(state["Type"]), cluster))
+        graph.nodes.append(Node(ids[name], name, str(state["Type"]), cluster, str(state.get("Comment", ""))))
     for name, state in states.items():
         source = ids[name]
         kind = state["Type"]
         if kind in ("Parallel", "Map"):
-            join = Node(graph.new_id(f"{name} done"), f"{name} done", "join", cluster)
+            join = Node(graph.new_id(f"{name} done"), f"{name} done", "join", cluster, gathers=source)
             graph.nodes.append(join)
             joins[name] = join.id
             inner_exits: list[str] = []

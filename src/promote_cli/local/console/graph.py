@@ -1,8 +1,9 @@
-"""The promotion as a graph: its states and transitions, read from the state machine's own definition.
+"""The promotion as the console draws it: its top-level states and the transitions between them.
 
 The definition is the one the execution runs (``DescribeStateMachine``, created from
-statemachine/promotion.asl.json), so the drawing can never drift from the ASL. Layout is the browser's
-(the vendored dagre); this module says only what is connected to what, and why.
+statemachine/promotion.asl.json), so the drawing can never drift from the ASL. Reading the ASL is
+:func:`promote_cli.graph.build_graph`'s, the same reading ``promote graph`` draws; this module only says it
+in the console's terms. Layout is the browser's (the vendored dagre).
 """
 
 from __future__ import annotations
@@ -10,23 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
-TransitionKind = Literal["next", "choice", "default", "catch"]
-# Comparison operators of a Choice rule, as they read on an edge.
-_COMPARISONS = {
-    "Equals": "==",
-    "EqualsPath": "==",
-    "LessThan": "<",
-    "LessThanPath": "<",
-    "LessThanEquals": "<=",
-    "LessThanEqualsPath": "<=",
-    "GreaterThan": ">",
-    "GreaterThanPath": ">",
-    "GreaterThanEquals": ">=",
-    "GreaterThanEqualsPath": ">=",
-    "Matches": "matches",
-}
+from promote_cli.graph import EdgeKind, build_graph
+
+# Edges of build_graph the console does not draw: its start and end markers, and the way into a Parallel
+# state's branches or a Map state's items (the console shows the Parallel or Map state as one node).
+_NOT_DRAWN: frozenset[EdgeKind] = frozenset({"start", "end", "branch"})
 
 
 @dataclass(frozen=True)
@@ -42,7 +33,7 @@ class StateNode:
 class Transition:
     source: str
     target: str
-    kind: TransitionKind
+    kind: EdgeKind  # "next", "choice", "default" or "catch"
     label: str
 
 
@@ -60,67 +51,31 @@ class StateGraph:
         }
 
 
-class DefinitionError(ValueError):
-    """The definition is not an ASL state machine this console can draw."""
-
-
 def state_graph(definition: str | Mapping[str, Any]) -> StateGraph:
-    """The top-level states of an ASL definition (JSON text or parsed) and every way out of each."""
-    document = json.loads(definition) if isinstance(definition, str) else definition
-    states = document.get("States") if isinstance(document, Mapping) else None
-    if not isinstance(states, Mapping) or not isinstance(document.get("StartAt"), str):
-        raise DefinitionError("not an ASL definition: StartAt and States are required")
-    nodes: list[StateNode] = []
-    transitions: list[Transition] = []
-    for name, state in states.items():
-        kind = str(state.get("Type", ""))
-        nodes.append(
-            StateNode(
-                name=name,
-                type=kind,
-                comment=str(state.get("Comment", "")),
-                terminal=bool(state.get("End")) or kind in ("Succeed", "Fail"),
-            )
-        )
-        transitions.extend(_ways_out(name, state))
-    names = {node.name for node in nodes}
-    dangling = sorted({t.target for t in transitions} - names)
-    if document["StartAt"] not in names or dangling:
-        raise DefinitionError(
-            f"transitions to states the definition lacks: {[document['StartAt'], *dangling]}"
-        )
-    return StateGraph(start_at=document["StartAt"], states=tuple(nodes), transitions=tuple(transitions))
+    """The top-level states of an ASL definition (JSON text or parsed) and every way out of each.
 
-
-def _ways_out(name: str, state: Mapping[str, Any]) -> list[Transition]:
-    found: list[Transition] = []
-    for rule in state.get("Choices") or []:
-        found.append(Transition(name, str(rule["Next"]), "choice", choice_label(rule)))
-    if state.get("Default"):
-        found.append(Transition(name, str(state["Default"]), "default", "otherwise"))
-    if state.get("Next"):
-        found.append(Transition(name, str(state["Next"]), "next", ""))
-    for catcher in state.get("Catch") or []:
-        errors = ", ".join(str(error) for error in catcher.get("ErrorEquals") or [])
-        found.append(Transition(name, str(catcher["Next"]), "catch", errors))
-    return found
-
-
-def choice_label(rule: Mapping[str, Any]) -> str:
-    """A Choice rule as it reads on its edge: ``$.bake.done == true``, ``not (...)``, ``... and ...``."""
-    if "And" in rule:
-        return " and ".join(f"({choice_label(inner)})" for inner in rule["And"])
-    if "Or" in rule:
-        return " or ".join(f"({choice_label(inner)})" for inner in rule["Or"])
-    if "Not" in rule:
-        return f"not ({choice_label(rule['Not'])})"
-    variable = str(rule.get("Variable", ""))
-    for key, value in rule.items():
-        if key in ("Variable", "Next"):
-            continue
-        if key.startswith("Is"):
-            return f"{variable} {key[2:].lower()}" if value else f"{variable} not {key[2:].lower()}"
-        for suffix, operator in sorted(_COMPARISONS.items(), key=lambda item: -len(item[0])):
-            if key.endswith(suffix):
-                return f"{variable} {operator} {json.dumps(value)}"
-    return variable
+    Raises :class:`promote_cli.graph.GraphError` for a definition that is not ASL or leads nowhere.
+    """
+    graph = build_graph(json.loads(definition) if isinstance(definition, str) else definition)
+    top_level = [node for node in graph.nodes if node.cluster is None]
+    states = [node for node in top_level if node.kind not in ("start", "end", "join")]
+    name_of = {node.id: node.label for node in states}
+    # What leaves a Parallel or Map state's join (its Next, its End) leaves the state itself.
+    name_of |= {node.id: name_of[node.gathers] for node in top_level if node.gathers is not None}
+    drawn = [
+        edge
+        for edge in graph.edges
+        if edge.kind not in _NOT_DRAWN and edge.source in name_of and edge.target in name_of
+    ]
+    ending = {name_of[edge.source] for edge in graph.edges if edge.kind == "end"}
+    start = next(edge.target for edge in graph.edges if edge.kind == "start")
+    return StateGraph(
+        start_at=name_of[start],
+        states=tuple(
+            StateNode(node.label, node.kind, node.comment, node.label in ending or node.kind == "Fail")
+            for node in states
+        ),
+        transitions=tuple(
+            Transition(name_of[edge.source], name_of[edge.target], edge.kind, edge.label) for edge in drawn
+        ),
+    )
