@@ -187,6 +187,17 @@ def _running_plane(state_file: Path) -> dict[str, Any] | None:
 
 
 # ---- commands ---------------------------------------------------------------------------------
+def _quiet_local_plane() -> None:
+    """What the emulation says about itself, not about the promotion: moto's engine logs every caught
+    task failure with its stack, and Powertools warns about metrics nobody publishes locally."""
+    import logging
+    import warnings
+
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"aws_lambda_powertools(\..*)?")
+
+
 def cmd_local_up(args: argparse.Namespace) -> int:
     from promote_cli.local.plane import LocalControlPlane, PlaneOptions
     from promote_cli.local.template import TemplateError
@@ -222,6 +233,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             f"{state_file}): stop it first (kill {running['pid']}), or start another from a directory of "
             f"its own or with {STATE_DIR_ENV} set"
         )
+    if not args.verbose:
+        _quiet_local_plane()
     stop = _stop_on_signals()
     plane = LocalControlPlane(options)
     try:
@@ -506,7 +519,7 @@ def cmd_start(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from promote_cli.local.demo import run_demo
 
-    return run_demo()
+    return run_demo(keep=args.keep)
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -545,6 +558,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(repeatable)",
     )
     up.add_argument("--quiet", action="store_true", help="do not print outbox messages")
+    up.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also print what the emulation logs (moto's engine, Powertools' warnings)",
+    )
     up.add_argument(
         "--time-scale",
         type=_time_scale,
@@ -673,6 +691,9 @@ def build_parser() -> argparse.ArgumentParser:
     start.set_defaults(func=cmd_start)
 
     demo = commands.add_parser("demo", help="a full local promotion, end to end")
+    demo.add_argument(
+        "--keep", action="store_true", help="keep the local plane up afterwards, to look around its console"
+    )
     demo.set_defaults(func=cmd_demo)
 
     approvals_cli.add_commands(

@@ -226,7 +226,23 @@ def scenario_canary_rollback(ready: dict[str, Any], *, say: Say) -> ScenarioResu
     )
 
 
-def run_demo(say: Say = print) -> int:
+def until_interrupted() -> None:
+    """Block until Ctrl-C (SIGINT) or SIGTERM."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_demo(say: Say = print, *, keep: bool = False, hold: Callable[[], None] = until_interrupted) -> int:
     # The local plane accepts any credentials; set some so boto3 does not go looking for real ones.
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "local")
@@ -239,7 +255,15 @@ def run_demo(say: Say = print) -> int:
                 f"local control plane up in {time.monotonic() - started:.1f}s: API {ready['api_url']}, "
                 f"AWS {ready['aws_endpoint_url']}"
             )
+            say(f"console: {ready['console_url']}")
             results = [scenario_approved(ready, say=say), scenario_canary_rollback(ready, say=say)]
+            if keep:
+                for result in results:
+                    say(f"{'PASS' if result.ok else 'FAIL'}  {result.name}: {result.detail}")
+                say(f"the plane stays up: open {ready['console_url']} (Ctrl-C stops it)")
+                hold()
+                say("stopping the local control plane")
+                return 0 if all(result.ok for result in results) else 1
         except Exception as error:
             say(f"demo failed: {type(error).__name__}: {error}")
             say(plane.log_path.read_text()[-3000:])
