@@ -28,6 +28,7 @@ import requests
 
 from promote_cli.control import ControlError, ControlPlane, follow, serving
 from promote_cli.local import github_payloads, sample
+from promote_cli.local.accounts import account_client
 from promotion.console import execution_console_url
 from promotion.pipeline.artifacts import lambda_code_sha256
 
@@ -134,8 +135,7 @@ def _promote(ready: dict[str, Any], variant: str, *, say: Say) -> tuple[str, Any
         ready["stack_name"], boto3.client("stepfunctions", **endpoint), boto3.client("ssm", **endpoint)
     )
     config = control.pipeline(ready["pipeline"])
-    lam = boto3.client("lambda", **endpoint)
-    before = serving(lam, config, "prod")
+    before = serving(_prod_lambda(ready), config, "prod")
     sha = secrets.token_hex(20)
     build = sample.publish_build(
         boto3.client("s3", **endpoint),
@@ -182,13 +182,20 @@ def start_through_webhook(
     return dict(answer.json())
 
 
+def _prod_lambda(ready: dict[str, Any]) -> Any:
+    """Lambda in prod's account, which the ready line names (the local plane keeps it apart, as AWS may)."""
+    return account_client(
+        "lambda", ready["accounts"]["prod"], region=ready["region"], endpoint_url=ready["aws_endpoint_url"]
+    )
+
+
 def _show_prod(ready: dict[str, Any], before: dict[str, Any], *, say: Say) -> dict[str, Any]:
     endpoint = {"endpoint_url": ready["aws_endpoint_url"], "region_name": ready["region"]}
     control = ControlPlane(
         ready["stack_name"], boto3.client("stepfunctions", **endpoint), boto3.client("ssm", **endpoint)
     )
     config = control.pipeline(ready["pipeline"])
-    after = serving(boto3.client("lambda", **endpoint), config, "prod")
+    after = serving(_prod_lambda(ready), config, "prod")
     for key, now in after.items():
         say(
             f"  prod {now['function']}: {now['alias']} -> v{now['version']} (was v{before[key]['version']}), "
