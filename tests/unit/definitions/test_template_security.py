@@ -121,6 +121,8 @@ ENVIRONMENT_FUNCTIONS = {
     "ShiftTrafficFunction",
     "CheckAlarmsFunction",
     "RollbackFunction",
+    # The operators' emergency rollback runs there, acting on the environment as its deployer role.
+    "OperatorApiFunction",
 }
 
 
