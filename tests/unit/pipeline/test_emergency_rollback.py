@@ -259,6 +259,18 @@ def test_each_rollback_goes_one_known_good_build_further_back_then_refuses(world
     assert world.serving() == {key: "2" for key in PROD}
 
 
+def test_a_build_rolled_back_in_an_incident_is_never_the_target_again(world: World) -> None:
+    # Given A, then B, which the operator rolled back to A, then C
+    world.promote(SHA_A, "2")
+    world.promote(SHA_B, "3")
+    assert world.roll_back().sha == SHA_A
+    world.promote(SHA_C, "4")
+
+    # When C is rolled back, prod goes to A (what it ran before C), not to B
+    assert world.roll_back().sha == SHA_A
+    assert world.serving() == {key: "2" for key in PROD}
+
+
 def test_a_promotion_that_was_rolled_back_is_not_what_prod_runs_so_it_is_skipped(world: World) -> None:
     # Given A and B succeeded, then C failed and was rolled back: prod runs B again
     world.promote(SHA_A, "2")

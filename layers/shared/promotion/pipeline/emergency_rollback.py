@@ -1,10 +1,10 @@
 """An operator's emergency rollback: an environment's aliases straight back to its previous known-good
 versions, in seconds, without rerunning a promotion (no preprod, no checks, no approval).
 
-The target comes from the deployment ledger: the newest ``succeeded`` entry older than the deployment the
-environment runs now, whose versions differ from what it runs. When what it runs is itself an emergency
-rollback, "older" is counted from the entry that rollback restored, so a second rollback goes one known-good
-build further back rather than forward again.
+The target comes from the deployment ledger: the newest ``succeeded`` entry whose versions differ from
+what the environment runs now, skipping the commits an emergency rollback already moved away from. So a
+second rollback goes one known-good build further back rather than forward again, and a build rolled back
+in an incident is never the target of a later one.
 
 Under the environment's deploy lock, the same lock promotions take (``take_environment_lock``): a running
 promotion's lock is never taken over, and the refusal names it; a finished one's is reclaimed as a promotion
@@ -121,19 +121,24 @@ def _versions(entry: LedgerEntry) -> dict[str, str] | None:
 def rollback_target(
     ledger: RollbackLedger, pipeline: str, environment: Environment
 ) -> tuple[LedgerEntry, EnvironmentPointer | None]:
-    """The entry to go back to, and the ``current`` pointer it was chosen against."""
+    """The entry to go back to, and the ``current`` pointer it was chosen against: newest first, the first
+    ``succeeded`` entry whose versions are not what runs now and whose commit no later emergency rollback
+    moved away from (an operator rolled it back in an incident: it is not known-good any more)."""
     current = ledger.pointer(pipeline, environment, "current")
-    before_key = current.entry_key if current else None
-    if current is not None and current.entry_key:
-        running = ledger.entry(pipeline, environment, current.entry_key)
-        if running is not None and running.mode == MODE and running.restored_entry_key:
-            before_key = running.restored_entry_key
     serving = current.versions if current else {}
+    abandoned: set[str] = set()
     for entry in ledger.history(pipeline, environment, limit=HISTORY_ENTRIES):
-        if before_key is not None and entry.entry_key >= before_key:
+        if entry.mode == MODE:
+            if entry.previous_sha:
+                abandoned.add(entry.previous_sha)
             continue
         versions = _versions(entry)
-        if entry.outcome == "succeeded" and versions is not None and versions != serving:
+        if (
+            entry.outcome == "succeeded"
+            and entry.sha not in abandoned
+            and versions is not None
+            and versions != serving
+        ):
             return entry, current
     raise NoRollbackTarget(
         f"{pipeline} {environment}: the ledger has no earlier successful deployment to go back to "
