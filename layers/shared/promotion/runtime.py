@@ -129,6 +129,8 @@ def emergency_rollback_runner(audit: AuditLog) -> RunRollback:
             config.environments.target(environment),
             execution_name=f"{MODE}-{config.name}",
         )
+        from promotion.github.runtime import deployment_reporter
+
         deps = EmergencyRollbackDeps(
             lambda_client=clients.lambda_client,
             sfn=aws.client("stepfunctions"),
@@ -137,6 +139,7 @@ def emergency_rollback_runner(audit: AuditLog) -> RunRollback:
             audit=audit,
             mailer=mailer(),
             publisher=event_publisher(),
+            reporter=deployment_reporter(),
         )
         return emergency_rollback(
             deps, config, environment, operator=operator, reason=reason, now=time.time(), requester=requester

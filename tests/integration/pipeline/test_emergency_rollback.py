@@ -131,3 +131,11 @@ def test_rollback_puts_prod_back_on_the_previous_build_at_once_and_only_for_oper
     assert len(notices) == 1
     assert "Reason: errors spiking" in notices[0]["text"]
     assert environments.get(PIPELINE, "prod").lock_owner == ""
+    # and GitHub has a successful prod deployment of the first build, the rollback's own
+    restored = [
+        d
+        for d in plane.github.deployments(first.config.repo, first.sha)
+        if d["environment"] == "prod"
+        and d["payload"].get("execution_name", "").startswith("emergency_rollback-")
+    ]
+    assert [[status["state"] for status in d["statuses"]] for d in restored] == [["success"]]

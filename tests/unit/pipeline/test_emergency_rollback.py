@@ -66,6 +66,16 @@ class FakeTopic:
         self.published.append({"subject": subject, "event": event})
 
 
+@dataclass
+class FakeReporter:
+    """Records the GitHub deployment statuses an emergency rollback asks for."""
+
+    restored_calls: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def restored(self, config: Any, environment: str, sha: str, *, description: str, name: str) -> None:
+        self.restored_calls.append((environment, sha, description))
+
+
 class RacedLambda:
     """Lambda whose aliases someone else keeps moving: every guarded UpdateAlias loses the race."""
 
@@ -89,6 +99,7 @@ class World:
     audit: FakeAudit
     mailer: FakeMailer
     topic: FakeTopic
+    reporter: FakeReporter = field(default_factory=FakeReporter)
     clock: list[int] = field(default_factory=lambda: [1_700_000_000])
 
     def deps(self, lambda_client: Any = None) -> EmergencyRollbackDeps:
@@ -100,6 +111,7 @@ class World:
             audit=self.audit,
             mailer=self.mailer,
             publisher=self.topic,
+            reporter=self.reporter,
         )
 
     def serving(self) -> dict[str, str]:
@@ -241,7 +253,8 @@ def test_prod_goes_straight_back_to_the_previous_known_good_versions_and_says_wh
     assert "Reason: errors spiking" in mail["text"]
     (notice,) = world.topic.published
     assert (notice["event"]["outcome"], notice["event"]["operator"]) == ("emergency_rollback", OPERATOR)
-    # and the lock is free again
+    # GitHub hears prod runs A again, and the lock is free
+    assert world.reporter.restored_calls == [("prod", SHA_A, "emergency rollback by on-call: errors spiking")]
     assert world.environments.get(PIPELINE, "prod").lock_owner == ""
 
 
@@ -380,6 +393,7 @@ def test_aliases_that_keep_changing_fail_the_rollback_freeze_prod_and_raise_the_
     (mail,) = world.mailer.sent
     assert mail["subject"].startswith("CRITICAL: emergency rollback of sentiment-service prod failed")
     assert f"promote unfreeze --pipeline {PIPELINE} --environment prod" in mail["text"]
+    assert world.reporter.restored_calls == []
 
 
 def test_nothing_to_go_back_to_on_a_fresh_ledger(world: World) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -37,6 +37,9 @@ from promotion.models.execution import BaselineFunction, EnvironmentBaseline
 from promotion.observability import logger
 from promotion.pipeline.prepare import take_environment_lock
 from promotion.pipeline.rollback import roll_back
+
+if TYPE_CHECKING:  # the GitHub stack is imported only where a reporter is made
+    from promotion.github.deployment_status import DeploymentReporter
 
 MODE = "emergency_rollback"
 # The lock is held for seconds; a rollback that dies holding it frees the environment after this.
@@ -92,6 +95,8 @@ class EmergencyRollbackDeps:
     audit: AuditLog
     mailer: Mailer
     publisher: EventPublisher
+    # GitHub deployment statuses (``github.deployment_status``); None: none posted.
+    reporter: DeploymentReporter | None = None
 
 
 class EmergencyRollbackResult(BaseModel):
@@ -272,6 +277,14 @@ def emergency_rollback(
         )
     )
     _notify(deps, config, result)
+    if deps.reporter is not None:  # never raises: GitHub is a bystander
+        deps.reporter.restored(
+            config,
+            environment,
+            result.sha,
+            description=f"emergency rollback by {operator.rsplit('/', 1)[-1]}: {reason}",
+            name=name,
+        )
     return result
 
 
