@@ -403,3 +403,16 @@ def test_nothing_to_go_back_to_on_a_fresh_ledger(world: World) -> None:
         world.roll_back()
     assert world.serving() == {key: "2" for key in PROD}
     assert world.environments.get(PIPELINE, "prod").lock_owner == ""
+
+
+def test_another_emergency_rollback_holding_the_lock_is_waited_for_not_cancelled(world: World) -> None:
+    world.promote(SHA_A, "2")
+    world.promote(SHA_B, "3")
+    world.environments.acquire_lock(
+        PIPELINE, "prod", owner="emergency_rollback:other", lease_seconds=300, now=world.clock[0]
+    )
+
+    with pytest.raises(EnvironmentLocked, match="another emergency rollback") as refused:
+        world.roll_back()
+    assert "promote cancel" not in str(refused.value)
+    assert world.serving() == {key: "3" for key in PROD}

@@ -30,7 +30,6 @@ from promotion.errors import (
     EnvironmentFrozen,
     EnvironmentLocked,
     NoRollbackTarget,
-    RollbackFailed,
 )
 from promotion.models.config import Environment, PipelineConfig
 from promotion.models.execution import BaselineFunction, EnvironmentBaseline
@@ -170,11 +169,14 @@ def _lock(
         )
     except EnvironmentLocked as locked:
         holder = deps.environments.get(config.name, environment).lock_owner or "another deployment"
-        raise EnvironmentLocked(
-            f"{config.name} {environment} is locked by {holder}, which is deploying it: nothing was moved. "
-            f"Stop it with 'promote cancel {holder}' (its own rollback runs), or wait for it to end, "
-            "then roll back again"
-        ) from locked
+        if holder.startswith("arn:"):
+            what = (
+                f"which is deploying it: nothing was moved. Stop it with 'promote cancel {holder}' "
+                "(its own rollback runs), or wait for it to end, then roll back again"
+            )
+        else:
+            what = "another emergency rollback: nothing was moved; check 'promote status' before trying again"
+        raise EnvironmentLocked(f"{config.name} {environment} is locked by {holder}, {what}") from locked
 
 
 def emergency_rollback(
@@ -248,7 +250,7 @@ def emergency_rollback(
         )
         try:
             moved = roll_back(deps.lambda_client, baseline)
-        except RollbackFailed as failed:
+        except Exception as failed:  # whatever stopped it, some aliases may have moved: freeze, record
             _record_failure(
                 deps, config, environment, key, target, operator, reason, str(failed), at, requester
             )

@@ -91,9 +91,8 @@ def take_environment_lock(
 ) -> None:
     """Take the environment's deploy lock as ``owner``: taken over only from an owner execution that has
     ended (never from a running one, nor from one whose rollback failed)."""
-    lease = lease_seconds
     try:
-        environments.acquire_lock(config.name, environment, owner=owner, lease_seconds=lease, now=now)
+        environments.acquire_lock(config.name, environment, owner=owner, lease_seconds=lease_seconds, now=now)
         return
     except LockHeld as held:
         status, error = _owner_state(sfn, held.owner)
@@ -111,7 +110,7 @@ def take_environment_lock(
             ) from held
         stale = held.owner
     if not environments.reclaim_lock(
-        config.name, environment, stale_owner=stale, owner=owner, lease_seconds=lease, now=now
+        config.name, environment, stale_owner=stale, owner=owner, lease_seconds=lease_seconds, now=now
     ):
         raise EnvironmentLocked(f"{config.name} {environment}: the lock changed hands; waiting")
     if on_reclaim is not None:
