@@ -1,4 +1,5 @@
-"""Operator API: list waiting approvals and decide one, as the IAM caller API Gateway verified."""
+"""Operator API: list waiting approvals and decide one, and roll an environment back at once, as the IAM
+caller API Gateway verified."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.adapters.config_store import SsmPipelineConfigStore
-from promotion.approvals.runtime import approval_services
+from promotion.approvals.runtime import approval_services, audit_log
 from promotion.http.operator_routes import OperatorApiDeps, build_resolver
 from promotion.observability import logger, metrics, tracer
+from promotion.runtime import emergency_rollback_runner
 from promotion.settings import control_plane_settings
 
 _settings = control_plane_settings()
@@ -18,6 +20,7 @@ app = build_resolver(
     OperatorApiDeps(
         services=approval_services(),
         configs=SsmPipelineConfigStore(_settings.pipeline_config_prefix, max_age=_settings.cache_seconds),
+        emergency_rollback=emergency_rollback_runner(audit_log()),
     )
 )
 

@@ -32,6 +32,7 @@ from botocore.exceptions import (
 from promote_cli import approvals as approvals_cli
 from promote_cli import execution_commands, pipeline_commands
 from promote_cli import publish as publishing
+from promote_cli import rollback as rollback_cli
 from promote_cli.control import ControlError, ControlPlane
 from promotion.errors import PromotionError
 from promotion.pipeline.artifacts import build_prefix
@@ -470,22 +471,6 @@ def status_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def cmd_rollback(args: argparse.Namespace) -> int:
-    control = _control(args)
-    print(json.dumps(control.rollback(args.pipeline, args.environment, requested_by=getpass.getuser())))
-    return 0
-
-
-def cmd_redeploy(args: argparse.Namespace) -> int:
-    control = _control(args)
-    print(
-        json.dumps(
-            control.redeploy(args.pipeline, args.environment, args.sha, requested_by=getpass.getuser())
-        )
-    )
-    return 0
-
-
 def _service_name(value: str) -> str:
     from promote_cli.local import sample
 
@@ -656,16 +641,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
-    rollback = commands.add_parser("rollback", help="run the environment's last known-good build again")
-    rollback.add_argument("environment", choices=("preprod", "prod"))
-    rollback.add_argument("--pipeline", required=True)
-    rollback.set_defaults(func=cmd_rollback)
-
-    redeploy = commands.add_parser("redeploy", help="deploy a given (possibly older) build on purpose")
-    redeploy.add_argument("environment", choices=("preprod", "prod"))
-    redeploy.add_argument("sha", type=_sha)
-    redeploy.add_argument("--pipeline", required=True)
-    redeploy.set_defaults(func=cmd_redeploy)
+    rollback_cli.add_commands(
+        commands,
+        control=_control,
+        local_state=_local_state,
+        stack_name=lambda args: str(_local_state()["stack_name"]) if args.local else str(args.stack),
+        sha=_sha,
+    )
 
     start = commands.add_parser("start", help="start a promotion of one commit")
     start.add_argument("--pipeline", required=True)

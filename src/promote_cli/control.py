@@ -244,10 +244,25 @@ class ControlPlane:
             }
         return report
 
-    def rollback(
-        self, pipeline: str, environment: Literal["preprod", "prod"], *, requested_by: str
+    def redeploy(
+        self,
+        pipeline: str,
+        environment: Literal["preprod", "prod"],
+        sha: str | None,
+        *,
+        requested_by: str,
     ) -> dict[str, Any]:
-        """Run the last known-good build of ``environment`` again, through the whole state machine."""
+        """Promote ``sha`` to ``environment`` again through the whole state machine (preprod, checks,
+        approval); without ``sha``, the environment's last known-good build."""
+        if sha is not None:
+            return self.start(
+                pipeline,
+                sha,
+                requested_by=requested_by,
+                mode="redeploy",
+                target=environment,
+                source="operator",
+            )
         self.pipeline(pipeline)  # unknown pipeline: say so, not "no known-good deployment"
         known_good = self.ledger().pointer(pipeline, environment, "known_good")
         if known_good is None or known_good.sha is None:
@@ -261,13 +276,6 @@ class ControlPlane:
             source="operator",
         )
         return {**started, "sha": known_good.sha}
-
-    def redeploy(
-        self, pipeline: str, environment: Literal["preprod", "prod"], sha: str, *, requested_by: str
-    ) -> dict[str, Any]:
-        return self.start(
-            pipeline, sha, requested_by=requested_by, mode="redeploy", target=environment, source="operator"
-        )
 
     def cancel(self, execution_arn: str, *, reason: str, requested_by: str) -> dict[str, Any]:
         try:

@@ -148,3 +148,7 @@ class OutsideEnvironmentScope(PromotionError):
 class EnvironmentAccessDenied(PromotionError):
     """The environment's deployer role could not be assumed (its trust policy does not name this function's
     role, or the external id differs)."""
+
+
+class NoRollbackTarget(PromotionError):
+    """The ledger holds no earlier successful deployment of the environment to go back to."""

@@ -8,7 +8,7 @@ a function imports only the collaborators it uses (Lambda bills the import as IN
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -19,10 +19,15 @@ from promotion.adapters.messaging import SesMailer, SnsEventPublisher
 from promotion.adapters.secrets import get_secret_bytes
 from promotion.dal.environments import DynamoEnvironmentStateStore
 from promotion.dal.ledger import DynamoLedger
-from promotion.errors import InvalidExecutionInput
+from promotion.errors import InvalidExecutionInput, UnknownPipeline
 from promotion.models.config import Environment
 from promotion.models.validation import describe_validation_error
 from promotion.settings import control_plane_settings
+
+if TYPE_CHECKING:
+    from promotion.approvals.audit import AuditLog, Requester
+    from promotion.http.rollback_routes import RunRollback
+    from promotion.pipeline.emergency_rollback import EmergencyRollbackResult
 
 RequestT = TypeVar("RequestT", bound=BaseModel)
 
@@ -101,3 +106,43 @@ def secret_text(secret_id: str | None, name: str) -> str:
 
 def slack_signing_secret() -> str:
     return secret_text(control_plane_settings().slack_signing_secret, "SLACK_SIGNING_SECRET_ID")
+
+
+def emergency_rollback_runner(audit: AuditLog) -> RunRollback:
+    """``RunRollback`` for the operator route: each call acts on the environment as its deployer role,
+    with the operator-facing ledger, locks, audit (``audit``: the approval audit log) and notices."""
+    # Imported here: only the operator function rolls back, and the other handlers' INIT stays lean.
+    import time
+
+    from promotion.pipeline.emergency_rollback import MODE, EmergencyRollbackDeps, emergency_rollback
+
+    def run(
+        pipeline: str, environment: Environment, operator: str, reason: str, requester: Requester
+    ) -> EmergencyRollbackResult:
+        try:
+            config = pipeline_configs().get(pipeline)
+        except UnknownPipeline as error:
+            raise UnknownPipeline(f"unknown pipeline {pipeline!r}") from error
+        clients = environment_sessions().clients(
+            config.name,
+            environment,
+            config.environments.target(environment),
+            execution_name=f"{MODE}-{config.name}",
+        )
+        from promotion.github.runtime import deployment_reporter
+
+        deps = EmergencyRollbackDeps(
+            lambda_client=clients.lambda_client,
+            sfn=aws.client("stepfunctions"),
+            environments=environment_store(),
+            ledger=ledger(),
+            audit=audit,
+            mailer=mailer(),
+            publisher=event_publisher(),
+            reporter=deployment_reporter(),
+        )
+        return emergency_rollback(
+            deps, config, environment, operator=operator, reason=reason, now=time.time(), requester=requester
+        )
+
+    return run

@@ -279,8 +279,9 @@ def test_restarting_an_attempt_that_ended_is_one_line_and_exit_2(
 @pytest.mark.parametrize(
     "argv",
     [
-        ["rollback", "prod", "--pipeline", "no-such-pipeline"],
+        ["rollback", "prod", "--pipeline", "no-such-pipeline", "--reason", "incident"],
         ["redeploy", "preprod", "0" * 40, "--pipeline", "no-such-pipeline"],
+        ["redeploy", "prod", "--pipeline", "no-such-pipeline"],
         ["status", "--pipeline", "no-such-pipeline"],
         ["approvals", "list", "--pipeline", "no-such-pipeline"],
     ],

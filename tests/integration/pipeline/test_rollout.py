@@ -226,11 +226,13 @@ def test_prod_never_goes_backwards_unless_an_operator_redeploys(plane: LocalCont
     assert (history[0]["sha"], history[0]["mode"], history[0]["outcome"]) == (older, "redeploy", "succeeded")
 
 
-def test_operator_rollback_returns_prod_to_its_last_known_good_build(plane: LocalControlPlane) -> None:
+def test_a_redeploy_without_a_sha_promotes_prods_last_known_good_build_again(
+    plane: LocalControlPlane,
+) -> None:
     ctl = operator(plane)
     known_good = ctl.ledger().pointer("sentiment-service", "prod", "known_good")
     assert known_good is not None
-    started = ctl.rollback("sentiment-service", "prod", requested_by="ops")
+    started = ctl.redeploy("sentiment-service", "prod", None, requested_by="ops")
     assert started["sha"] == known_good.sha
     assert run_to_end(plane, started, known_good.sha) == "SUCCEEDED"
     assert states_visited(plane, started["execution_arn"])[-1] == "Deployed to prod"

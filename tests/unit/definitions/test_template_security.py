@@ -55,8 +55,9 @@ def test_each_function_reads_only_the_secrets_it_uses(template: dict[str, Any]) 
         "SlackDecisionFunction": {"Ref:SlackBotTokenSecret"},
         "ExpireApprovalFunction": {"Ref:SlackBotTokenSecret"},
         "CleanupExecutionFunction": {"Ref:SlackBotTokenSecret"},
-        # Deciders and the verifier take the Slack message's buttons off; their keys are in KMS.
-        "OperatorApiFunction": {"Ref:SlackBotTokenSecret"},
+        # Deciders and the verifier take the Slack message's buttons off; their keys are in KMS. The
+        # operator function also posts an emergency rollback's GitHub deployment status.
+        "OperatorApiFunction": {"Ref:SlackBotTokenSecret", API_TOKENS},
         "VerifyApprovalFunction": {"Ref:SlackBotTokenSecret"},
     }
     actual = {logical_id: secret_grants(f) for logical_id, f in functions.items() if secret_grants(f)}
@@ -108,6 +109,8 @@ ENVIRONMENT_FUNCTIONS = {
     "ShiftTrafficFunction",
     "CheckAlarmsFunction",
     "RollbackFunction",
+    # The operators' emergency rollback runs there, acting on the environment as its deployer role.
+    "OperatorApiFunction",
 }
 
 

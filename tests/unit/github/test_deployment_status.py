@@ -309,3 +309,40 @@ def test_statuses_link_to_the_control_planes_own_console_when_it_has_one(github:
     assert statuses
     assert {s["log_url"] for s in statuses} == {execution_console_url(promotion.execution.arn, console_base)}
     assert all(s["log_url"].startswith(console_base + "/executions/") for s in statuses)
+
+
+def test_an_emergency_rollback_is_its_own_successful_prod_deployment_no_promotion_takes_for_its_own(
+    github: GitHubStub,
+) -> None:
+    # Given a commit that was promoted to prod earlier
+    promotion = Promotion(github)
+    promotion.reporter().deploying(promotion.config, "prod", promotion.sha)
+
+    # When an emergency rollback puts prod back on it
+    promotion.reporter().restored(
+        promotion.config,
+        "prod",
+        promotion.sha,
+        description="emergency rollback by on-call: errors",
+        name="emergency_rollback-sentiment-service-1",
+    )
+
+    # Then prod has a second deployment of the commit, at once successful, owned by the rollback
+    prod = [d for d in github.deployments(SAMPLE_REPO, promotion.sha) if d["environment"] == "prod"]
+    rollback = next(
+        d for d in prod if d["payload"]["execution_name"] == "emergency_rollback-sentiment-service-1"
+    )
+    assert [s["state"] for s in rollback["statuses"]] == ["success"]
+    assert rollback["statuses"][0]["description"] == "emergency rollback by on-call: errors"
+    assert rollback["production_environment"] is True
+    # and the promotion's own prod deployment is still the one its reporter finds and finishes
+    promotion.reporter().finished(promotion.config, promotion.sha, promotion.execution, promoted=True)
+    states = {
+        d["payload"]["execution_name"]: [s["state"] for s in d["statuses"]]
+        for d in github.deployments(SAMPLE_REPO, promotion.sha)
+        if d["environment"] == "prod"
+    }
+    assert states == {
+        promotion.execution.name: ["in_progress", "success"],
+        "emergency_rollback-sentiment-service-1": ["success"],
+    }

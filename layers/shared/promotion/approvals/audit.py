@@ -25,6 +25,10 @@ AuditAction = Literal[
     # The approval task was completed (success or failure) by something other than the control plane's
     # own decision: a task-token holder called SendTaskSuccess/SendTaskFailure directly.
     "forged_completion",
+    # An operator moved an environment's aliases straight back to its previous known-good versions
+    # (``approval_id`` is then ``rollback#{pipeline}#{environment}``), or tried and failed.
+    "emergency_rollback",
+    "emergency_rollback_failed",
 ]
 
 

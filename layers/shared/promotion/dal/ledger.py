@@ -51,6 +51,8 @@ class LedgerEntry(BaseModel):
     approver: str | None = None
     mode: str = "promote"
     detail: str | None = None
+    # An emergency rollback: the earlier entry whose versions it put back.
+    restored_entry_key: str | None = None
 
 
 class EnvironmentPointer(BaseModel):
@@ -210,6 +212,33 @@ class DynamoLedger:
                 ),
             )
         return entry
+
+    def record_restored(
+        self,
+        pipeline: str,
+        environment: str,
+        key: str,
+        *,
+        sha: str,
+        versions: dict[str, str],
+        at: int,
+        execution_name: str,
+    ) -> None:
+        """Close an emergency rollback's entry: the environment runs ``versions`` of ``sha`` again."""
+        self._table.update_item(
+            Key={"pk": self._pk(pipeline, environment), "sk": key},
+            UpdateExpression="SET #outcome = :rolled_back, #finished_at = :at",
+            ExpressionAttributeNames={"#outcome": "outcome", "#finished_at": "finished_at"},
+            ExpressionAttributeValues={":rolled_back": "rolled_back", ":at": at},
+        )
+        self._set_pointer(
+            pipeline,
+            environment,
+            "current",
+            EnvironmentPointer(
+                sha=sha, versions=versions, entry_key=key, updated_at=at, execution_name=execution_name
+            ),
+        )
 
     def pointer(
         self, pipeline: str, environment: str, which: Literal["current", "known_good"]

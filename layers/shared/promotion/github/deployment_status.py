@@ -46,6 +46,10 @@ class MetricsSink(Protocol):
 class DeploymentReporter(Protocol):
     def deploying(self, config: PipelineConfig, environment: Environment, sha: str) -> None: ...
 
+    def restored(
+        self, config: PipelineConfig, environment: Environment, sha: str, *, description: str, name: str
+    ) -> None: ...
+
     def deployed(self, config: PipelineConfig, environment: Environment, sha: str) -> None: ...
 
     def finished(
@@ -65,6 +69,11 @@ class NoDeploymentReports:
     """No GitHub token configured (or no GitHub at all): nothing is posted."""
 
     def deploying(self, config: PipelineConfig, environment: Environment, sha: str) -> None:
+        return None
+
+    def restored(
+        self, config: PipelineConfig, environment: Environment, sha: str, *, description: str, name: str
+    ) -> None:
         return None
 
     def deployed(self, config: PipelineConfig, environment: Environment, sha: str) -> None:
@@ -112,6 +121,18 @@ class GitHubDeploymentReporter:
     # ---- the steps' calls (never raise) ------------------------------------------------------------
     def deploying(self, config: PipelineConfig, environment: Environment, sha: str) -> None:
         self._guarded("deploying", config, lambda github: self._deploying(github, config, environment, sha))
+
+    def restored(
+        self, config: PipelineConfig, environment: Environment, sha: str, *, description: str, name: str
+    ) -> None:
+        """An operator's emergency rollback put ``environment`` back on ``sha``: a deployment of its own
+        (``name``: the rollback's ledger name, so no promotion mistakes it for its own), at once
+        ``success``; GitHub marks the environment's earlier deployments inactive."""
+        self._guarded(
+            "restored",
+            config,
+            lambda github: self._restored(github, config, environment, sha, description, name),
+        )
 
     def deployed(self, config: PipelineConfig, environment: Environment, sha: str) -> None:
         if environment != "preprod":
@@ -175,6 +196,26 @@ class GitHubDeploymentReporter:
             prod = self._find_or_create(github, config, "prod", sha, execution)
             waiting = "waiting for preprod's checks and the approval"
             self._post(github, config, "prod", prod, "queued", waiting, execution)
+
+    def _restored(
+        self,
+        github: GitHubClient,
+        config: PipelineConfig,
+        environment: Environment,
+        sha: str,
+        description: str,
+        name: str,
+    ) -> None:
+        deployment = github.create_deployment(
+            config.repo,
+            sha=sha,
+            environment=environment,
+            task=DEPLOYMENT_TASK,
+            description=f"{config.name}: emergency rollback to {sha[:12]}",
+            payload={"pipeline": config.name, "execution_name": name},
+            production=environment == "prod",
+        )
+        self._post(github, config, environment, deployment, "success", description, None)
 
     def _deployed_preprod(self, github: GitHubClient, config: PipelineConfig, sha: str) -> None:
         execution = self._execution(config, sha)

@@ -28,6 +28,12 @@ from promotion.errors import (
 )
 from promotion.http.errors import DECISION_ERROR_STATUS, ErrorStatus, status_of
 from promotion.http.requester import requester_of
+from promotion.http.rollback_routes import (
+    ROLLBACK_ERROR_STATUS,
+    RollbackBodyInvalid,
+    RunRollback,
+    add_rollback_route,
+)
 from promotion.models.approval import ApprovalRecord
 from promotion.models.validation import describe_validation_error
 
@@ -47,7 +53,9 @@ _ERROR_STATUS: ErrorStatus = {
     CallerUnknown: (403, "Forbidden"),
     UnknownPipeline: (404, "Unknown pipeline"),
     **DECISION_ERROR_STATUS,
+    **ROLLBACK_ERROR_STATUS,
     BadRequest: (400, "Bad request"),
+    RollbackBodyInvalid: (400, "Bad request"),
 }
 
 
@@ -66,6 +74,8 @@ class OperatorApiDeps:
     clock: Callable[[], float] = time.time
     # Tells a pipeline nobody configured from one with nothing waiting; None: no such check.
     configs: PipelineConfigStore | None = None
+    # POST /operator/pipelines/{pipeline}/rollback (an emergency rollback); None: the route is not served.
+    emergency_rollback: RunRollback | None = None
 
 
 def caller_arn(raw_event: dict[str, Any]) -> str:
@@ -157,6 +167,15 @@ def build_resolver(deps: OperatorApiDeps) -> APIGatewayHttpResolver:
             },
         )
 
+    if deps.emergency_rollback is not None:
+        add_rollback_route(
+            app,
+            deps.emergency_rollback,
+            caller=lambda: caller_arn(app.current_event.raw_event),
+            requester=lambda: requester_of(app.current_event),
+            answer=_json,
+        )
+
     @app.exception_handler(PromotionError)  # type: ignore[untyped-decorator]
     def domain_error(error: PromotionError) -> Response[str]:
         return error_response(error)
@@ -167,6 +186,10 @@ def build_resolver(deps: OperatorApiDeps) -> APIGatewayHttpResolver:
 
     @app.exception_handler(BadRequest)  # type: ignore[untyped-decorator]
     def bad_request(error: BadRequest) -> Response[str]:
+        return error_response(error)
+
+    @app.exception_handler(RollbackBodyInvalid)  # type: ignore[untyped-decorator]
+    def bad_rollback_body(error: RollbackBodyInvalid) -> Response[str]:
         return error_response(error)
 
     @app.exception_handler(CallerUnknown)  # type: ignore[untyped-decorator]
@@ -182,4 +205,4 @@ def error_response(error: Exception) -> Response[str]:
         status, title = answer
         return _json(status, {"error": title, "message": str(error)})
     # Any other domain error here is the service's fault, not the caller's.
-    return _json(500, {"error": "Error", "message": "the decision could not be processed"})
+    return _json(500, {"error": "Error", "message": "the request could not be processed"})

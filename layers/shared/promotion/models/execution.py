@@ -76,7 +76,8 @@ class ExecutionInput(_Model):
     trigger: Trigger
     commit: CommitInfo | None = None
     # "promote": the normal path, never backwards. "rollback" / "redeploy": an operator's explicit request
-    # to run an older build again (promote rollback / promote redeploy); still locked, audited, approved.
+    # to run an older build again (promote redeploy without / with a SHA); still locked, audited, approved.
+    # (promote rollback, the emergency rollback, starts no execution: pipeline.emergency_rollback.)
     mode: Literal["promote", "rollback", "redeploy"] = "promote"
     # How far this execution goes: "prod" (the whole promotion) or "preprod" (stops after its checks).
     target: Literal["preprod", "prod"] = "prod"

@@ -51,6 +51,9 @@ class Deployment:
 
 def _owner_state(sfn: Any, execution_arn: str) -> tuple[str, str]:
     """(status, error) of a lock's owner execution; a vanished one counts as ended."""
+    if not execution_arn.startswith("arn:"):
+        # Not an execution (an operator's emergency rollback): it holds the lock until its lease ends.
+        return "RUNNING", ""
     try:
         described = sfn.describe_execution(executionArn=execution_arn)
     except ClientError as error:
@@ -63,12 +66,36 @@ def _owner_state(sfn: Any, execution_arn: str) -> tuple[str, str]:
 def take_lock(
     deps: PrepareDeps, config: PipelineConfig, environment: Environment, owner: str, now: int
 ) -> None:
-    lease = config.locks.lease_seconds
+    take_environment_lock(
+        deps.environments,
+        deps.sfn,
+        config,
+        environment,
+        owner,
+        now=now,
+        lease_seconds=config.locks.lease_seconds,
+        on_reclaim=deps.on_reclaim,
+    )
+
+
+def take_environment_lock(
+    environments: EnvironmentStateStore,
+    sfn: Any,
+    config: PipelineConfig,
+    environment: Environment,
+    owner: str,
+    *,
+    now: int,
+    lease_seconds: int,
+    on_reclaim: Any = None,
+) -> None:
+    """Take the environment's deploy lock as ``owner``: taken over only from an owner execution that has
+    ended (never from a running one, nor from one whose rollback failed)."""
     try:
-        deps.environments.acquire_lock(config.name, environment, owner=owner, lease_seconds=lease, now=now)
+        environments.acquire_lock(config.name, environment, owner=owner, lease_seconds=lease_seconds, now=now)
         return
     except LockHeld as held:
-        status, error = _owner_state(deps.sfn, held.owner)
+        status, error = _owner_state(sfn, held.owner)
         owner_name = held.owner.rsplit(":", 1)[-1]
         if status == "RUNNING":
             raise EnvironmentLocked(
@@ -82,12 +109,12 @@ def take_lock(
                 f"check it, then run: promote unfreeze --pipeline {config.name} --environment {environment}"
             ) from held
         stale = held.owner
-    if not deps.environments.reclaim_lock(
-        config.name, environment, stale_owner=stale, owner=owner, lease_seconds=lease, now=now
+    if not environments.reclaim_lock(
+        config.name, environment, stale_owner=stale, owner=owner, lease_seconds=lease_seconds, now=now
     ):
         raise EnvironmentLocked(f"{config.name} {environment}: the lock changed hands; waiting")
-    if deps.on_reclaim is not None:
-        deps.on_reclaim(environment, stale)
+    if on_reclaim is not None:
+        on_reclaim(environment, stale)
 
 
 def ensure_not_backwards(order: CommitOrder | None, repo: str, running: str | None, new: str) -> None:
