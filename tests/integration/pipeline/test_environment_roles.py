@@ -77,7 +77,7 @@ def test_the_ready_line_names_the_accounts_and_deployer_roles(plane: LocalContro
     trust = role["AssumeRolePolicyDocument"]
     trust = json.loads(trust) if isinstance(trust, str) else trust
     trusted = trust["Statement"][0]["Condition"]["ArnEquals"]["aws:PrincipalArn"]
-    assert len(trusted) == 7
+    assert len(trusted) == 8  # the seven environment steps and the operator function (emergency rollback)
     assert all(arn.startswith("arn:aws:iam::123456789012:role/release-promotion-") for arn in trusted)
 
 
