@@ -15,6 +15,7 @@ import requests
 from promote_cli import executions, graph
 from promote_cli.control import ControlError, ControlPlane
 from promote_cli.watch import ApprovalLookup, LinkLookup, Watcher, make_console, print_all
+from promotion.console import execution_console_url
 from promotion.models.approval import ApprovalRecord
 
 ControlFactory = Callable[[argparse.Namespace], ControlPlane]
@@ -68,6 +69,11 @@ def _outbox_links(outbox_url: str) -> LinkLookup:
 def add_commands(
     commands: Any, *, control: ControlFactory, local_state: LocalState, session_args: SessionArgs
 ) -> None:
+    def console_link(args: argparse.Namespace, execution_arn: str) -> str | None:
+        """Where the console shows the execution: the local plane's console, or AWS's."""
+        base = local_state().get("console_url") if args.local else None
+        return execution_console_url(execution_arn, str(base) if base else None)
+
     def cmd_executions(args: argparse.Namespace) -> int:
         plane = control(args)
         machine = _locator(args, plane, local_state, session_args).arn()
@@ -89,7 +95,9 @@ def add_commands(
         described = executions.resolve(
             plane.sfn, _locator(args, plane, local_state, session_args), args.execution
         )
-        report = executions.describe(plane.sfn, described)
+        report = executions.describe(
+            plane.sfn, described, console_url=console_link(args, described["executionArn"])
+        )
         if args.json:
             print(json.dumps(report, indent=2))
             return 0
@@ -108,6 +116,7 @@ def add_commands(
             make_console(),
             approvals=_approval_lookup(plane) if plane.dynamodb is not None else None,
             links=links,
+            console_link=console_link(args, described["executionArn"]),
             interval=args.interval,
             timeout=args.timeout,
         )

@@ -180,9 +180,12 @@ def _json_or_text(text: str | None) -> Any:
         return text
 
 
-def describe(sfn: Any, described: Mapping[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
+def describe(
+    sfn: Any, described: Mapping[str, Any], *, now: datetime | None = None, console_url: str | None = None
+) -> dict[str, Any]:
     """Everything ``promote describe`` shows, as plain data: the execution, its input and output, the states
-    it visited with their durations and retries, the state it is in, and how it failed."""
+    it visited with their durations and retries, the state it is in, how it failed, and ``console_url``
+    (where the console shows its graph)."""
     now = now or datetime.now(UTC)
     view = read_history(history_events(sfn, described["executionArn"]))
     parsed = parse_execution_name(described["name"])
@@ -195,6 +198,7 @@ def describe(sfn: Any, described: Mapping[str, Any], *, now: datetime | None = N
         "name": described["name"],
         "execution_arn": described["executionArn"],
         "state_machine_arn": described["stateMachineArn"],
+        "console_url": console_url,
         "pipeline": parsed.pipeline if parsed else None,
         "commit": parsed.short_sha if parsed else None,
         "attempt": parsed.attempt if parsed else None,
@@ -248,6 +252,8 @@ def render_description(report: Mapping[str, Any]) -> list[Any]:
     facts.add_column(style="dim", no_wrap=True)
     facts.add_column()
     facts.add_row("execution", report["execution_arn"])
+    if report.get("console_url"):
+        facts.add_row("console", report["console_url"])
     if report["pipeline"]:
         facts.add_row("promotion", f"{report['pipeline']} @ {report['commit']}, attempt {report['attempt']}")
     stopped = datetime.fromisoformat(report["stopped"]) if report["stopped"] else None

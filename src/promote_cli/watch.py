@@ -154,6 +154,8 @@ class Watcher:
     console: Console
     approvals: ApprovalLookup | None = None
     links: LinkLookup | None = None
+    # Where the console draws the execution's graph (printed under the header).
+    console_link: str | None = None
     interval: float = 2.0
     timeout: float | None = None
     errors: IO[str] = field(default_factory=lambda: sys.stderr)
@@ -218,6 +220,8 @@ class Watcher:
             f"  started {started.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC (times below in UTC)", "dim"
         )
         self.console.print(header)
+        if self.console_link:
+            self.console.print(Text(f"{INDENT}console: {self.console_link}", "dim"))
 
     def _print_new_lines(self, *, changed_after: int) -> None:
         for line in timeline(self.view, changed_after=changed_after):

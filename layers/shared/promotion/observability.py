@@ -13,9 +13,30 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
+from promotion.correlation import Correlation
+
 logger = Logger()
 tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
+
+# Kept per thread (Powertools' thread-safe keys): the local plane runs many executions' steps at once in one
+# process, and one execution's keys must never label another's lines. A warm function's next request
+# replaces them.
+_CORRELATION_KEYS = ("correlation_id", "pipeline", "commit", "repository")
+
+
+def correlate(correlation: Correlation) -> None:
+    """Label every following log line of this request with its execution, pipeline, commit, repository."""
+    logger.thread_safe_remove_keys(_CORRELATION_KEYS)
+    logger.thread_safe_append_keys(**correlation.log_keys())
+
+
+def correlate_repository(pipeline: str, repository: str) -> None:
+    """The repository from ``pipeline``'s config, for a request about that pipeline whose payload did not
+    name it (a request about another pipeline, or one already labelled, stays as it is)."""
+    keys = logger.thread_safe_get_current_keys()
+    if keys.get("pipeline") == pipeline and "repository" not in keys:
+        logger.thread_safe_append_keys(repository=repository)
 
 
 def trace_requests() -> None:

@@ -17,11 +17,13 @@ from promotion.adapters.config_store import SsmPipelineConfigStore
 from promotion.adapters.environment_session import EnvironmentClients, EnvironmentSessions
 from promotion.adapters.messaging import SesMailer, SnsEventPublisher
 from promotion.adapters.secrets import get_secret_bytes
+from promotion.correlation import correlation_of
 from promotion.dal.environments import DynamoEnvironmentStateStore
 from promotion.dal.ledger import DynamoLedger
 from promotion.errors import InvalidExecutionInput, UnknownPipeline
 from promotion.models.config import Environment
 from promotion.models.validation import describe_validation_error
+from promotion.observability import correlate, correlate_repository
 from promotion.settings import control_plane_settings
 
 if TYPE_CHECKING:
@@ -33,17 +35,25 @@ RequestT = TypeVar("RequestT", bound=BaseModel)
 
 
 def parse_request(event: dict[str, Any], model: type[RequestT]) -> RequestT:
-    """The state's payload as ``model``; a mismatch is ``InvalidExecutionInput`` naming every bad field."""
+    """The state's payload as ``model``; a mismatch is ``InvalidExecutionInput`` naming every bad field.
+    From here on, the request's log lines carry its execution, pipeline, commit and repository."""
     try:
-        return model.model_validate(event)
+        request = model.model_validate(event)
     except ValidationError as error:
+        correlate(correlation_of(event))
         raise InvalidExecutionInput(f"{model.__name__}: {describe_validation_error(error)}") from error
+    correlate(correlation_of(request))
+    return request
 
 
 @cache
 def pipeline_configs() -> SsmPipelineConfigStore:
     settings = control_plane_settings()
-    return SsmPipelineConfigStore(settings.pipeline_config_prefix, max_age=settings.cache_seconds)
+    return SsmPipelineConfigStore(
+        settings.pipeline_config_prefix,
+        max_age=settings.cache_seconds,
+        observe=lambda config: correlate_repository(config.name, config.repo),
+    )
 
 
 @cache

@@ -12,6 +12,7 @@ import pytest
 import promotion.observability  # noqa: F401 - the handlers' logger is made at collection (see test_cli.py)
 from promote_cli import cli, execution_commands
 from promote_cli.local.plane import LocalControlPlane
+from promotion.console import execution_console_url
 from tests.support.approval_plane import derived_pipeline
 from tests.support.promotion import (
     Promotion,
@@ -105,6 +106,9 @@ def test_describe_by_name_or_arn_shows_the_states_and_the_failure_without_a_stac
     report = json.loads(out)
     assert {key: value for key, value in json.loads(by_arn).items()} == report
     assert report["execution_arn"] == failed.execution_arn
+    # the local console's page of it, as every notice links it
+    assert report["console_url"] == execution_console_url(failed.execution_arn, plane.console_url)
+    assert report["console_url"].startswith(plane.console_url)
     assert (report["input"]["pipeline"], report["input"]["sha"]) == (pipeline, failed.sha)
     assert report["error"] == "IntegrationTestsFailed"
     assert "integration checks failed" in report["cause"]
@@ -188,6 +192,7 @@ def test_watch_shows_who_is_asked_and_the_link_then_follows_the_approval_to_succ
     described = wait_for_end(plane, promotion.execution_arn)
     assert described["status"] == "SUCCEEDED"
     lines = out.splitlines()
+    assert lines[1].strip() == f"console: {execution_console_url(promotion.execution_arn, plane.console_url)}"
     assert f"asked: {APPROVER} (1 approval(s) needed)" in out
     assert f"link for {APPROVER}: {approved[0]}" in out
     assert "decide: promote approve " in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from promotion.pipeline.artifacts import lambda_code_sha256
+from tests.support.log_lines import captured_log_lines
 from tests.support.promotion import (
     decide_via_link,
     outbox,
@@ -37,18 +38,19 @@ HAPPY_PATH = [
 
 def test_approved_promotion_puts_the_pinned_build_in_both_environments(plane) -> None:
     # Given a good build and a started promotion waiting for approval
-    promotion = publish_and_start(plane, variant="good")
-    wait_for_state(plane, promotion.execution_arn, "Wait for approval")
-    links = wait_for_approval_links(plane, promotion)
-    assert len(links) == 1
+    with captured_log_lines() as log_lines:
+        promotion = publish_and_start(plane, variant="good")
+        wait_for_state(plane, promotion.execution_arn, "Wait for approval")
+        links = wait_for_approval_links(plane, promotion)
+        assert len(links) == 1
 
-    # When the approver opens the link and presses Approve
-    answer = decide_via_link(links[0], "approve", "ship it")
+        # When the approver opens the link and presses Approve
+        answer = decide_via_link(links[0], "approve", "ship it")
 
-    # Then the promotion succeeds through the bake
-    assert answer.status_code == 200
-    assert "Approved by release-manager@example.com" in answer.text
-    described = wait_for_end(plane, promotion.execution_arn)
+        # Then the promotion succeeds through the bake
+        assert answer.status_code == 200
+        assert "Approved by release-manager@example.com" in answer.text
+        described = wait_for_end(plane, promotion.execution_arn)
     assert described["status"] == "SUCCEEDED"
     states = promotion.states()
     assert states[: len(HAPPY_PATH)] == HAPPY_PATH
@@ -77,3 +79,14 @@ def test_approved_promotion_puts_the_pinned_build_in_both_environments(plane) ->
         if m["recipient"] == "team@example.com" and promotion.sha[:12] in m["subject"]
     ]
     assert [m["subject"].split(" ")[0] for m in notices] == ["Promoted"]
+
+    # And every log line its steps wrote names it, its commit and its repository
+    name = promotion.execution_arn.rsplit(":", 1)[1]
+    own = [line for line in log_lines if line.get("correlation_id") == name]
+    assert {line["message"] for line in own} >= {"traffic shifted"}
+    for line in own:
+        assert line["pipeline"] == promotion.config.name, line
+        assert promotion.sha.startswith(line["commit"]), line
+        assert line["repository"] == promotion.config.repo, line
+    # (lines of other executions still finishing in this plane are theirs, and named too)
+    assert all("correlation_id" in line for line in log_lines), log_lines

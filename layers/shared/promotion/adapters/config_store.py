@@ -29,11 +29,18 @@ class PipelineConfigStore(Protocol):
 
 class SsmPipelineConfigStore:
     def __init__(
-        self, prefix: str, *, max_age: int = 60, clock: Callable[[], float] = time.monotonic
+        self,
+        prefix: str,
+        *,
+        max_age: int = 60,
+        clock: Callable[[], float] = time.monotonic,
+        observe: Callable[[PipelineConfig], None] | None = None,
     ) -> None:
         self._prefix = prefix
         self._max_age = max_age
         self._clock = clock
+        # Told of every config read (cached or not): the logs take the pipeline's repository from it.
+        self._observe = observe
         # name -> when it stops being known as unknown
         self._unknown: OrderedDict[str, float] = OrderedDict()
 
@@ -71,4 +78,7 @@ class SsmPipelineConfigStore:
                 self._remember_unknown(pipeline)
                 raise UnknownPipeline(f"no pipeline {pipeline!r} (SSM parameter {name} not found)") from error
             raise
-        return parse_pipeline_config(str(raw), source=f"SSM parameter {name}")
+        config = parse_pipeline_config(str(raw), source=f"SSM parameter {name}")
+        if self._observe is not None:
+            self._observe(config)
+        return config

@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promotion.adapters.config_store import PipelineConfigStore
+from promotion.correlation import Correlation
 from promotion.dal.deliveries import CommitClaim, DeliveryStore
 from promotion.errors import UnknownPipeline
 from promotion.github.attestation import attest
@@ -34,7 +35,7 @@ from promotion.models.config import PipelineConfig, secret_name
 from promotion.models.execution import CommitInfo, ExecutionInput, Fact, GitHubFacts, Trigger
 from promotion.models.validation import describe_validation_error
 from promotion.naming import SHA_PATTERN, execution_name, parse_execution_name
-from promotion.observability import logger
+from promotion.observability import correlate, logger
 
 # Well above any workflow_run delivery (~25 KiB) or push delivery, and well below Lambda's 6 MB event limit
 # once API Gateway has escaped the body into JSON.
@@ -524,6 +525,14 @@ def _handle_event(
         answer = WebhookAnswer(
             200, "duplicate", "delivery already received; " + answer.message, answer.details
         )
+    correlate(
+        Correlation(
+            execution=answer.details.get("execution_name"),
+            pipeline=config.name,
+            commit=decision.sha,
+            repository=config.repo,
+        )
+    )
     logger.info("webhook handled", extra={**log, "sha": decision.sha, "outcome": answer.outcome})
     return answer
 

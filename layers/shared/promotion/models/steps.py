@@ -25,6 +25,8 @@ class _Request(BaseModel):
 
 class LoadPipelineRequest(_Request):
     input: ExecutionInput
+    # $$.Execution.Name: the logs' correlation id (promotion.correlation).
+    execution_name: str = ""
 
 
 class FetchArtifactRequest(_Request):
@@ -33,6 +35,8 @@ class FetchArtifactRequest(_Request):
     # When this state was entered ($$.State.EnteredTime, ISO 8601); Retry attempts keep it, so it
     # measures how long the promotion has waited for CI to publish the build.
     entered_at: str | None = None
+    # $$.Execution.Name: the logs' correlation id (promotion.correlation).
+    execution_name: str = ""
 
 
 class DeployRequest(_Request):
@@ -169,6 +173,9 @@ class PromotionState(BaseModel):
 
     pipeline: str
     sha: str
+    # The pinned build ("Fetch artifact"), read here for its repository only: absent when the build was never
+    # found.
+    artifact: dict[str, Any] | None = None
     # Absent when the pipeline config never loaded.
     settings: RunSettings = RunSettings()
     failure: Failure | None = None
