@@ -504,7 +504,8 @@ def cmd_start(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from promote_cli.local.demo import run_demo
 
-    return run_demo(keep=args.keep)
+    # Each line as it happens, also when stdout is a pipe (`promote demo | tee demo.log`).
+    return run_demo(lambda line: print(line, flush=True), keep=args.keep)
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
