@@ -38,7 +38,7 @@ def _kind(line: str) -> str:
 
 
 def run(mode: str, promotions: int) -> tuple[int, collections.Counter[str], float]:
-    from promote_cli.local.demo import _promote
+    from promote_cli.local.demo import promote_sample_build
 
     state = Path(tempfile.mkdtemp(prefix=f"promote-stderr-{mode}-"))
     stderr_path = state / "stderr.log"
@@ -59,7 +59,7 @@ def run(mode: str, promotions: int) -> tuple[int, collections.Counter[str], floa
             began = time.monotonic()
             for index in range(promotions):
                 variant = VARIANTS[index % len(VARIANTS)]
-                final, *_ = _promote(ready, variant, say=lambda _line: None)
+                final, *_ = promote_sample_build(ready, variant, say=lambda _line: None)
                 print(f"  {mode}: promotion {index + 1} ({variant}) ended {final}", file=sys.stderr)
             seconds = time.monotonic() - began
         finally:

@@ -74,7 +74,7 @@ class OperatorClient:
         return document
 
 
-def _stack_api_url(args: argparse.Namespace, stack: str) -> str:
+def stack_api_url(args: argparse.Namespace, stack: str) -> str:
     options = {"region_name": args.region} if args.region else {}
     try:
         stacks = boto3.client("cloudformation", **options).describe_stacks(StackName=stack)["Stacks"]
@@ -108,7 +108,7 @@ def operator_client(
         raise ControlError("no AWS credentials found: the operator routes need SigV4-signed requests")
     if not session.region_name:
         raise ControlError("no AWS region configured: pass --region")
-    url = explicit or _stack_api_url(args, stack_name(args))
+    url = explicit or stack_api_url(args, stack_name(args))
     return OperatorClient(url, credentials.get_frozen_credentials(), session.region_name)
 
 

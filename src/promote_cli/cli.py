@@ -30,7 +30,7 @@ from botocore.exceptions import (
 )
 
 from promote_cli import approvals as approvals_cli
-from promote_cli import execution_commands, pipeline_commands
+from promote_cli import execution_commands, github_connect, pipeline_commands
 from promote_cli import publish as publishing
 from promote_cli import rollback as rollback_cli
 from promote_cli.control import ControlError, ControlPlane
@@ -117,11 +117,14 @@ def _environment_clients(args: argparse.Namespace, service: str) -> dict[str, An
     return {"preprod": shared, "prod": shared}
 
 
+def _stack_name(args: argparse.Namespace) -> str:
+    return str(_local_state()["stack_name"]) if args.local else str(args.stack)
+
+
 def _control(args: argparse.Namespace) -> ControlPlane:
     options = _session_args(args)
-    stack = _local_state()["stack_name"] if args.local else args.stack
     return ControlPlane(
-        stack_name=stack,
+        stack_name=_stack_name(args),
         sfn=boto3.client("stepfunctions", **options),
         ssm=boto3.client("ssm", **options),
         dynamodb=boto3.resource("dynamodb", **options),
@@ -190,10 +193,15 @@ def _running_plane(state_file: Path) -> dict[str, Any] | None:
 # ---- commands ---------------------------------------------------------------------------------
 def _quiet_local_plane() -> None:
     """What the emulation says about itself, not about the promotion: moto's engine logs every caught
-    task failure with its stack, and Powertools warns about metrics nobody publishes locally."""
+    task failure with its stack, and Powertools warns about metrics nobody publishes locally. The
+    handlers' routine INFO lines (CloudWatch Logs' job on AWS; the console shows each step) stay out too:
+    their warnings and errors still show."""
     import logging
     import warnings
 
+    from promotion.observability import logger as handler_logger
+
+    handler_logger.setLevel(logging.WARNING)
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"aws_lambda_powertools(\..*)?")
@@ -251,8 +259,15 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     state_file.write_text(json.dumps({**ready, "pid": os.getpid()}, indent=2))
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
-    # After the ready line, stdout belongs to whoever reads it: handler logs and the outbox go to stderr.
+    # After the ready line, stdout belongs to whoever reads it: handler logs and the outbox go to stderr
+    # (the handlers' Logger may have been made before, holding the real stdout).
     sys.stdout = sys.stderr
+    import logging
+
+    from promotion.observability import logger as handler_logger
+
+    if isinstance(handler_logger.registered_handler, logging.StreamHandler):
+        handler_logger.registered_handler.setStream(sys.stderr)
     try:
         _print_outbox_until(stop, plane, args.quiet)
     finally:
@@ -646,7 +661,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         control=_control,
         local_state=_local_state,
-        stack_name=lambda args: str(_local_state()["stack_name"]) if args.local else str(args.stack),
+        stack_name=_stack_name,
         sha=_sha,
     )
 
@@ -682,14 +697,22 @@ def build_parser() -> argparse.ArgumentParser:
     approvals_cli.add_commands(
         commands,
         local_state=_local_state,
-        stack_name=lambda args: str(_local_state()["stack_name"]) if args.local else str(args.stack),
+        stack_name=_stack_name,
     )
     # pipeline validate|put|show|list|schema
     pipeline_commands.add_commands(
         commands,
         local_state=_local_state,
         session_args=_session_args,
-        stack_name=lambda args: str(_local_state()["stack_name"]) if args.local else str(args.stack),
+        stack_name=_stack_name,
+    )
+    # github connect
+    github_connect.add_commands(
+        commands,
+        control=_control,
+        local_state=_local_state,
+        session_args=_session_args,
+        stack_name=_stack_name,
     )
     # executions, describe, watch, graph
     execution_commands.add_commands(

@@ -14,11 +14,17 @@ from promote_cli.local.plane import LocalControlPlane
 
 
 def promote(
-    plane: LocalControlPlane, *args: str, credentials: dict[str, str] | None = None, local: bool = False
+    plane: LocalControlPlane,
+    *args: str,
+    credentials: dict[str, str] | None = None,
+    local: bool = False,
+    variables: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """The operator's ``promote`` CLI in its own process. ``local``: as the local plane's operator (its ready
-    line's credentials); otherwise signed with ``credentials`` against the plane's API URL."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    line's credentials); otherwise signed with ``credentials`` against the plane's API URL. ``variables``:
+    more environment variables (none of the caller's ``AWS_*`` or ``GITHUB_*`` reach it)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GITHUB_"))}
+    environment.update(variables or {})
     if local:
         state_dir = Path(tempfile.mkdtemp(prefix="promote-state-"))
         (state_dir / "local.json").write_text(json.dumps(plane.ready_info()))

@@ -127,7 +127,9 @@ class ScenarioResult:
     detail: str
 
 
-def _promote(ready: dict[str, Any], variant: str, *, say: Say) -> tuple[str, Any, dict[str, Any], str]:
+def promote_sample_build(
+    ready: dict[str, Any], variant: str, *, say: Say
+) -> tuple[str, Any, dict[str, Any], str]:
     """Publish a build of ``variant`` as CI would, start its promotion, approve it from the email, follow
     it to the end. Returns (final status, the build, prod before, pipeline name)."""
     endpoint = {"endpoint_url": ready["aws_endpoint_url"], "region_name": ready["region"]}
@@ -206,7 +208,7 @@ def _show_prod(ready: dict[str, Any], before: dict[str, Any], *, say: Say) -> di
 
 def scenario_approved(ready: dict[str, Any], *, say: Say) -> ScenarioResult:
     say("== scenario 1: a good build, approved by email, reaches prod")
-    final, build, before, _ = _promote(ready, "good", say=say)
+    final, build, before, _ = promote_sample_build(ready, "good", say=say)
     after = _show_prod(ready, before, say=say)
     expected = lambda_code_sha256(build.sha256)
     health = requests.get(
@@ -223,7 +225,7 @@ def scenario_approved(ready: dict[str, Any], *, say: Say) -> ScenarioResult:
 
 def scenario_canary_rollback(ready: dict[str, Any], *, say: Say) -> ScenarioResult:
     say("== scenario 2: a build that passes preprod but fails the prod canary is rolled back")
-    final, _build, before, _ = _promote(ready, "fails-in-prod", say=say)
+    final, _build, before, _ = promote_sample_build(ready, "fails-in-prod", say=say)
     after = _show_prod(ready, before, say=say)
     restored = all(after[key]["version"] == before[key]["version"] for key in before)
     restored = restored and all(after[key]["code_sha256"] == before[key]["code_sha256"] for key in before)

@@ -42,6 +42,16 @@ def build_run_completed(*, repo: str, sha: str, branch: str, workflow: str) -> d
     return payload
 
 
+def hook_ping(*, repo: str, hook: dict[str, Any]) -> dict[str, Any]:
+    """The captured ``ping`` payload, as GitHub sends it to a repository webhook (``hook``, as the hooks API
+    shows it) when the hook is created or pinged."""
+    payload = copy.deepcopy(_captured("ping.json"))
+    payload["hook_id"] = hook["id"]
+    payload["hook"] = {**payload["hook"], **copy.deepcopy(hook)}
+    _move_repository(payload["repository"], repo)
+    return payload
+
+
 def signed_delivery(payload: dict[str, Any], *, event: str, secret: str) -> tuple[bytes, dict[str, str]]:
     """The body and headers GitHub sends for ``payload`` with a webhook secret set."""
     body = json.dumps(payload).encode()

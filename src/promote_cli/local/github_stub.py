@@ -16,6 +16,10 @@ Only what "Decide approval path" (commit identity, the Dependabot proof) and the
   unknown (so nothing is proven by it); 404 for anything else
 - ``GET|POST /repos/{owner}/{repo}/deployments``          recorded here, listed newest first
 - ``GET|POST /repos/{owner}/{repo}/deployments/{id}/statuses``
+- ``GET|POST /repos/{owner}/{repo}/hooks``, ``GET|PATCH .../hooks/{id}``, ``POST .../hooks/{id}/pings``,
+  ``GET .../hooks/{id}/deliveries[/{delivery id}]``: repository webhooks (``promote github connect``). As
+  GitHub does, a new hook and a ping request make it deliver the ``ping`` event to the hook's URL, signed
+  with its secret; the delivery and the answer are recorded; the secret is never shown back
 
 Answers are whatever tests (or ``POST /_local/fixtures``) put in, in GitHub's shapes; nothing is invented
 about who authored what. Requests need ``Authorization: Bearer <token>`` with a token the plane accepted,
@@ -44,6 +48,12 @@ _PULL_COMMITS = re.compile(_REPO + r"/pulls/(?P<number>[0-9]+)/commits$")
 _COMPARE = re.compile(_REPO + r"/compare/(?P<base>[^/.]+)\.\.\.(?P<head>[^/.]+)$")
 _DEPLOYMENTS = re.compile(_REPO + r"/deployments$")
 _STATUSES = re.compile(_REPO + r"/deployments/(?P<id>[0-9]+)/statuses$")
+_HOOKS = re.compile(_REPO + r"/hooks$")
+_HOOK = re.compile(_REPO + r"/hooks/(?P<id>[0-9]+)$")
+_HOOK_PINGS = re.compile(_REPO + r"/hooks/(?P<id>[0-9]+)/pings$")
+_HOOK_DELIVERIES = re.compile(_REPO + r"/hooks/(?P<id>[0-9]+)/deliveries(?:/(?P<delivery>[0-9]+))?$")
+# What GitHub shows instead of a hook's secret.
+MASKED_SECRET = "********"  # noqa: S105 - the mask, not a secret
 _DEPLOYMENT_STATES = {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
 
 
@@ -65,6 +75,8 @@ class GitHubStub(LocalServer):
         self._pull_commits: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self._deployments: list[dict[str, Any]] = []
         self._statuses: dict[int, list[dict[str, Any]]] = {}
+        self._hooks: dict[int, dict[str, Any]] = {}  # id -> hook, with its repo and secret
+        self._deliveries: list[dict[str, Any]] = []  # hook deliveries, oldest first
         self._outage: int | None = None
         self._outage_paths: tuple[str, ...] = ()
         self._history: Callable[[str], list[str]] = lambda repo: []
@@ -204,6 +216,9 @@ class GitHubStub(LocalServer):
             def do_POST(self) -> None:
                 stub._dispatch(self)
 
+            def do_PATCH(self) -> None:
+                stub._dispatch(self)
+
         return Handler
 
     def _dispatch(self, request: BaseHTTPRequestHandler) -> None:
@@ -282,6 +297,148 @@ class GitHubStub(LocalServer):
                 return self._create_status(deployment_id, body)
             with self._lock:
                 return 200, list(reversed(self._statuses.get(deployment_id, [])))
+        if found := _HOOKS.match(path):
+            repo = _key(f"{found['owner']}/{found['name']}")
+            if method == "POST":
+                return self._create_hook(repo, f"{found['owner']}/{found['name']}", body)
+            with self._lock:
+                hooks = [self._shown(hook) for hook in self._hooks.values() if hook["repo"] == repo]
+            return 200, hooks
+        found = _HOOK.match(path) or _HOOK_PINGS.match(path) or _HOOK_DELIVERIES.match(path)
+        if found is not None:
+            repo = _key(f"{found['owner']}/{found['name']}")
+            with self._lock:
+                hook = self._hooks.get(int(found["id"]))
+            if hook is None or hook["repo"] != repo:
+                return 404, {"message": "Not Found"}
+            if path.endswith("/pings") and method == "POST":
+                self._ping(hook)
+                return 204, None
+            if "/deliveries" in path:
+                return self._hook_deliveries(hook["id"], found["delivery"])
+            if method == "PATCH":
+                return self._update_hook(hook, body)
+            with self._lock:
+                return 200, self._shown(hook)
+        return 404, {"message": "Not Found"}
+
+    # ---- repository webhooks ------------------------------------------------------------------------
+    @staticmethod
+    def _hook_problem(body: Any, *, new: bool) -> str | None:
+        if not isinstance(body, dict):
+            return "Invalid request: a JSON object is required"
+        config = body.get("config")
+        if new and not isinstance(config, dict):
+            return "Invalid request: config is required"
+        if isinstance(config, dict) and not str(config.get("url", "")).startswith(("http://", "https://")):
+            return "Invalid request: config.url must be an http(s) URL"
+        events = body.get("events", ["push"])
+        if not isinstance(events, list) or not all(isinstance(event, str) for event in events):
+            return "Invalid request: events must be a list of event names"
+        return None
+
+    def _create_hook(self, repo: str, full_name: str, body: Any) -> tuple[int, Any]:
+        problem = self._hook_problem(body, new=True)
+        if problem is not None:
+            return 422, {"message": problem}
+        with self._lock:
+            hook_id = len(self._hooks) + 1
+            hook = {
+                "id": hook_id,
+                "repo": repo,
+                "full_name": full_name,
+                "type": "Repository",
+                "name": "web",
+                "active": bool(body.get("active", True)),
+                "events": list(body.get("events", ["push"])),
+                "config": dict(body["config"]),
+                "created_at": _now(),
+                "updated_at": _now(),
+                "last_response": {"code": None, "status": "unused", "message": None},
+            }
+            self._hooks[hook_id] = hook
+        self._ping(hook)
+        with self._lock:
+            return 201, self._shown(hook)
+
+    def _update_hook(self, hook: dict[str, Any], body: Any) -> tuple[int, Any]:
+        problem = self._hook_problem(body, new=False)
+        if problem is not None:
+            return 422, {"message": problem}
+        with self._lock:
+            hook["config"] = {**hook["config"], **body.get("config", {})}
+            for field in ("events", "active"):
+                if field in body:
+                    hook[field] = body[field]
+            hook["updated_at"] = _now()
+            return 200, self._shown(hook)
+
+    def _shown(self, hook: dict[str, Any]) -> dict[str, Any]:
+        """A hook as the API shows it: its secret masked, its URLs filled in."""
+        config = {**hook["config"]}
+        if config.get("secret"):
+            config["secret"] = MASKED_SECRET
+        url = f"{self.url}/repos/{hook['repo']}/hooks/{hook['id']}"
+        shown = {k: v for k, v in hook.items() if k not in ("repo", "full_name")}
+        copied: dict[str, Any] = json.loads(
+            json.dumps({**shown, "config": config, "url": url, "ping_url": f"{url}/pings"})
+        )
+        return copied
+
+    def _ping(self, hook: dict[str, Any]) -> None:
+        """Deliver ``ping`` to the hook's URL, signed with its secret, and record the answer."""
+        import requests
+
+        from promote_cli.local.github_payloads import hook_ping, signed_delivery
+
+        with self._lock:
+            shown, secret, url = (
+                self._shown(hook),
+                str(hook["config"].get("secret") or ""),
+                hook["config"]["url"],
+            )
+        body, headers = signed_delivery(
+            hook_ping(repo=hook["full_name"], hook=shown), event="ping", secret=secret
+        )
+        if not secret:
+            del headers["X-Hub-Signature-256"]
+        delivered_at = _now()
+        try:
+            answer = requests.post(url, data=body, headers=headers, timeout=10)
+            response = {"code": answer.status_code, "status": "active", "message": answer.text[:200]}
+            status = (
+                "OK" if 200 <= answer.status_code < 300 else f"Invalid HTTP Response: {answer.status_code}"
+            )
+            payload: str | None = answer.text
+        except requests.RequestException as error:
+            response = {"code": None, "status": "failed", "message": type(error).__name__}
+            status, payload = f"We couldn't deliver this payload: {type(error).__name__}", None
+        with self._lock:
+            hook["last_response"] = response
+            self._deliveries.append(
+                {
+                    "id": len(self._deliveries) + 1,
+                    "hook_id": hook["id"],
+                    "guid": headers["X-GitHub-Delivery"],
+                    "delivered_at": delivered_at,
+                    "redelivery": False,
+                    "status": status,
+                    "status_code": response["code"] or 0,
+                    "event": "ping",
+                    "action": None,
+                    "response": {"headers": {}, "payload": payload},
+                }
+            )
+
+    def _hook_deliveries(self, hook_id: int, delivery_id: str | None) -> tuple[int, Any]:
+        """A hook's deliveries, newest first, without their responses (as GitHub lists them); or one."""
+        with self._lock:
+            mine = [dict(d) for d in reversed(self._deliveries) if d["hook_id"] == hook_id]
+        if delivery_id is None:
+            return 200, [{k: v for k, v in d.items() if k not in ("hook_id", "response")} for d in mine]
+        for delivery in mine:
+            if delivery["id"] == int(delivery_id):
+                return 200, {k: v for k, v in delivery.items() if k != "hook_id"}
         return 404, {"message": "Not Found"}
 
     def _create_deployment(self, repo: str, body: Any) -> tuple[int, Any]:

@@ -56,3 +56,48 @@ def test_a_background_plane_refuses_a_second_and_stops_on_a_signal_with_one_line
     assert first.returncode == 0
     assert stderr.splitlines()[-1] == f"promote: local control plane stopped ({stop_with.name})"
     assert not state_file.exists()
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_the_plane_is_quiet_by_default_and_verbose_shows_everything(tmp_path: Path, verbose: bool) -> None:
+    # Given a plane started as a user starts it, and a promotion whose integration tests fail (the path on
+    # which the emulator dumps its exceptions and Powertools warns)
+    from promote_cli.local.demo import promote_sample_build
+
+    environment = {**os.environ, "PROMOTE_STATE_DIR": str(tmp_path)}
+    environment.setdefault("AWS_ACCESS_KEY_ID", "local")
+    environment.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    stderr_path = tmp_path / "stderr.log"
+    with stderr_path.open("w") as stderr:
+        plane = subprocess.Popen(
+            [*PROMOTE, "local", "up", *(["--verbose"] if verbose else [])],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        try:
+            assert plane.stdout is not None
+            ready = json.loads(plane.stdout.readline())
+            final, *_ = promote_sample_build(ready, "fails-preprod", say=lambda _line: None)
+        finally:
+            plane.terminate()
+            plane.wait(60)
+    assert final == "FAILED"
+    lines = stderr_path.read_text().splitlines()
+
+    # Then quiet, it says what the promotion did (the outbox) and nothing about the emulation; verbose, it
+    # shows the handlers' logs and the emulator's own lines too
+    assert any(line.startswith("--- outbox: email to team@example.com: Promotion of") for line in lines)
+    assert "Error: IntegrationTestsFailed" in lines
+    emulation = [line for line in lines if "FailureEventException" in line or "Warning:" in line]
+    handler_logs = [line for line in lines if line.startswith("{")]
+    if verbose:
+        assert emulation
+        assert handler_logs
+        assert all(json.loads(line)["correlation_id"] for line in handler_logs)
+    else:
+        assert emulation == []
+        assert handler_logs == []
+    assert not any(line.startswith("Traceback") for line in lines)
+    assert lines[-1] == "promote: local control plane stopped (SIGTERM)"

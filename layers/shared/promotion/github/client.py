@@ -166,6 +166,8 @@ class GitHubClient:
             raise GitHubUnavailable(f"{method} {path}: {type(error).__name__}") from error
         if not 200 <= response.status_code < 300:
             raise GitHubUnavailable(f"{method} {path}: HTTP {response.status_code} {_message(response)}")
+        if response.status_code == 204:  # No Content (a ping, for one)
+            return None
         try:
             return response.json()
         except ValueError as error:
