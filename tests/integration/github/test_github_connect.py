@@ -4,6 +4,7 @@ steps when there is no token; a refused secret reported."""
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 import pytest
@@ -24,6 +25,13 @@ def _hooks(plane: LocalControlPlane, token: str) -> list[dict[str, Any]]:
     return list(answer.json())
 
 
+def connect(plane: LocalControlPlane, token: str) -> subprocess.CompletedProcess[str]:
+    """``promote --local github connect`` for the sample pipeline, with ``token`` in $GITHUB_TOKEN."""
+    return promote(
+        plane, "github", "connect", "--pipeline", PIPELINE, local=True, variables={"GITHUB_TOKEN": token}
+    )
+
+
 @pytest.fixture
 def admin_token(plane: LocalControlPlane) -> str:
     """A token GitHub (the stand-in) accepts, as a repository admin's would be."""
@@ -40,15 +48,7 @@ def test_connect_creates_the_webhook_github_pings_and_a_second_run_updates_it(
         assert hook["config"]["url"] != webhook_url, "the package's plane already has this webhook"
 
     # When an operator connects the pipeline with a token
-    first = promote(
-        plane,
-        "github",
-        "connect",
-        "--pipeline",
-        PIPELINE,
-        local=True,
-        variables={"GITHUB_TOKEN": admin_token},
-    )
+    first = connect(plane, admin_token)
 
     # Then the repository has one webhook to the pipeline's URL, for finished builds, signed with the
     # stack's secret: GitHub's ping verified and was answered
@@ -65,25 +65,15 @@ def test_connect_creates_the_webhook_github_pings_and_a_second_run_updates_it(
     assert hook["active"] is True
 
     # When it runs again (a rotated secret, say), the same webhook is updated and pinged again
-    second = promote(
-        plane,
-        "github",
-        "connect",
-        "--pipeline",
-        PIPELINE,
-        local=True,
-        variables={"GITHUB_TOKEN": admin_token},
-    )
+    second = connect(plane, admin_token)
     assert second.returncode == 0, second.stderr
     assert second.stdout.splitlines()[0].startswith(f"updated webhook {hook['id']} of {REPO}")
     assert "ping answered 200" in second.stdout
     assert len([h for h in _hooks(plane, admin_token) if h["config"]["url"] == webhook_url]) == 1
 
 
-def test_a_webhook_with_another_secret_is_reported_as_refused(
-    plane: LocalControlPlane, admin_token: str
-) -> None:
-    # Given the webhook exists with a secret the control plane does not hold
+def test_a_webhook_whose_secret_drifted_is_put_right(plane: LocalControlPlane, admin_token: str) -> None:
+    # Given the webhook exists with a secret the control plane does not hold: GitHub's ping is refused
     webhook_url = plane.webhook_url(PIPELINE)
     headers = {"Authorization": f"Bearer {admin_token}"}
     existing = [hook for hook in _hooks(plane, admin_token) if hook["config"]["url"] == webhook_url]
@@ -109,15 +99,7 @@ def test_a_webhook_with_another_secret_is_reported_as_refused(
     )
 
     # When connect runs, it puts the stack's secret back and the ping verifies again
-    fixed = promote(
-        plane,
-        "github",
-        "connect",
-        "--pipeline",
-        PIPELINE,
-        local=True,
-        variables={"GITHUB_TOKEN": admin_token},
-    )
+    fixed = connect(plane, admin_token)
     assert fixed.returncode == 0, fixed.stderr
     assert "ping answered 200" in fixed.stdout
 
@@ -146,4 +128,29 @@ def test_an_unknown_pipeline_is_one_line_and_exit_2(plane: LocalControlPlane) ->
     assert (answer.returncode, answer.stdout) == (2, "")
     assert answer.stderr.splitlines() == [
         f"promote: unknown pipeline 'nope' (no SSM parameter /{plane.options.stack_name}/pipelines/nope)"
+    ]
+
+
+def test_a_ping_the_control_plane_refuses_is_one_line_and_exit_2(
+    plane: LocalControlPlane, admin_token: str
+) -> None:
+    # A webhook URL that reaches no pipeline route (a mistyped --api-url): GitHub's ping gets a 404
+    wrong_api = f"{plane.api_url}/not-the-api"
+    answer = promote(
+        plane,
+        "github",
+        "connect",
+        "--pipeline",
+        PIPELINE,
+        "--api-url",
+        wrong_api,
+        local=True,
+        variables={"GITHUB_TOKEN": admin_token},
+    )
+    assert answer.returncode == 2
+    assert answer.stdout.splitlines()[0].startswith("created webhook ")
+    assert answer.stdout.splitlines()[1].startswith("ping answered 404")
+    assert answer.stderr.splitlines() == [
+        f"promote: the control plane refused GitHub's ping (404): check the secret "
+        f"{plane.options.stack_name}/github/webhook/default and the URL"
     ]
