@@ -424,12 +424,6 @@ def cmd_check_isolation(args: argparse.Namespace) -> int:
     return 0 if isolation.isolated(probes) else 1
 
 
-def cmd_cancel(args: argparse.Namespace) -> int:
-    control = _control(args)
-    print(json.dumps(control.cancel(args.execution_arn, reason=args.reason, requested_by=getpass.getuser())))
-    return 0
-
-
 def cmd_unfreeze(args: argparse.Namespace) -> int:
     control = _control(args)
     print(
@@ -625,11 +619,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(func=cmd_check_isolation)
 
-    cancel = commands.add_parser("cancel", help="stop a running promotion; its cleanup still runs")
-    cancel.add_argument("execution_arn")
-    cancel.add_argument("--reason", default="cancelled by an operator")
-    cancel.set_defaults(func=cmd_cancel)
-
     unfreeze = commands.add_parser("unfreeze", help="clear a freeze (a failed rollback's, or an operator's)")
     unfreeze.add_argument("--pipeline", required=True)
     unfreeze.add_argument(
@@ -714,7 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
         session_args=_session_args,
         stack_name=_stack_name,
     )
-    # executions, describe, watch, graph
+    # executions, describe, watch, cancel, graph
     execution_commands.add_commands(
         commands, control=_control, local_state=_local_state, session_args=_session_args
     )

@@ -1,9 +1,11 @@
 """The commands that look at executions and at the state machine: ``promote executions``, ``describe``,
-``watch`` and ``graph``. Registered on ``promote``'s subparsers by :func:`add_commands`."""
+``watch`` and ``graph``; and ``cancel``, which stops one. Registered on ``promote``'s subparsers by
+:func:`add_commands`."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections.abc import Callable
@@ -122,6 +124,17 @@ def add_commands(
         )
         return watcher.run()
 
+    def cmd_cancel(args: argparse.Namespace) -> int:
+        plane = control(args)
+        described = executions.resolve(
+            plane.sfn, _locator(args, plane, local_state, session_args), args.execution
+        )
+        stopped = plane.cancel(
+            str(described["executionArn"]), reason=args.reason, requested_by=getpass.getuser()
+        )
+        print(json.dumps(stopped))
+        return 0
+
     def cmd_graph(args: argparse.Namespace) -> int:
         try:
             sys.stdout.write(graph.render(graph.load_definition(args.asl), args.format))
@@ -159,6 +172,11 @@ def add_commands(
         "--interval", type=_positive_float, default=2.0, help="seconds between polls (default 2)"
     )
     watch.set_defaults(func=cmd_watch)
+
+    cancel = commands.add_parser("cancel", help="stop a running promotion; its cleanup still runs")
+    cancel.add_argument("execution", metavar="NAME|ARN", help="an execution name of the stack, or its ARN")
+    cancel.add_argument("--reason", default="cancelled by an operator")
+    cancel.set_defaults(func=cmd_cancel)
 
     diagram = commands.add_parser("graph", help="the promotion state machine as a diagram, from its ASL")
     diagram.add_argument("--format", choices=graph.FORMATS, default="mermaid")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from promote_cli.local.plane import LocalControlPlane
+
 
 def put_alarm(cloudwatch: Any, name: str, state: str | None = None) -> None:
     cloudwatch.put_metric_alarm(
@@ -18,4 +20,13 @@ def put_alarm(cloudwatch: Any, name: str, state: str | None = None) -> None:
     )
     if state is not None:
         # moto never evaluates alarms: their state is set directly
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
+
+
+def set_alarms(plane: LocalControlPlane, names: list[str], state: str) -> None:
+    """Set alarms of the local plane's sample service, each in its environment's account (the sample names
+    them svc-sentiment-{env}-...)."""
+    for name in names:
+        environment = "preprod" if "-preprod-" in name else "prod"
+        cloudwatch = plane.environment_client(environment, "cloudwatch")
         cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")

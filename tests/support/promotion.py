@@ -20,6 +20,7 @@ from promote_cli.local import sample
 from promote_cli.local.plane import LocalControlPlane
 from promotion.dal.ledger import DynamoLedger
 from promotion.models.config import PipelineConfig
+from tests.support.pipelines import SAMPLE_PIPELINE_FILE
 
 FAILED_STATUSES = {"FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -244,3 +245,44 @@ def declare_ahead_of_prod(plane: LocalControlPlane, config: PipelineConfig, sha:
         return
     comparison = {"status": "ahead", "ahead_by": 1, "behind_by": 0, "total_commits": 1, "commits": []}
     plane.github.set_comparison(config.repo, current.sha, sha, comparison)
+
+
+def derived_pipeline(plane: LocalControlPlane, name: str, **changes: Any) -> str:
+    """The sample pipeline under another name, with some sections changed (same functions)."""
+    document = json.loads(SAMPLE_PIPELINE_FILE.read_text())
+    document["name"] = name
+    for section, values in changes.items():
+        if isinstance(values, dict) and isinstance(document.get(section), dict):
+            document[section] = {**document[section], **values}
+        else:
+            document[section] = values
+    return plane.put_pipeline(json.dumps(document), source=f"test pipeline {name}")
+
+
+def token_from_history(plane: LocalControlPlane, execution_arn: str) -> str:
+    """What anyone with states:GetExecutionHistory can read: the waiting task's token in its parameters."""
+    for event in history(plane, execution_arn):
+        details = event.get("taskScheduledEventDetails")
+        if details and "waitForTaskToken" in details.get("resource", ""):
+            return str(json.loads(details["parameters"])["Payload"]["task_token"])
+    raise AssertionError("no waitForTaskToken task in the history")
+
+
+def approve_by_link(plane: LocalControlPlane, promotion: Promotion) -> None:
+    """The first approver approves the promotion by their emailed link, once it asks."""
+    wait_for_state(plane, promotion.execution_arn, "Wait for approval")
+    links = wait_for_approval_links(plane, promotion)
+    assert decide_via_link(links[0], "approve", "ok").status_code == 200
+
+
+def alarm_during_bake(plane: LocalControlPlane, name: str, alarm: str) -> Promotion:
+    """A promotion of a pipeline with a 60 s bake (6 s at the local time scale), approved, and ``alarm``
+    set to ALARM once it bakes."""
+    from tests.support.alarms import set_alarms
+
+    pipeline = derived_pipeline(plane, name, bake={"duration_seconds": 60, "poll_interval_seconds": 10})
+    promotion = publish_and_start(plane, pipeline=pipeline)
+    approve_by_link(plane, promotion)
+    wait_for_state(plane, promotion.execution_arn, "Bake")
+    set_alarms(plane, [alarm], "ALARM")
+    return promotion

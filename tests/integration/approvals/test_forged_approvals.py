@@ -12,16 +12,13 @@ from promote_cli.local.plane import LocalControlPlane
 from promotion.dal.approvals import DynamoApprovalStore
 from promotion.models.approval import ApprovalRecord
 from tests.support.approval_plane import audit_actions, derived_pipeline, start
-from tests.support.promotion import Promotion, history, outbox, wait_for_end, wait_for_state
-
-
-def token_from_history(plane: LocalControlPlane, execution_arn: str) -> str:
-    """What anyone with states:GetExecutionHistory can read: the waiting task's token in its parameters."""
-    for event in history(plane, execution_arn):
-        details = event.get("taskScheduledEventDetails")
-        if details and "waitForTaskToken" in details.get("resource", ""):
-            return str(json.loads(details["parameters"])["Payload"]["task_token"])
-    raise AssertionError("no waitForTaskToken task in the history")
+from tests.support.promotion import (
+    Promotion,
+    outbox,
+    token_from_history,
+    wait_for_end,
+    wait_for_state,
+)
 
 
 def records_of(plane: LocalControlPlane, execution_arn: str) -> list[ApprovalRecord]:

@@ -189,9 +189,13 @@ def test_a_second_cancel_says_the_execution_is_already_stopped(
     arn = running_attempt["execution_arn"]
     wait_for_retry_backoff(plane, arn)
 
-    # When an operator cancels it twice
-    assert cli.main(["--local", "cancel", arn]) == 0
-    assert json.loads(capsys.readouterr().out)["status"] == "ABORTED"
+    # When an operator cancels it twice: by the name the notices show, then by its ARN
+    assert cli.main(["--local", "cancel", running_attempt["name"]]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "execution_arn": arn,
+        "status": "ABORTED",
+        "cleanup": "by the EventBridge rule",
+    }
     second = cli.main(["--local", "cancel", arn])
 
     # Then the second cancel says it is already stopped, and the execution really stopped: no task

@@ -17,12 +17,14 @@ import requests
 from promote_cli.local.plane import LocalControlPlane
 from promotion.dal.environments import DynamoEnvironmentStateStore
 from promotion.pipeline.artifacts import lambda_code_sha256, manifest_key
+from tests.support.alarms import set_alarms
 from tests.support.faults import AwsFault, aws_fault
-from tests.support.pipelines import SAMPLE_PIPELINE_FILE
 from tests.support.promotion import (
     Promotion,
+    alarm_during_bake,
+    approve_by_link,
     control,
-    decide_via_link,
+    derived_pipeline,
     outbox,
     publish_and_start,
     publish_for,
@@ -38,38 +40,12 @@ PROD_ALARMS = [
 ]
 
 
-def derived_pipeline(plane: LocalControlPlane, name: str, **changes: Any) -> str:
-    """The sample pipeline under another name, with some sections changed (same functions)."""
-    document = json.loads(SAMPLE_PIPELINE_FILE.read_text())
-    document["name"] = name
-    for section, values in changes.items():
-        if isinstance(values, dict) and isinstance(document.get(section), dict):
-            document[section] = {**document[section], **values}
-        else:
-            document[section] = values
-    return plane.put_pipeline(json.dumps(document), source=f"test pipeline {name}")
-
-
-def set_alarms(plane: LocalControlPlane, names: list[str], state: str) -> None:
-    for name in names:
-        # Each alarm lives in its environment's account (the sample names it svc-sentiment-{env}-...).
-        environment = "preprod" if "-preprod-" in name else "prod"
-        cloudwatch = plane.environment_client(environment, "cloudwatch")
-        cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
-
-
 @pytest.fixture
 def healthy_alarms(plane: LocalControlPlane) -> Iterator[None]:
     """Prod's alarms OK before and after the test, whatever the test did to them."""
     set_alarms(plane, PROD_ALARMS, "OK")
     yield
     set_alarms(plane, PROD_ALARMS, "OK")
-
-
-def approve(plane: LocalControlPlane, promotion: Promotion) -> None:
-    wait_for_state(plane, promotion.execution_arn, "Wait for approval")
-    links = wait_for_approval_links(plane, promotion)
-    assert decide_via_link(links[0], "approve", "ok").status_code == 200
 
 
 def notices(plane: LocalControlPlane, promotion: Promotion) -> list[dict[str, Any]]:
@@ -291,7 +267,7 @@ def test_alarms_that_start_firing_during_the_approval_stop_before_prod_is_touche
     set_alarms(plane, ["svc-sentiment-prod-api-errors"], "ALARM")
 
     # When the build is approved
-    approve(plane, promotion)
+    approve_by_link(plane, promotion)
 
     # Then "Check and lock prod" checks again: nothing is deployed to prod and the cause is named
     described = failed(plane, promotion, "AlarmsAlreadyFiring")
@@ -309,7 +285,7 @@ def test_prod_deploy_failure_rolls_every_function_back(
     )
     promotion = publish_and_start(plane)
     with aws_fault(fault):
-        approve(plane, promotion)
+        approve_by_link(plane, promotion)
         failed(plane, promotion, "DeployFailed")
 
     # Then prod serves exactly what it served before
@@ -332,7 +308,7 @@ def test_canary_failure_rolls_prod_back_to_the_previous_version(
     promotion = publish_and_start(plane, variant="fails-in-prod")
 
     # When it is approved
-    approve(plane, promotion)
+    approve_by_link(plane, promotion)
 
     # Then the canary fails, and every prod function is back on the exact version it served before
     described = failed(plane, promotion, "CanaryFailed")
@@ -355,16 +331,8 @@ def test_canary_failure_rolls_prod_back_to_the_previous_version(
 
 
 def test_alarm_during_bake_rolls_prod_back(plane: LocalControlPlane, healthy_alarms: None) -> None:
-    # Given a pipeline with a 60 s bake (6 s at the local time scale)
-    pipeline = derived_pipeline(
-        plane, "bake-long", bake={"duration_seconds": 60, "poll_interval_seconds": 10}
-    )
-    promotion = publish_and_start(plane, pipeline=pipeline)
-    approve(plane, promotion)
-    wait_for_state(plane, promotion.execution_arn, "Bake")
-
-    # When an alarm fires during the bake
-    set_alarms(plane, ["svc-sentiment-prod-api-p99"], "ALARM")
+    # Given a pipeline with a 60 s bake (6 s at the local time scale), when an alarm fires during the bake
+    promotion = alarm_during_bake(plane, "bake-long", "svc-sentiment-prod-api-p99")
 
     # Then the bake fails and prod goes back
     described = failed(plane, promotion, "BakeAlarm")
@@ -381,7 +349,7 @@ def test_bake_without_data_fails_unless_the_pipeline_accepts_it(
 
     # When a promotion bakes, it fails and rolls back
     promotion = publish_and_start(plane)
-    approve(plane, promotion)
+    approve_by_link(plane, promotion)
     described = failed(plane, promotion, "BakeNoData")
     assert "svc-sentiment-prod-api-errors" in described["cause"]
     assert promotion.after()["prod"] == promotion.before["prod"]
@@ -389,7 +357,7 @@ def test_bake_without_data_fails_unless_the_pipeline_accepts_it(
     # And a pipeline that accepts no data promotes the same way to success
     pipeline = derived_pipeline(plane, "bake-no-data-ok", bake={"insufficient_data": "ok"})
     accepted = publish_and_start(plane, pipeline=pipeline)
-    approve(plane, accepted)
+    approve_by_link(plane, accepted)
     assert wait_for_end(plane, accepted.execution_arn)["status"] == "SUCCEEDED"
 
 
@@ -399,7 +367,7 @@ def test_failed_rollback_freezes_prod_and_sends_the_recovery_commands(
     # Given a build that fails the canary, and prod's api alias that cannot be moved back
     promotion = publish_and_start(plane, variant="fails-in-prod")
     baseline = versions(promotion.before["prod"])
-    approve(plane, promotion)
+    approve_by_link(plane, promotion)
     wait_for_state(plane, promotion.execution_arn, "Run canary checks")
     fault = AwsFault("lambda", "UpdateAlias", when=lambda p: p["FunctionName"] == "svc-sentiment-prod-api")
     with aws_fault(fault):
@@ -452,7 +420,7 @@ def test_failed_rollback_freezes_prod_and_sends_the_recovery_commands(
 def test_a_failing_notice_never_changes_the_outcome(plane: LocalControlPlane, healthy_alarms: None) -> None:
     # Given SES refuses every email from the notify step
     promotion = publish_and_start(plane)
-    approve(plane, promotion)
+    approve_by_link(plane, promotion)
     wait_for_state(plane, promotion.execution_arn, "Run canary checks")
     fault = AwsFault("sesv2", "SendEmail", code="Throttling")
     with aws_fault(fault):

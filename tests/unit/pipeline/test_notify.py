@@ -106,6 +106,20 @@ def test_a_promoted_notice_names_the_approver_and_the_prod_versions() -> None:
     assert "Error:" not in text
 
 
+def test_a_forged_approval_notice_never_calls_the_claimed_approver_an_approver() -> None:
+    # Given a promotion whose approval task a token holder completed, claiming an approver
+    forged = outcome(
+        failure=Failure(Error="ApprovalNotVerified", Cause="completed without the decision proof"),
+        approved_by="nobody@evil.example",
+    )
+
+    # Then the CRITICAL notice shows the claim as a claim, not as an approval
+    text = forged.text()
+    assert forged.subject().startswith("CRITICAL: forged approval of sentiment-service@89abcdef0123")
+    assert "Approved by:" not in text
+    assert "Claimed approver (NOT verified): nobody@evil.example" in text
+
+
 @pytest.mark.parametrize(
     ("mode", "target", "subject"),
     [

@@ -75,7 +75,10 @@ class Outcome(BaseModel):
         lines = [self.subject(), "", f"Execution: {self.execution_name}", f"ARN:       {self.execution_arn}"]
         if console_url:
             lines.append(f"Console:   {console_url}")
-        if self.approved_by:
+        if self.approved_by and self.failure and self.failure.Error == "ApprovalNotVerified":
+            # What the forged completion claimed: nobody the control plane verified approved anything.
+            lines.append(f"Claimed approver (NOT verified): {self.approved_by}")
+        elif self.approved_by:
             lines.append(f"Approved by: {self.approved_by}")
         for label, versions in (("Preprod", self.preprod_versions), ("Prod", self.prod_versions)):
             if versions:
