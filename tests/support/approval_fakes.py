@@ -116,6 +116,10 @@ class FakeSlack:
     posts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
+    views: list[dict[str, Any]] = field(default_factory=list)
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        self.views.append({"trigger_id": trigger_id, "view": view})
 
     def post(self, channel: str, *, text: str, blocks: list[dict[str, Any]]) -> SlackMessageRef:
         self.posts.append({"channel": channel, "text": text, "blocks": blocks})
@@ -273,6 +277,28 @@ def slack_click_body(
                 "action_ts": f"{time.time():.6f}",
             }
         ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def slack_submission_body(
+    view: dict[str, Any], values: dict[str, dict[str, Any]], *, user: str = "U0APPROVER"
+) -> str:
+    """The ``view_submission`` of ``view`` (the modal as opened) with ``values``: input name -> the action's
+    state as Slack sends it (``{"type": "plain_text_input", "value": "CHG-1"}``), form-encoded."""
+    from urllib.parse import urlencode
+
+    payload = {
+        "type": "view_submission",
+        "user": {"id": user, "username": "approver", "team_id": "T0TEAM"},
+        "team": {"id": "T0TEAM", "domain": "example"},
+        "api_app_id": "A0APP",
+        "trigger_id": "4.5.6",
+        "view": {
+            **view,
+            "id": "V0MODAL",
+            "state": {"values": {f"input_{name}": {"value": action} for name, action in values.items()}},
+        },
     }
     return urlencode({"payload": json.dumps(payload)})
 
