@@ -9,11 +9,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.adapters import aws
-from promotion.approvals.runtime import approval_store, slack_poster
 from promotion.approvals.slack_modal import InputModals
+from promotion.dal.approvals import DynamoApprovalStore
 from promotion.http.slack_routes import LambdaDispatch, SlackRouteDeps, build_slack_resolver
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import slack_signing_secret
+from promotion.runtime import slack_bot_poster, slack_signing_secret
 from promotion.settings import control_plane_settings
 
 _settings = control_plane_settings()
@@ -22,7 +22,10 @@ app = build_slack_resolver(
         signing_secret=slack_signing_secret,
         dispatch=LambdaDispatch(aws.client("lambda"), _settings.slack_worker_function or ""),
         response_url_prefix=_settings.slack_response_url_prefix,
-        modals=InputModals(approval_store(), slack_poster()) if _settings.slack_bot_token_secret else None,
+        # Reads records and opens modals only; the approval stack (audit, decision key) stays out of here.
+        modals=InputModals(DynamoApprovalStore(aws.table(_settings.approvals_table)), slack_bot_poster())
+        if _settings.slack_bot_token_secret
+        else None,
     )
 )
 

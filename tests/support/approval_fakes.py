@@ -19,9 +19,10 @@ from moto import mock_aws
 
 from promotion.approvals.collaborators import ApprovalRequest, ApprovalServices, Notifier
 from promotion.approvals.decision_proof import KmsDecisionKey
+from promotion.approvals.verification import verify_approval
 from promotion.dal.approvals import DynamoApprovalStore
 from promotion.dal.audit import DynamoAuditLog
-from promotion.models.approval import SlackMessageRef
+from promotion.models.approval import ApprovalRecord, SlackMessageRef
 from promotion.models.config import PipelineConfig
 from promotion.models.execution import (
     CheckReport,
@@ -31,6 +32,7 @@ from promotion.models.execution import (
     GitHubAccount,
     PinnedArtifact,
 )
+from promotion.models.steps import VerifyApprovalRequest
 from tests.support.pipelines import sample_config_dict
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -157,6 +159,20 @@ class ApprovalWorld:
 
     def actions(self, approval_id: str) -> list[str]:
         return [event.action for event in self.audit.history(approval_id)]
+
+    def verify(self, record: ApprovalRecord, output: Any, *, now: float) -> dict[str, Any]:
+        """ "Verify approval" of ``output`` (what resumed the wait) for ``record``'s execution."""
+        return verify_approval(
+            self.services,
+            self.decision_key,
+            VerifyApprovalRequest(
+                pipeline=record.pipeline,
+                execution_arn=record.execution_arn,
+                execution_name=record.execution_name,
+                approval=output,
+            ),
+            now=now,
+        )
 
 
 @contextmanager

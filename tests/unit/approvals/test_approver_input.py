@@ -20,13 +20,11 @@ from promotion.approvals.decision_proof import PURPOSE, decision_message
 from promotion.approvals.decisions import Actor, decide
 from promotion.approvals.request import open_approval
 from promotion.approvals.slack_modal import InputModals, input_modal, parse_submission
-from promotion.approvals.verification import verify_approval
 from promotion.errors import ApprovalNotVerified, InvalidPipelineConfig
 from promotion.http.slack_routes import SlackRouteDeps, build_slack_resolver
 from promotion.models.approval import ApprovalRecord
 from promotion.models.approver_input import ApproverInputField, ApproverInputInvalid, validate_inputs
 from promotion.models.config import parse_pipeline_config
-from promotion.models.steps import VerifyApprovalRequest
 from tests.support.approval_fakes import (
     SIGNING_KEY,
     ApprovalWorld,
@@ -60,11 +58,11 @@ def world() -> Iterator[ApprovalWorld]:
         yield world
 
 
-def opened(world: ApprovalWorld, **rules: Any) -> ApprovalRecord:
+def opened(world: ApprovalWorld, inputs: list[dict[str, Any]] = INPUTS, **rules: Any) -> ApprovalRecord:
     return open_approval(
         world.services,
         world.notifier,
-        config=pipeline(inputs=INPUTS, **rules),
+        config=pipeline(inputs=inputs, **rules),
         request=request(SHA, identity=OTHER_AUTHOR),
         now=NOW,
     )
@@ -195,17 +193,7 @@ def test_valid_input_is_recorded_in_the_vote_the_audit_and_the_verified_approval
 
 
 def verify(world: ApprovalWorld, record: ApprovalRecord, output: Any) -> dict[str, Any]:
-    return verify_approval(
-        world.services,
-        world.decision_key,
-        VerifyApprovalRequest(
-            pipeline=record.pipeline,
-            execution_arn=record.execution_arn,
-            execution_name=record.execution_name,
-            approval=output,
-        ),
-        now=NOW + 10,
-    )
+    return world.verify(record, output, now=NOW + 10)
 
 
 # ---- the decision proof ---------------------------------------------------------------------------------
@@ -246,13 +234,7 @@ def test_verify_refuses_a_vote_whose_input_no_longer_fits_the_rules(world: Appro
 
 def test_a_record_without_inputs_keeps_the_document_it_was_macd_over(world: ApprovalWorld) -> None:
     # The document as it was before inputs existed: no "inputs" key, rules without an "inputs" field
-    record = open_approval(
-        world.services,
-        world.notifier,
-        config=pipeline(),
-        request=request(SHA, identity=OTHER_AUTHOR),
-        now=NOW,
-    )
+    record = opened(world, inputs=[])
     decide(world.services, record.approval_id, actor(), "approve", comment="", now=NOW + 5)
     stored = world.store.get(record.approval_id)
     rules = stored.rules.model_dump(mode="json")

@@ -211,11 +211,8 @@ def click_of(payload: dict[str, Any], *, response_url_prefix: str = "https://hoo
     if payload.get("type") != "block_actions":
         raise SlackPayloadInvalid("not a block_actions interaction")
     actions = payload.get("actions")
-    user = payload.get("user")
     if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
         raise SlackPayloadInvalid("expected exactly one action")
-    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
-        raise SlackPayloadInvalid("the interaction names no user")
     action = actions[0]
     decision, approval_id = action.get("action_id"), action.get("value")
     if decision not in (*APPROVE_ACTIONS, REJECT_ACTION):
@@ -225,13 +222,26 @@ def click_of(payload: dict[str, Any], *, response_url_prefix: str = "https://hoo
     response_url = payload.get("response_url")
     if not isinstance(response_url, str) or not response_url.startswith(response_url_prefix):
         raise SlackPayloadInvalid("the interaction has no Slack response_url")
-    team = payload.get("team")
+    user_id, user_name, team_id = who(payload)
     return SlackClick(
         approval_id=approval_id,
         decision=decision,
-        user_id=user["id"],
-        user_name=str(user.get("username") or user.get("name") or ""),
-        team_id=str(team.get("id", "")) if isinstance(team, dict) else "",
+        user_id=user_id,
+        user_name=user_name,
+        team_id=team_id,
         response_url=response_url,
         trigger_id=str(payload.get("trigger_id") or ""),
+    )
+
+
+def who(payload: dict[str, Any]) -> tuple[str, str, str]:
+    """The Slack user id, name and workspace of an interaction."""
+    user = payload.get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+        raise SlackPayloadInvalid("the interaction names no user")
+    team = payload.get("team")
+    return (
+        user["id"],
+        str(user.get("username") or user.get("name") or ""),
+        str(team.get("id", "")) if isinstance(team, dict) else "",
     )

@@ -15,7 +15,14 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from promotion.approvals.slack import APPROVAL_ID, SlackPayloadInvalid, approval_text
+from promotion.approvals.slack import (
+    APPROVAL_ID,
+    APPROVE_ACTION,
+    SlackClick,
+    SlackPayloadInvalid,
+    approval_text,
+    who,
+)
 from promotion.models.approval import ApprovalRecord
 from promotion.models.approver_input import ApproverInputField, ApproverInputInvalid, validate_inputs
 
@@ -97,17 +104,6 @@ def input_modal(record: ApprovalRecord, *, response_url: str) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class ModalSubmission:
-    approval_id: str
-    response_url: str
-    user_id: str
-    user_name: str
-    team_id: str
-    # What the approver entered, per input name, as text ("true"/"false" for a checkbox).
-    inputs: dict[str, str]
-
-
 def _entered(action: Any) -> str | None:
     if not isinstance(action, dict):
         return None
@@ -121,14 +117,13 @@ def _entered(action: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def parse_submission(payload: dict[str, Any], *, response_url_prefix: str) -> ModalSubmission:
-    """A ``view_submission`` of the approval input modal (from a verified request)."""
+def parse_submission(payload: dict[str, Any], *, response_url_prefix: str) -> SlackClick:
+    """A ``view_submission`` of the approval input modal (from a verified request), as the approval it asks
+    for: its ``inputs`` are what the approver entered, as text ("true"/"false" for a checkbox)."""
     view = payload.get("view")
-    user = payload.get("user")
     if not isinstance(view, dict) or view.get("callback_id") != CALLBACK_ID:
         raise SlackPayloadInvalid("not the approval input modal")
-    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
-        raise SlackPayloadInvalid("the submission names no user")
+    user_id, user_name, team_id = who(payload)
     try:
         metadata = json.loads(str(view.get("private_metadata") or ""))
     except ValueError:
@@ -150,13 +145,13 @@ def parse_submission(payload: dict[str, Any], *, response_url_prefix: str) -> Mo
         entered = _entered(actions.get(ACTION_ID) if isinstance(actions, dict) else None)
         if entered is not None:
             inputs[block_id.removeprefix(BLOCK_PREFIX)] = entered
-    team = payload.get("team")
-    return ModalSubmission(
+    return SlackClick(
         approval_id=approval_id,
+        decision=APPROVE_ACTION,
+        user_id=user_id,
+        user_name=user_name,
+        team_id=team_id,
         response_url=response_url,
-        user_id=user["id"],
-        user_name=str(user.get("username") or user.get("name") or ""),
-        team_id=str(team.get("id", "")) if isinstance(team, dict) else "",
         inputs=inputs,
     )
 
@@ -185,5 +180,5 @@ class InputModals:
         self.slack.open_view(trigger_id, input_modal(record, response_url=response_url))
         return True
 
-    def errors_of(self, submission: ModalSubmission) -> dict[str, str]:
+    def errors_of(self, submission: SlackClick) -> dict[str, str]:
         return submission_errors(self.records.get(submission.approval_id), submission.inputs)

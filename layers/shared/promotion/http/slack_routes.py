@@ -14,7 +14,6 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from promotion.approvals import slack, slack_modal, slack_signature
-from promotion.approvals.slack_modal import ModalSubmission
 from promotion.http.requester import requester_of
 
 Dispatch = Callable[[dict[str, Any]], None]
@@ -43,7 +42,7 @@ class InputModals(Protocol):
 
     def open_for(self, approval_id: str, *, trigger_id: str, response_url: str) -> bool: ...
 
-    def errors_of(self, submission: ModalSubmission) -> dict[str, str]: ...
+    def errors_of(self, submission: slack.SlackClick) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -103,22 +102,12 @@ def build_slack_resolver(deps: SlackRouteDeps) -> APIGatewayHttpResolver:
         # An empty 200 is Slack's acknowledgement; the worker answers through response_url.
         return _text(200, "")
 
-    def _submitted(submission: slack_modal.ModalSubmission) -> Response[str]:
+    def _submitted(submission: slack.SlackClick) -> Response[str]:
         errors = deps.modals.errors_of(submission) if deps.modals is not None else {}
         if errors:
             # Slack shows each message under its field and keeps the modal open; nothing is decided.
             return _json(200, {"response_action": "errors", "errors": errors})
-        _dispatch(
-            slack.SlackClick(
-                approval_id=submission.approval_id,
-                decision=slack.APPROVE_ACTION,
-                user_id=submission.user_id,
-                user_name=submission.user_name,
-                team_id=submission.team_id,
-                response_url=submission.response_url,
-                inputs=submission.inputs,
-            )
-        )
+        _dispatch(submission)
         # An empty 200 closes the modal; the worker answers through the click's response_url.
         return _text(200, "")
 
