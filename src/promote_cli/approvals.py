@@ -131,23 +131,43 @@ def cmd_list(args: argparse.Namespace, client: OperatorClient) -> int:
             if record.get("as_approver")
             else "  (not yours to decide)"
         )
+        fields = (record.get("policy") or {}).get("inputs") or []
+        asks = (
+            "  inputs " + " ".join(f"{f['name']}{'*' if f.get('required') else ''}" for f in fields)
+            if fields
+            else ""
+        )
         print(
             f"{record['approval_id']}  {record['pipeline']}  {record['sha'][:12]}  "
             f"{len(record.get('votes') or {})}/{needed} approvals  expires {record['expires_at']}  "
-            f"author {author}{verified}{you}"
+            f"author {author}{verified}{you}{asks}"
         )
     return 0
+
+
+def parse_inputs(pairs: list[str]) -> dict[str, str]:
+    """``--input name=value`` options as a mapping; the control plane validates the values."""
+    inputs: dict[str, str] = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        name = name.strip()
+        if not equals or not name:
+            raise ControlError(f"--input {pair!r}: expected name=value")
+        if name in inputs:
+            raise ControlError(f"--input {name}: given twice")
+        inputs[name] = value
+    return inputs
 
 
 def _decide(args: argparse.Namespace, client: OperatorClient, decision: str) -> int:
     reason = (args.reason or "").strip()
     if decision == "reject" and not reason:
         raise ControlError("a rejection needs --reason")
-    result = client.call(
-        "POST",
-        f"/operator/approvals/{quote(args.approval_id, safe='')}",
-        body={"decision": decision, "reason": reason},
-    )
+    body: dict[str, Any] = {"decision": decision, "reason": reason}
+    inputs = parse_inputs(getattr(args, "inputs", None) or [])
+    if inputs:
+        body["inputs"] = inputs
+    result = client.call("POST", f"/operator/approvals/{quote(args.approval_id, safe='')}", body=body)
     print(json.dumps({key: result.get(key) for key in ("approval_id", "status", "result", "caller")}))
     return 0
 
@@ -182,6 +202,14 @@ def add_commands(commands: Any, *, local_state: LocalState, stack_name: StackNam
     approve = commands.add_parser("approve", help="approve a waiting request as your AWS identity")
     approve.add_argument("approval_id")
     approve.add_argument("--reason", "--comment", dest="reason", default="", help="optional comment")
+    approve.add_argument(
+        "--input",
+        dest="inputs",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an answer to the pipeline's approval.inputs (repeat for each field)",
+    )
     api_url(approve)
     approve.set_defaults(func=run(lambda args, client: _decide(args, client, "approve")))
 

@@ -19,9 +19,10 @@ from moto import mock_aws
 
 from promotion.approvals.collaborators import ApprovalRequest, ApprovalServices, Notifier
 from promotion.approvals.decision_proof import KmsDecisionKey
+from promotion.approvals.verification import verify_approval
 from promotion.dal.approvals import DynamoApprovalStore
 from promotion.dal.audit import DynamoAuditLog
-from promotion.models.approval import SlackMessageRef
+from promotion.models.approval import ApprovalRecord, SlackMessageRef
 from promotion.models.config import PipelineConfig
 from promotion.models.execution import (
     CheckReport,
@@ -31,6 +32,7 @@ from promotion.models.execution import (
     GitHubAccount,
     PinnedArtifact,
 )
+from promotion.models.steps import VerifyApprovalRequest
 from tests.support.pipelines import sample_config_dict
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -116,6 +118,10 @@ class FakeSlack:
     posts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
+    views: list[dict[str, Any]] = field(default_factory=list)
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        self.views.append({"trigger_id": trigger_id, "view": view})
 
     def post(self, channel: str, *, text: str, blocks: list[dict[str, Any]]) -> SlackMessageRef:
         self.posts.append({"channel": channel, "text": text, "blocks": blocks})
@@ -153,6 +159,20 @@ class ApprovalWorld:
 
     def actions(self, approval_id: str) -> list[str]:
         return [event.action for event in self.audit.history(approval_id)]
+
+    def verify(self, record: ApprovalRecord, output: Any, *, now: float) -> dict[str, Any]:
+        """ "Verify approval" of ``output`` (what resumed the wait) for ``record``'s execution."""
+        return verify_approval(
+            self.services,
+            self.decision_key,
+            VerifyApprovalRequest(
+                pipeline=record.pipeline,
+                execution_arn=record.execution_arn,
+                execution_name=record.execution_name,
+                approval=output,
+            ),
+            now=now,
+        )
 
 
 @contextmanager
@@ -273,6 +293,28 @@ def slack_click_body(
                 "action_ts": f"{time.time():.6f}",
             }
         ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def slack_submission_body(
+    view: dict[str, Any], values: dict[str, dict[str, Any]], *, user: str = "U0APPROVER"
+) -> str:
+    """The ``view_submission`` of ``view`` (the modal as opened) with ``values``: input name -> the action's
+    state as Slack sends it (``{"type": "plain_text_input", "value": "CHG-1"}``), form-encoded."""
+    from urllib.parse import urlencode
+
+    payload = {
+        "type": "view_submission",
+        "user": {"id": user, "username": "approver", "team_id": "T0TEAM"},
+        "team": {"id": "T0TEAM", "domain": "example"},
+        "api_app_id": "A0APP",
+        "trigger_id": "4.5.6",
+        "view": {
+            **view,
+            "id": "V0MODAL",
+            "state": {"values": {f"input_{name}": {"value": action} for name, action in values.items()}},
+        },
     }
     return urlencode({"payload": json.dumps(payload)})
 

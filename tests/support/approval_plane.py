@@ -179,6 +179,13 @@ def click(
         user=user,
         response_url=f"{plane.api_url}/_local/slack/response/{response_id}",
     )
+    return post_signed(plane, body, timestamp=timestamp, secret=secret), response_id
+
+
+def post_signed(
+    plane: LocalControlPlane, body: str, *, timestamp: int | None = None, secret: str | None = None
+) -> requests.Response:
+    """An interaction request (form-encoded ``payload``) to the plane, signed as Slack signs it."""
     stamp = str(timestamp if timestamp is not None else int(time.time()))
     headers = {
         "content-type": "application/x-www-form-urlencoded",
@@ -186,8 +193,7 @@ def click(
         "x-slack-signature": slack_signature(secret or plane.slack_signing_secret(), stamp, body),
         "user-agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
     }
-    answer = requests.post(f"{plane.api_url}/slack/interactions", data=body, headers=headers, timeout=10)
-    return answer, response_id
+    return requests.post(f"{plane.api_url}/slack/interactions", data=body, headers=headers, timeout=10)
 
 
 def slack_response(plane: LocalControlPlane, promotion: Promotion, response_id: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from promotion.settings import control_plane_settings
 
 if TYPE_CHECKING:
     from promotion.approvals.audit import AuditLog, Requester
+    from promotion.approvals.slack import SlackSdkPoster
     from promotion.http.rollback_routes import RunRollback
     from promotion.pipeline.emergency_rollback import EmergencyRollbackResult
 
@@ -116,6 +117,18 @@ def secret_text(secret_id: str | None, name: str) -> str:
 
 def slack_signing_secret() -> str:
     return secret_text(control_plane_settings().slack_signing_secret, "SLACK_SIGNING_SECRET_ID")
+
+
+@cache
+def slack_bot_poster() -> SlackSdkPoster:
+    """Slack's Web API as the bot (``SLACK_BOT_TOKEN_SECRET_ID``, read when a call is made)."""
+    from promotion.approvals.slack import SlackSdkPoster
+
+    settings = control_plane_settings()
+    return SlackSdkPoster(
+        lambda: secret_text(settings.slack_bot_token_secret, "SLACK_BOT_TOKEN_SECRET_ID"),
+        base_url=settings.slack_api_url,
+    )
 
 
 def emergency_rollback_runner(audit: AuditLog) -> RunRollback:

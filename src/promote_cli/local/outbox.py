@@ -91,7 +91,8 @@ class SesOutbox:
 
 
 class SlackOutbox:
-    """Stands in for Slack's Web API and response_urls on the local plane: records each call as a message."""
+    """Stands in for Slack's Web API and response_urls on the local plane: records each call as a message
+    (chat.postMessage, chat.update, views.open with its modal, each response_url post)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -110,7 +111,9 @@ class SlackOutbox:
         if not isinstance(document, dict):
             document = {}
         ts = f"{time.time():.6f}"
-        recipient = str(document.get("channel") or f"response_url:{name}")
+        # views.open names no channel: the modal goes to whoever's trigger_id it is.
+        trigger = f"trigger:{document['trigger_id']}" if document.get("trigger_id") else None
+        recipient = str(document.get("channel") or trigger or f"response_url:{name}")
         subject = f"{kind}:{name}"
         text = str(document.get("text") or "")
         with self._lock:
@@ -124,6 +127,11 @@ class SlackOutbox:
                     payload=document,
                 )
             )
+        if kind == "api" and name == "views.open":
+            view = document.get("view")
+            if not isinstance(view, dict) or not document.get("trigger_id"):
+                return {"ok": False, "error": "invalid_arguments"}
+            return {"ok": True, "view": {**view, "id": f"V{int(float(ts) * 1e6):X}"}}
         if kind == "api":
             return {"ok": True, "channel": recipient, "ts": str(document.get("ts") or ts)}
         return {"ok": True}

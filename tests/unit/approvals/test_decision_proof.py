@@ -12,10 +12,10 @@ from promotion.approvals.collaborators import ApprovalServices, DecisionNotDeliv
 from promotion.approvals.decision_proof import decision_message
 from promotion.approvals.decisions import Actor, decide
 from promotion.approvals.request import open_approval
-from promotion.approvals.verification import close_failed_wait, verify_approval
+from promotion.approvals.verification import close_failed_wait
 from promotion.errors import ApprovalNotVerified
 from promotion.models.approval import ApprovalRecord
-from promotion.models.steps import ExpireApprovalRequest, VerifyApprovalRequest
+from promotion.models.steps import ExpireApprovalRequest
 from promotion.pipeline.notify import Failure
 from tests.support.approval_fakes import (
     ApprovalWorld,
@@ -60,17 +60,7 @@ def approved(world: ApprovalWorld, *, execution: str = "exec-1", **rules: Any) -
 
 
 def verify(world: ApprovalWorld, record: ApprovalRecord, output: Any) -> dict[str, Any]:
-    return verify_approval(
-        world.services,
-        world.decision_key,
-        VerifyApprovalRequest(
-            pipeline=record.pipeline,
-            execution_arn=record.execution_arn,
-            execution_name=record.execution_name,
-            approval=output,
-        ),
-        now=NOW + 10,
-    )
+    return world.verify(record, output, now=NOW + 10)
 
 
 def test_the_control_planes_own_decision_verifies_and_yields_the_records_facts(world: ApprovalWorld) -> None:

@@ -51,7 +51,8 @@ def test_each_function_reads_only_the_secrets_it_uses(template: dict[str, Any]) 
         "NotifyFunction": {API_TOKENS},
         "CheckAndLockFunction": {API_TOKENS},
         "ApprovalApiFunction": {"Ref:ApprovalSigningSecret", "Ref:SlackBotTokenSecret"},
-        "SlackInteractivityFunction": {"Ref:SlackSigningSecret"},
+        # Checks Slack's signature; opens the approval input modal as the bot (views.open).
+        "SlackInteractivityFunction": {"Ref:SlackSigningSecret", "Ref:SlackBotTokenSecret"},
         "SlackDecisionFunction": {"Ref:SlackBotTokenSecret"},
         "ExpireApprovalFunction": {"Ref:SlackBotTokenSecret"},
         "CleanupExecutionFunction": {"Ref:SlackBotTokenSecret"},

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from promotion.models.approver_input import InputValue
 
 _SEQUENCE = itertools.count()
 
@@ -56,6 +59,8 @@ class AuditEvent(BaseModel):
     user_agent: str = Field(default="", max_length=512)
     comment: str = Field(default="", max_length=1000)
     detail: str = Field(default="", max_length=2000)
+    # The approver input an approval carried (``approval.inputs``), validated before it was recorded.
+    inputs: dict[str, InputValue] = Field(default_factory=dict)
 
     def to_item(self) -> dict[str, Any]:
         return self.model_dump()
@@ -73,6 +78,7 @@ def audit_event(
     execution_arn: str = "",
     comment: str = "",
     detail: str = "",
+    inputs: Mapping[str, InputValue] | None = None,
 ) -> AuditEvent:
     # Sort key: time first, then this process's sequence (events of one decision keep their order within
     # a millisecond), then a random suffix so events from two processes never collide.
@@ -90,6 +96,7 @@ def audit_event(
         user_agent=requester.user_agent[:512],
         comment=comment[:1000],
         detail=detail[:2000],
+        inputs=dict(inputs or {}),
     )
 
 

@@ -3,6 +3,7 @@ errors and constants every approval module shares."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from promotion.errors import (
 from promotion.models.approval import (
     ApprovalRecord,
 )
+from promotion.models.approver_input import InputValue
 from promotion.models.execution import CommitIdentity, CommitInfo, PinnedArtifact
 
 # Step Functions' answers for a token whose task is no longer waiting.
@@ -69,6 +71,7 @@ class ApprovalServices:
         requester: Requester | None = None,
         comment: str = "",
         detail: str = "",
+        inputs: Mapping[str, InputValue] | None = None,
     ) -> None:
         self.record_audit_under(
             record.approval_id,
@@ -81,6 +84,7 @@ class ApprovalServices:
             requester=requester,
             comment=comment,
             detail=detail,
+            inputs=inputs,
         )
 
     def record_audit_under(
@@ -96,6 +100,7 @@ class ApprovalServices:
         requester: Requester | None = None,
         comment: str = "",
         detail: str = "",
+        inputs: Mapping[str, InputValue] | None = None,
     ) -> None:
         """An audit event kept under ``key``: an approval id, or another key when no record exists."""
         self.audit.record(
@@ -110,6 +115,7 @@ class ApprovalServices:
                 execution_arn=execution_arn,
                 comment=comment,
                 detail=detail,
+                inputs=inputs,
             )
         )
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from promotion.errors import ApprovalNotFound, ApprovalNotVerified, PromotionError
 from promotion.models.approval import ApprovalRecord
+from promotion.models.approver_input import ApproverInputInvalid, validate_inputs
 
 PURPOSE = "approval-decision/v1"
 MAC_ALGORITHM = "HMAC_SHA_256"
@@ -69,9 +70,14 @@ def decision_message(record: ApprovalRecord) -> bytes:
     """What the MAC covers: the decision as the record states it, bound to one execution and one build.
 
     The rules snapshot is part of it, so a record whose rules were edited after the decision no longer
-    verifies. KMS takes at most 4 KiB, so the MAC is over the document's SHA-256.
+    verifies; so is every approver's input (``approval.inputs``), so values edited afterwards do not
+    either. Both enter only when there are any: a record from before inputs existed keeps its document,
+    and its MAC still verifies. KMS takes at most 4 KiB, so the MAC is over the document's SHA-256.
     """
-    document = {
+    rules = record.rules.model_dump(mode="json")
+    if not rules["inputs"]:
+        del rules["inputs"]
+    document: dict[str, Any] = {
         "purpose": PURPOSE,
         "approval_id": record.approval_id,
         "execution_arn": record.execution_arn,
@@ -82,8 +88,11 @@ def decision_message(record: ApprovalRecord) -> bytes:
         "status": record.status,
         "approvers": sorted(record.votes),
         "decided_at": record.decided_at,
-        "rules": record.rules.model_dump(mode="json"),
+        "rules": rules,
     }
+    inputs = {who: vote.inputs for who, vote in record.votes.items() if vote.inputs}
+    if inputs:
+        document["inputs"] = inputs
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
     return f"{PURPOSE}\n{hashlib.sha256(canonical).hexdigest()}".encode()
 
@@ -114,6 +123,9 @@ class VerifiedApproval:
             # How long the promotion waited for people (the dashboard's approval wait).
             "waited_seconds": max(0, (record.decided_at or record.requested_at) - record.requested_at),
             "verified": True,
+            # The approver input (``approval.inputs``): the deciding vote's, and every approver's.
+            "inputs": record.deciding_inputs(),
+            "inputs_by_approver": record.inputs_by_approver(),
         }
 
 
@@ -164,6 +176,13 @@ def verify_decision(
             rules_allow(record, approver)
         except PromotionError as error:
             raise ApprovalNotVerified(f"the rules do not allow {approver}'s approval: {error}") from error
+    for approver in sorted(approvers):
+        try:
+            validate_inputs(record.rules.inputs, record.votes[approver].inputs)
+        except ApproverInputInvalid as error:
+            raise ApprovalNotVerified(
+                f"{approver}'s approval input does not fit the rules: {error}"
+            ) from None
     if not key.verify(decision_message(record), claimed.decision_mac):
         raise ApprovalNotVerified(f"the decision proof of approval {record.approval_id} does not verify")
     return VerifiedApproval(record)

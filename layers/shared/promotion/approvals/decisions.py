@@ -4,6 +4,7 @@ conditional writes, the decision MACed and handed to Step Functions."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,11 @@ from promotion.models.approval import (
     Decision,
     Vote,
 )
+from promotion.models.approver_input import InputValue, input_text, validate_inputs
 from promotion.models.execution import ApprovalOutcome
+
+# What a channel hands over as the approver's input: claims, validated by ``decide`` against the record.
+RawInputs = Mapping[str, object]
 
 
 # ---- deciding -----------------------------------------------------------------------------------------
@@ -69,11 +74,16 @@ def decide(
     *,
     comment: str,
     now: float,
+    inputs: RawInputs | None = None,
 ) -> DecisionResult:
-    """The one decision path of every channel; audits the outcome, refusals included."""
+    """The one decision path of every channel; audits the outcome, refusals included.
+
+    ``inputs`` (the approver's answers to ``approval.inputs``) are validated here against the record's
+    rules snapshot, whatever the channel checked before; a rejection needs none and records none.
+    """
     record = services.store.get(approval_id)
     try:
-        return _decide(services, record, actor, decision, comment=comment, now=now)
+        return _decide(services, record, actor, decision, comment=comment, now=now, inputs=inputs or {})
     except (PromotionError, DecisionNotDelivered) as error:
         _audit_as(
             actor,
@@ -96,6 +106,7 @@ def _audit_as(
     now: float,
     comment: str,
     detail: str,
+    inputs: Mapping[str, InputValue] | None = None,
 ) -> None:
     """An audit event of ``actor``'s decision on ``record``: who, through which channel, from where."""
     services.record_audit(
@@ -107,6 +118,7 @@ def _audit_as(
         requester=actor.requester,
         comment=comment,
         detail=detail,
+        inputs=inputs,
     )
 
 
@@ -140,6 +152,7 @@ class LinkDecision:
     decision: Decision
     comment: str
     requester: Requester = field(default_factory=Requester)
+    inputs: RawInputs = field(default_factory=dict)
 
 
 def decide_by_link(
@@ -163,7 +176,15 @@ def decide_by_link(
         identity=f"signed link for {request.approver}",
         requester=request.requester,
     )
-    return decide(services, request.approval_id, actor, request.decision, comment=request.comment, now=now)
+    return decide(
+        services,
+        request.approval_id,
+        actor,
+        request.decision,
+        comment=request.comment,
+        now=now,
+        inputs=request.inputs,
+    )
 
 
 def decide_by_slack(
@@ -172,7 +193,7 @@ def decide_by_slack(
     record = services.store.get(click.approval_id)
     approver = record.rules.slack_users.get(click.user_id)
     identity = f"slack user {click.user_id} ({click.user_name}) team {click.team_id}"
-    decision: Decision = "approve" if click.decision == slack.APPROVE_ACTION else "reject"
+    decision: Decision = "approve" if click.decision in slack.APPROVE_ACTIONS else "reject"
     if record.rules.slack_team is None or click.team_id != record.rules.slack_team:
         # Checked before the user: a user id means something only within its own workspace.
         team_error = slack.SlackWorkspaceRefused(
@@ -205,7 +226,7 @@ def decide_by_slack(
         raise error
     actor = Actor(approver=approver, channel="slack", identity=identity, requester=requester)
     comment = f"via Slack by {click.user_name or click.user_id}"
-    return decide(services, click.approval_id, actor, decision, comment=comment, now=now)
+    return decide(services, click.approval_id, actor, decision, comment=comment, now=now, inputs=click.inputs)
 
 
 def decide_by_operator(
@@ -217,6 +238,7 @@ def decide_by_operator(
     reason: str,
     now: float,
     requester: Requester | None = None,
+    inputs: RawInputs | None = None,
 ) -> DecisionResult:
     record = services.store.get(approval_id)
     approver = operator_approver(record.rules, principal_arn)
@@ -238,7 +260,7 @@ def decide_by_operator(
     actor = Actor(
         approver=approver, channel="operator", identity=principal_arn, requester=requester or Requester()
     )
-    return decide(services, approval_id, actor, decision, comment=reason, now=now)
+    return decide(services, approval_id, actor, decision, comment=reason, now=now, inputs=inputs)
 
 
 def _decide(
@@ -249,6 +271,7 @@ def _decide(
     *,
     comment: str,
     now: float,
+    inputs: RawInputs,
 ) -> DecisionResult:
     store = services.store
     if record.status != "pending":
@@ -259,6 +282,8 @@ def _decide(
         expire(services, record, now=now)
         raise ApprovalExpired("this approval request has expired")
     author_note = check_rules(record, actor.approver, decision)
+    # Only an approval carries input: a rejection stops the promotion and needs no ticket or risk.
+    values = validate_inputs(record.rules.inputs, inputs) if decision == "approve" else {}
     if decision == "approve" and record.rules.on_newer_request == "queue":
         ahead = [
             other
@@ -295,10 +320,11 @@ def _decide(
         _audit_as(actor, services, decided, "rejected", now=now, comment=comment, detail=detail)
         return DecisionResult(decided, final=True)
 
-    voted = store.add_vote(
-        record.approval_id, by=actor.approver, vote=Vote(at=int(now), channel=actor.channel, comment=comment)
-    )
-    _audit_as(actor, services, voted, "approved", now=now, comment=comment, detail=detail)
+    vote = Vote(at=int(now), channel=actor.channel, comment=comment, inputs=values)
+    voted = store.add_vote(record.approval_id, by=actor.approver, vote=vote)
+    if values:
+        detail += f"; input {input_text(values)}"
+    _audit_as(actor, services, voted, "approved", now=now, comment=comment, detail=detail, inputs=values)
     if len(voted.votes) < voted.rules.required_approvals:
         return DecisionResult(voted, final=False)
     approvers = voted.approved_by()
@@ -335,6 +361,7 @@ def _decide(
         now=now,
         comment=comment,
         detail=f"approved by {', '.join(approvers)}; Step Functions told",
+        inputs=decided.deciding_inputs(),
     )
     return DecisionResult(decided, final=True)
 

@@ -4,6 +4,7 @@ script, so a mail scanner that renders them can at most read them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 
 from promotion.approvals.collaborators import iso
@@ -11,6 +12,10 @@ from promotion.approvals.messages import author_who, verification_text
 from promotion.approvals.rules import author_matches
 from promotion.dal.approvals import decided_message
 from promotion.models.approval import ApprovalRecord
+from promotion.models.approver_input import ApproverInputField, input_text
+
+# The form field of an approval input: a prefix keeps inputs apart from the form's own fields.
+INPUT_PREFIX = "input."
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#1b1f23}"
@@ -18,6 +23,8 @@ _STYLE = (
     "white-space:pre-wrap}"
     "button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.6rem}textarea{width:100%}"
     ".warn{background:#fff5d6;border-left:4px solid #d4a000;padding:.5rem .8rem}"
+    "fieldset{margin:0 0 1rem 0}.field{margin:0 0 .8rem 0}.hint{color:#57606a;font-size:.9rem}"
+    ".error{color:#b00020;font-weight:600;margin:.2rem 0}"
 )
 
 
@@ -62,11 +69,73 @@ def _facts(record: ApprovalRecord) -> str:
         ("Execution", _link(record.console_url, record.execution_name)),
         ("Expires", escape(iso(record.expires_at))),
     ]
+    given = {who: vote.inputs for who, vote in record.votes.items() if vote.inputs}
+    if given:
+        rows.append(
+            ("Approver input", escape("; ".join(f"{who}: {input_text(v)}" for who, v in given.items())))
+        )
     needed = record.rules.required_approvals
     if needed > 1:
         have = ", ".join(record.approved_by()) or "none yet"
         rows.append(("Approvals", escape(f"{len(record.votes)} of {needed} ({have})")))
     return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
+
+
+def _input_control(field: ApproverInputField, value: str, error: str | None) -> str:
+    """One approval input as a form control, its hint, and its error (if the last post had one)."""
+    name = escape(INPUT_PREFIX + field.name)
+    ident = escape(f"input-{field.name}")
+    described = f' aria-describedby="{ident}-error" aria-invalid="true"' if error else ""
+    required = " required" if field.required else ""
+    hint = ""
+    if field.type == "boolean":
+        checked = " checked" if value.lower() in ("true", "on", "yes", "1") else ""
+        control = (
+            f'<input type="checkbox" id="{ident}" name="{name}" value="true"{checked}{described}> '
+            f'<label for="{ident}">{escape(field.label)}{" (required)" if field.required else ""}</label>'
+        )
+    else:
+        label = (
+            f'<label for="{ident}">{escape(field.label)}{" (required)" if field.required else ""}</label><br>'
+        )
+        if field.type == "enum":
+            options = '<option value="">choose</option>' + "".join(
+                f'<option value="{escape(choice)}"{" selected" if choice == value else ""}>'
+                f"{escape(choice)}</option>"
+                for choice in field.choices or []
+            )
+            control = label + f'<select id="{ident}" name="{name}"{required}{described}>{options}</select>'
+        elif field.type == "integer":
+            bounds = "".join(
+                f' {attribute}="{bound}"'
+                for attribute, bound in (("min", field.minimum), ("max", field.maximum))
+                if bound is not None
+            )
+            control = (
+                label + f'<input type="number" id="{ident}" name="{name}" value="{escape(value)}"'
+                f"{bounds}{required}{described}>"
+            )
+        else:
+            control = (
+                label + f'<input type="text" id="{ident}" name="{name}" value="{escape(value)}" '
+                f'maxlength="{field.max_length}"{required}{described}>'
+            )
+            if field.pattern:
+                hint = f'<br><span class="hint">Format: {escape(field.pattern)}</span>'
+    shown_error = f'<p class="error" id="{ident}-error">{escape(error)}</p>' if error else ""
+    return f'<div class="field">{control}{hint}{shown_error}</div>'
+
+
+def _inputs_fieldset(record: ApprovalRecord, values: Mapping[str, str], errors: Mapping[str, str]) -> str:
+    fields = record.rules.inputs
+    if not fields:
+        return ""
+    controls = "".join(_input_control(f, values.get(f.name, ""), errors.get(f.name)) for f in fields)
+    return (
+        "<fieldset><legend>To approve, fill in (a rejection needs none of it)</legend>"
+        + controls
+        + "</fieldset>"
+    )
 
 
 def confirmation_page(
@@ -78,7 +147,10 @@ def confirmation_page(
     csrf_nonce: str,
     csrf_token: str,
     intent: str = "",
+    values: Mapping[str, str] | None = None,
+    errors: Mapping[str, str] | None = None,
 ) -> str:
+    """The form that decides; ``values`` and ``errors`` re-show an approval whose input was refused."""
     hidden = "".join(
         f'<input type="hidden" name="{name}" value="{escape(value)}">'
         for name, value in (
@@ -91,12 +163,21 @@ def confirmation_page(
     )
     approve_focus = " autofocus" if intent == "approve" else ""
     reject_focus = " autofocus" if intent == "reject" else ""
+    errors = errors or {}
+    problem = (
+        '<p class="error" id="input-errors">Not approved: '
+        f"{escape('; '.join(errors.values()))}. Nothing was decided.</p>"
+        if errors
+        else ""
+    )
     form = (
-        f'<form method="post" action="{escape(record.approval_id)}">{hidden}'
+        f'<form method="post" action="{escape(record.approval_id)}">{hidden}{problem}'
+        f"{_inputs_fieldset(record, values or {}, errors)}"
         '<p><label for="reason">Comment (optional)</label><br>'
         '<textarea id="reason" name="reason" rows="3" maxlength="1000"></textarea></p>'
         f'<button type="submit" name="decision" value="approve" id="approve"{approve_focus}>Approve</button>'
-        f'<button type="submit" name="decision" value="reject" id="reject"{reject_focus}>Reject</button>'
+        f'<button type="submit" name="decision" value="reject" id="reject" formnovalidate{reject_focus}>'
+        "Reject</button>"
         "</form>"
     )
     intro = (

@@ -52,6 +52,7 @@ def policy_of(config: PipelineConfig) -> ApprovalPolicy:
         slack_team=settings.slack.team_id if settings.slack else None,
         operators=dict(settings.operators),
         github_logins=dict(settings.github_logins),
+        inputs=list(settings.inputs),
     )
 
 

@@ -18,7 +18,7 @@ from promotion.approvals.slack import SlackSdkPoster
 from promotion.dal.approvals import DynamoApprovalStore
 from promotion.dal.audit import DynamoAuditLog
 from promotion.observability import logger
-from promotion.runtime import mailer, secret_text
+from promotion.runtime import mailer, slack_bot_poster
 from promotion.settings import control_plane_settings
 
 
@@ -41,13 +41,8 @@ def audit_log() -> DynamoAuditLog:
     return DynamoAuditLog(aws.table(table), log=logger)
 
 
-@cache
 def slack_poster() -> SlackSdkPoster:
-    settings = control_plane_settings()
-    return SlackSdkPoster(
-        lambda: secret_text(settings.slack_bot_token_secret, "SLACK_BOT_TOKEN_SECRET_ID"),
-        base_url=settings.slack_api_url,
-    )
+    return slack_bot_poster()
 
 
 @cache

@@ -12,17 +12,21 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from promotion.errors import ApproverNotAllowed, PromotionError
 from promotion.models.approval import ApprovalRecord, SlackMessageRef
+from promotion.models.approver_input import input_text
 
 APPROVE_ACTION = "approve"
+# The Approve button of a request that asks for input (``approval.inputs``): it opens the input modal.
+APPROVE_WITH_INPUT_ACTION = "approve_with_input"
 REJECT_ACTION = "reject"
+APPROVE_ACTIONS = (APPROVE_ACTION, APPROVE_WITH_INPUT_ACTION)
 MAX_BODY_BYTES = 64 * 1024
-_APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
 class SlackPayloadInvalid(PromotionError):
@@ -41,6 +45,8 @@ class SlackPoster(Protocol):
     def respond(
         self, response_url: str, *, text: str, blocks: list[dict[str, Any]] | None, replace_original: bool
     ) -> None: ...
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None: ...
 
 
 class SlackSdkPoster:
@@ -61,6 +67,9 @@ class SlackSdkPoster:
 
     def update(self, message: SlackMessageRef, *, text: str, blocks: list[dict[str, Any]]) -> None:
         self._client().chat_update(channel=message.channel, ts=message.ts, text=text, blocks=blocks)
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        self._client().views_open(trigger_id=trigger_id, view=view)
 
     def respond(
         self, response_url: str, *, text: str, blocks: list[dict[str, Any]] | None, replace_original: bool
@@ -97,7 +106,7 @@ def _facts(record: ApprovalRecord, expires: str) -> list[dict[str, Any]]:
         f"*Expires*\n{expires}",
     ]
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": field} for field in fields]},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": line} for line in fields]},
     ]
     if commit.message:
         blocks.append(
@@ -126,7 +135,7 @@ def approval_blocks(record: ApprovalRecord, *, expires: str) -> list[dict[str, A
             "elements": [
                 {
                     "type": "button",
-                    "action_id": APPROVE_ACTION,
+                    "action_id": APPROVE_WITH_INPUT_ACTION if record.rules.inputs else APPROVE_ACTION,
                     "text": {"type": "plain_text", "text": "Approve"},
                     "style": "primary",
                     "value": record.approval_id,
@@ -145,9 +154,16 @@ def approval_blocks(record: ApprovalRecord, *, expires: str) -> list[dict[str, A
 
 def closed_blocks(record: ApprovalRecord, *, outcome: str, expires: str) -> list[dict[str, Any]]:
     """The message once nothing can be decided any more: same facts, no buttons, the outcome on top."""
+    given = [f"{who}: {input_text(vote.inputs)}" for who, vote in record.votes.items() if vote.inputs]
+    inputs = (
+        [{"type": "context", "elements": [{"type": "mrkdwn", "text": _mrkdwn("Input " + "; ".join(given))}]}]
+        if given
+        else []
+    )
     return [
         {"type": "header", "text": {"type": "plain_text", "text": approval_text(record)[:150]}},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{_mrkdwn(outcome)}*"}},
+        *inputs,
         *_facts(record, expires),
     ]
 
@@ -156,19 +172,18 @@ def closed_blocks(record: ApprovalRecord, *, outcome: str, expires: str) -> list
 @dataclass(frozen=True)
 class SlackClick:
     approval_id: str
-    decision: str  # "approve" | "reject"
+    decision: str  # "approve" | "approve_with_input" | "reject"
     user_id: str
     user_name: str
     team_id: str
     response_url: str
+    # The input modal's values (``promotion.approvals.slack_modal``), as entered: claims until decided.
+    inputs: dict[str, str] = field(default_factory=dict)
+    trigger_id: str = ""
 
 
-def parse_interaction(body: str, *, response_url_prefix: str = "https://hooks.slack.com/") -> SlackClick:
-    """The approval button click in a (verified) interaction request's ``payload`` form field.
-
-    ``response_url`` must start with ``response_url_prefix``: the worker posts to it, and nothing but
-    Slack's own hooks should be reachable that way.
-    """
+def read_payload(body: str) -> dict[str, Any]:
+    """The JSON of a (verified) interaction request's ``payload`` form field."""
     form = parse_qs(body, keep_blank_values=True, max_num_fields=5)
     raw = form.get("payload", [])
     if len(raw) != 1:
@@ -177,29 +192,56 @@ def parse_interaction(body: str, *, response_url_prefix: str = "https://hooks.sl
         payload = json.loads(raw[0])
     except ValueError as error:
         raise SlackPayloadInvalid("payload is not JSON") from error
-    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
+    if not isinstance(payload, dict):
+        raise SlackPayloadInvalid("payload is not an object")
+    return payload
+
+
+def parse_interaction(body: str, *, response_url_prefix: str = "https://hooks.slack.com/") -> SlackClick:
+    """The approval button click in a (verified) interaction request's ``payload`` form field."""
+    return click_of(read_payload(body), response_url_prefix=response_url_prefix)
+
+
+def click_of(payload: dict[str, Any], *, response_url_prefix: str = "https://hooks.slack.com/") -> SlackClick:
+    """The approval button click of a ``block_actions`` payload.
+
+    ``response_url`` must start with ``response_url_prefix``: the worker posts to it, and nothing but
+    Slack's own hooks should be reachable that way.
+    """
+    if payload.get("type") != "block_actions":
         raise SlackPayloadInvalid("not a block_actions interaction")
     actions = payload.get("actions")
-    user = payload.get("user")
     if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
         raise SlackPayloadInvalid("expected exactly one action")
-    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
-        raise SlackPayloadInvalid("the interaction names no user")
     action = actions[0]
     decision, approval_id = action.get("action_id"), action.get("value")
-    if decision not in (APPROVE_ACTION, REJECT_ACTION):
+    if decision not in (*APPROVE_ACTIONS, REJECT_ACTION):
         raise SlackPayloadInvalid("not an approval button")
-    if not isinstance(approval_id, str) or not _APPROVAL_ID.match(approval_id):
+    if not isinstance(approval_id, str) or not APPROVAL_ID.match(approval_id):
         raise SlackPayloadInvalid("the button carries no approval id")
     response_url = payload.get("response_url")
     if not isinstance(response_url, str) or not response_url.startswith(response_url_prefix):
         raise SlackPayloadInvalid("the interaction has no Slack response_url")
-    team = payload.get("team")
+    user_id, user_name, team_id = who(payload)
     return SlackClick(
         approval_id=approval_id,
         decision=decision,
-        user_id=user["id"],
-        user_name=str(user.get("username") or user.get("name") or ""),
-        team_id=str(team.get("id", "")) if isinstance(team, dict) else "",
+        user_id=user_id,
+        user_name=user_name,
+        team_id=team_id,
         response_url=response_url,
+        trigger_id=str(payload.get("trigger_id") or ""),
+    )
+
+
+def who(payload: dict[str, Any]) -> tuple[str, str, str]:
+    """The Slack user id, name and workspace of an interaction."""
+    user = payload.get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+        raise SlackPayloadInvalid("the interaction names no user")
+    team = payload.get("team")
+    return (
+        user["id"],
+        str(user.get("username") or user.get("name") or ""),
+        str(team.get("id", "")) if isinstance(team, dict) else "",
     )

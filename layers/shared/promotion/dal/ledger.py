@@ -49,6 +49,8 @@ class LedgerEntry(BaseModel):
     finished_at: int | None = None
     outcome: Outcome = "started"
     approver: str | None = None
+    # The approver input the approval carried (approval.inputs; the deciding vote's).
+    approval_inputs: dict[str, str | int | bool] | None = None
     mode: str = "promote"
     detail: str | None = None
     # An emergency rollback: the earlier entry whose versions it put back.
@@ -145,13 +147,27 @@ class DynamoLedger:
             ),
         )
 
-    def record_approver(self, pipeline: str, environment: str, key: str, approver: str) -> None:
+    def record_approver(
+        self,
+        pipeline: str,
+        environment: str,
+        key: str,
+        approver: str,
+        inputs: dict[str, str | int | bool] | None = None,
+    ) -> None:
         """Who approved an entry that was closed by its rollback (which knows nothing of the approval)."""
+        expression = "SET #approver = :approver"
+        names = {"#approver": "approver"}
+        values: dict[str, Any] = {":approver": approver}
+        if inputs:
+            expression += ", #inputs = :inputs"
+            names["#inputs"] = "approval_inputs"
+            values[":inputs"] = inputs
         self._table.update_item(
             Key={"pk": self._pk(pipeline, environment), "sk": key},
-            UpdateExpression="SET #approver = :approver",
-            ExpressionAttributeNames={"#approver": "approver"},
-            ExpressionAttributeValues={":approver": approver},
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
         )
 
     def finish(
@@ -164,6 +180,7 @@ class DynamoLedger:
         at: int,
         approver: str | None = None,
         detail: str | None = None,
+        approval_inputs: dict[str, str | int | bool] | None = None,
     ) -> LedgerEntry | None:
         expression = "SET #outcome = :outcome, #finished_at = :at"
         names = {"#outcome": "outcome", "#finished_at": "finished_at"}
@@ -172,6 +189,10 @@ class DynamoLedger:
             expression += ", #approver = :approver"
             names["#approver"] = "approver"
             values[":approver"] = approver
+        if approval_inputs:
+            expression += ", #approval_inputs = :approval_inputs"
+            names["#approval_inputs"] = "approval_inputs"
+            values[":approval_inputs"] = approval_inputs
         if detail:
             expression += ", #detail = :detail"
             names["#detail"] = "detail"

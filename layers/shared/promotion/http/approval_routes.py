@@ -25,13 +25,14 @@ from promotion.errors import (
 )
 from promotion.http.errors import DECISION_ERROR_STATUS, ErrorStatus, status_of
 from promotion.http.requester import requester_of
+from promotion.models.approver_input import MAX_INPUTS, ApproverInputInvalid
 
 _ERROR_STATUS: ErrorStatus = {
     ApprovalLinkInvalid: (403, "Link not valid"),
     ApprovalCsrfInvalid: (403, "Form not valid"),
     **DECISION_ERROR_STATUS,
 }
-MAX_FORM_BYTES = 8 * 1024
+MAX_FORM_BYTES = 16 * 1024
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -147,26 +148,47 @@ def build_resolver(deps: ApprovalApiDeps) -> APIGatewayHttpResolver:
         if len(raw.encode()) > MAX_FORM_BYTES:
             return _html(413, pages.message_page("Too large", "the form is too large"))
         check_same_origin(headers)
-        form = parse_qs(raw, keep_blank_values=True, max_num_fields=12)
+        form = parse_qs(raw, keep_blank_values=True, max_num_fields=12 + MAX_INPUTS)
         decision = _one(form, "decision")
         if decision not in ("approve", "reject"):
             raise BadRequest("decision must be approve or reject")
-        result = decide_by_link(
-            services,
-            deps.signing_key(),
-            LinkDecision(
-                approval_id=approval_id,
-                approver=_one(form, "approver"),
-                expires=_one(form, "expires"),
-                signature=_one(form, "sig"),
-                csrf_nonce=_one(form, "csrf_nonce"),
-                csrf_token=_one(form, "csrf"),
-                decision=decision,  # type: ignore[arg-type]
-                comment=(form.get("reason") or [""])[0][:1000],
-                requester=requester_of(app.current_event),
-            ),
-            now=deps.clock(),
+        inputs = {
+            name.removeprefix(pages.INPUT_PREFIX): _one(form, name)
+            for name in form
+            if name.startswith(pages.INPUT_PREFIX)
+        }
+        request = LinkDecision(
+            approval_id=approval_id,
+            approver=_one(form, "approver"),
+            expires=_one(form, "expires"),
+            signature=_one(form, "sig"),
+            csrf_nonce=_one(form, "csrf_nonce"),
+            csrf_token=_one(form, "csrf"),
+            decision=decision,  # type: ignore[arg-type]
+            comment=(form.get("reason") or [""])[0][:1000],
+            requester=requester_of(app.current_event),
+            inputs=inputs,
         )
+        key = deps.signing_key()
+        now = deps.clock()
+        try:
+            result = decide_by_link(services, key, request, now=now)
+        except ApproverInputInvalid as error:
+            # The link and the form's CSRF token were valid (they are checked first): the same form
+            # again, with what was typed and each field's error. Nothing was decided.
+            nonce, token = links.issue_csrf(key, approval_id, request.approver, now=now)
+            page = pages.confirmation_page(
+                services.store.get(approval_id),
+                approver=request.approver,
+                expires=request.expires,
+                signature=request.signature,
+                csrf_nonce=nonce,
+                csrf_token=token,
+                intent="approve",
+                values=inputs,
+                errors=error.errors,
+            )
+            return _html(422, page)
         return _html(200, pages.decided_page(result.record, final=result.final))
 
     @app.exception_handler(PromotionError)  # type: ignore[untyped-decorator]

@@ -14,6 +14,7 @@ from promotion.errors import (
     ApproverNotAllowed,
     SelfApprovalRefused,
 )
+from promotion.models.approver_input import ApproverInputInvalid
 
 ErrorStatus = dict[type[Exception], tuple[int, str]]
 
@@ -24,6 +25,7 @@ DECISION_ERROR_STATUS: ErrorStatus = {
     ApprovalAlreadyDecided: (409, "Already decided"),
     ApprovalQueued: (409, "Waiting in line"),
     ApprovalExpired: (410, "Expired"),
+    ApproverInputInvalid: (422, "Input not valid"),
     DecisionNotDelivered: (503, "Try again"),
 }
 

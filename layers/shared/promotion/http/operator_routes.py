@@ -35,6 +35,7 @@ from promotion.http.rollback_routes import (
     add_rollback_route,
 )
 from promotion.models.approval import ApprovalRecord
+from promotion.models.approver_input import MAX_INPUTS, ApproverInputInvalid
 from promotion.models.validation import describe_validation_error
 
 MAX_BODY_BYTES = 8 * 1024
@@ -66,6 +67,8 @@ class OperatorDecision(BaseModel):
 
     decision: Literal["approve", "reject"]
     reason: str = Field(default="", max_length=MAX_REASON_CHARS)
+    # Answers to the pipeline's ``approval.inputs`` (name -> value); validated by the decision itself.
+    inputs: dict[str, str | int | bool] = Field(default_factory=dict, max_length=MAX_INPUTS)
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,7 @@ def build_resolver(deps: OperatorApiDeps) -> APIGatewayHttpResolver:
             reason=body.reason.strip(),
             now=deps.clock(),
             requester=requester_of(app.current_event),
+            inputs=body.inputs,
         )
         return _json(
             200,
@@ -203,6 +207,9 @@ def error_response(error: Exception) -> Response[str]:
     answer = status_of(error, _ERROR_STATUS)
     if answer is not None:
         status, title = answer
-        return _json(status, {"error": title, "message": str(error)})
+        document: dict[str, Any] = {"error": title, "message": str(error)}
+        if isinstance(error, ApproverInputInvalid):
+            document["errors"] = error.errors
+        return _json(status, document)
     # Any other domain error here is the service's fault, not the caller's.
     return _json(500, {"error": "Error", "message": "the request could not be processed"})

@@ -8,12 +8,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from promotion.approvals import slack, slack_signature
+from promotion.approvals import slack, slack_modal, slack_signature
 from promotion.http.requester import requester_of
 
 Dispatch = Callable[[dict[str, Any]], None]
@@ -33,6 +33,16 @@ class SlackDecisionTask(BaseModel):
     source_ip: str = ""
     user_agent: str = ""
     received_at: float
+    # The input modal's values (approval.inputs), as entered; the decision validates them.
+    inputs: dict[str, str] = Field(default_factory=dict)
+
+
+class InputModals(Protocol):
+    """``promotion.approvals.slack_modal.InputModals``: opens the input modal, checks its submission."""
+
+    def open_for(self, approval_id: str, *, trigger_id: str, response_url: str) -> bool: ...
+
+    def errors_of(self, submission: slack.SlackClick) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,9 @@ class SlackRouteDeps:
     dispatch: Dispatch
     response_url_prefix: str = "https://hooks.slack.com/"
     clock: Callable[[], float] = time.time
+    # Approvals that ask for input (approval.inputs) open a modal; None: no modal is opened, and such an
+    # approval is refused by the decision for want of its input.
+    modals: InputModals | None = None
 
 
 def _text(status: int, message: str) -> Response[str]:
@@ -67,10 +80,39 @@ def build_slack_resolver(deps: SlackRouteDeps) -> APIGatewayHttpResolver:
         except slack_signature.SlackRequestInvalid as error:
             return _text(401, str(error))
         try:
-            click = slack.parse_interaction(raw, response_url_prefix=deps.response_url_prefix)
+            payload = slack.read_payload(raw)
+            if payload.get("type") == "view_submission":
+                return _submitted(
+                    slack_modal.parse_submission(payload, response_url_prefix=deps.response_url_prefix)
+                )
+            click = slack.click_of(payload, response_url_prefix=deps.response_url_prefix)
         except slack.SlackPayloadInvalid as error:
             return _text(400, str(error))
-        requester = requester_of(event)
+        if (
+            click.decision == slack.APPROVE_WITH_INPUT_ACTION
+            and deps.modals is not None
+            and click.trigger_id
+            and deps.modals.open_for(
+                click.approval_id, trigger_id=click.trigger_id, response_url=click.response_url
+            )
+        ):
+            # Slack's trigger_id lasts 3 seconds, so the modal opens here; its submission decides.
+            return _text(200, "")
+        _dispatch(click)
+        # An empty 200 is Slack's acknowledgement; the worker answers through response_url.
+        return _text(200, "")
+
+    def _submitted(submission: slack.SlackClick) -> Response[str]:
+        errors = deps.modals.errors_of(submission) if deps.modals is not None else {}
+        if errors:
+            # Slack shows each message under its field and keeps the modal open; nothing is decided.
+            return _json(200, {"response_action": "errors", "errors": errors})
+        _dispatch(submission)
+        # An empty 200 closes the modal; the worker answers through the click's response_url.
+        return _text(200, "")
+
+    def _dispatch(click: slack.SlackClick) -> None:
+        requester = requester_of(app.current_event)
         task = SlackDecisionTask(
             approval_id=click.approval_id,
             decision=click.decision,
@@ -81,12 +123,17 @@ def build_slack_resolver(deps: SlackRouteDeps) -> APIGatewayHttpResolver:
             source_ip=requester.source_ip,
             user_agent=requester.user_agent,
             received_at=deps.clock(),
+            inputs=click.inputs,
         )
         deps.dispatch(task.model_dump())
-        # An empty 200 is Slack's acknowledgement; the worker answers through response_url.
-        return _text(200, "")
 
     return app
+
+
+def _json(status: int, document: dict[str, Any]) -> Response[str]:
+    import json
+
+    return Response(status_code=status, content_type="application/json", body=json.dumps(document))
 
 
 class LambdaDispatch:

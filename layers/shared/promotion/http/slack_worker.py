@@ -22,6 +22,7 @@ def handle_click(
         user_name=task.user_name,
         team_id=task.team_id,
         response_url=task.response_url,
+        inputs=dict(task.inputs),
     )
     requester = Requester(source_ip=task.source_ip, user_agent=task.user_agent)
     try:

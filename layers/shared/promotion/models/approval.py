@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from promotion.models.approver_input import ApproverInputField, InputValue
+
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "superseded"]
 OPEN_STATUSES = ("pending",)
 Decision = Literal["approve", "reject"]
@@ -31,6 +33,8 @@ class ApprovalPolicy(_Frozen):
     slack_team: str | None = None
     operators: dict[str, str] = Field(default_factory=dict)
     github_logins: dict[str, str] = Field(default_factory=dict)
+    # The fields an approval must fill in (``approval.inputs``); each vote's values are checked against these.
+    inputs: list[ApproverInputField] = Field(default_factory=list)
 
 
 IdentitySource = Literal["github_api", "webhook", "claim"]
@@ -67,6 +71,8 @@ class Vote(_Frozen):
     at: int
     channel: Channel
     comment: str = ""
+    # This approver's answers to the pipeline's ``approval.inputs``, validated when they voted.
+    inputs: dict[str, InputValue] = Field(default_factory=dict)
 
 
 class SlackMessageRef(_Frozen):
@@ -113,6 +119,15 @@ class ApprovalRecord(_Frozen):
     def approved_by(self) -> list[str]:
         """Approvers in the order they approved."""
         return [who for who, _ in sorted(self.votes.items(), key=lambda item: (item[1].at, item[0]))]
+
+    def deciding_inputs(self) -> dict[str, InputValue]:
+        """The inputs of the vote that completed the approval (the last one): what the execution gets."""
+        approvers = self.approved_by()
+        return dict(self.votes[approvers[-1]].inputs) if approvers else {}
+
+    def inputs_by_approver(self) -> dict[str, dict[str, InputValue]]:
+        """Every approver's inputs, those who gave none included (as an empty mapping)."""
+        return {who: dict(self.votes[who].inputs) for who in self.approved_by()}
 
     def to_item(self) -> dict[str, Any]:
         item: dict[str, Any] = _drop_none(self.model_dump(mode="json"))

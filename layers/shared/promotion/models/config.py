@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from promotion.errors import InvalidPipelineConfig
+from promotion.models.approver_input import ApproverInputField, check_input_names
 from promotion.models.validation import describe_validation_error
 from promotion.naming import PIPELINE_NAME_PATTERN
 
@@ -208,6 +209,10 @@ class ApprovalSettings(_Strict):
         default_factory=dict,
         description="Approver -> GitHub login, for the two-person rule (else commit emails are compared)",
     )
+    inputs: list[ApproverInputField] = Field(
+        default_factory=list,
+        description="Fields the approver fills in when approving (docs/release-policy.md); none by default",
+    )
 
     @field_validator("approvers")
     @classmethod
@@ -224,6 +229,7 @@ class ApprovalSettings(_Strict):
             raise ValueError(f"required_approvals {self.required_approvals} exceeds the {distinct} approvers")
         if "slack" in self.channels and self.slack is None:
             raise ValueError("channel 'slack' needs the 'slack' settings (channel and approvers)")
+        check_input_names(self.inputs)
         for approver in self.github_logins:
             if approver not in self.approvers:
                 raise ValueError(f"github_logins names {approver!r}, who is not on the approvers list")

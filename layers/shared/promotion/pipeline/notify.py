@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from promotion.adapters.messaging import EventPublisher, Mailer
 from promotion.console import execution_console_url
+from promotion.models.approver_input import input_text
 from promotion.models.config import PipelineConfig
 from promotion.models.execution import EnvironmentBaseline, RollbackResult
 
@@ -41,6 +42,8 @@ class Outcome(BaseModel):
     target: Literal["preprod", "prod"] = "prod"
     failure: Failure | None = None
     approved_by: str | None = None
+    # The approver input the approval carried (approval.inputs).
+    approval_inputs: dict[str, str | int | bool] | None = None
     # What the target environment runs after a success (prod_versions: prod's, for a prod target).
     prod_versions: dict[str, str] | None = None
     preprod_versions: dict[str, str] | None = None
@@ -80,6 +83,8 @@ class Outcome(BaseModel):
             lines.append(f"Claimed approver (NOT verified): {self.approved_by}")
         elif self.approved_by:
             lines.append(f"Approved by: {self.approved_by}")
+        if self.approval_inputs:
+            lines.append(f"Approver input: {input_text(self.approval_inputs)}")
         for label, versions in (("Preprod", self.preprod_versions), ("Prod", self.prod_versions)):
             if versions:
                 lines.append(

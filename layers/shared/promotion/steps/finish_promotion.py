@@ -18,6 +18,8 @@ def finish(
     """Close the promotion's ledger entries and release its locks (a frozen environment keeps its lock)."""
     state = request.promotion
     approver = (state.approval or {}).get("approved_by")
+    # The verified approval's input (approval.inputs), from the record; none on older executions.
+    inputs = (state.approval or {}).get("inputs") or None
     closed: dict[str, str] = {}
     started_at: int | None = None
     for baseline in (state.preprod_baseline, state.prod_baseline):
@@ -29,7 +31,9 @@ def finish(
         if entry.outcome in ("rolled_back", "rollback_failed"):
             # Closed by its rollback; the approval that let it deploy is still part of its record.
             if approver and not entry.approver:
-                ledger.record_approver(state.pipeline, baseline.environment, baseline.ledger_key, approver)
+                ledger.record_approver(
+                    state.pipeline, baseline.environment, baseline.ledger_key, approver, inputs
+                )
             continue
         if baseline.environment == "preprod":
             started_at = entry.started_at
@@ -43,6 +47,7 @@ def finish(
             at=int(now),
             approver=approver,
             detail=detail,
+            approval_inputs=inputs,
         )
         closed[baseline.environment] = outcome
     # The environment whose rollback failed keeps its lock, frozen or not (its freeze may have failed):

@@ -39,6 +39,7 @@ def notify(
         target=state.settings.target,
         failure=None if promoted else state.failure,
         approved_by=(state.approval or {}).get("approved_by"),
+        approval_inputs=(state.approval or {}).get("inputs") or None,
         prod_versions=versions(state.prod) if promoted and reached_prod else None,
         preprod_versions=versions(state.preprod) if promoted and not reached_prod else None,
         rollback=None if promoted else state.rollback,
