@@ -580,7 +580,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_local_up)
     publish = local.add_parser("publish", help="upload a sample-service build for a commit, as CI would")
     publish.add_argument("--sha", type=_sha, required=True)
-    publish.add_argument("--variant", default="good", choices=("good", "fails-preprod", "fails-in-prod"))
+    publish.add_argument(
+        "--variant", default="good", choices=("good", "fails-preprod", "fails-in-prod", "slow-in-prod")
+    )
     publish.add_argument("--pipeline", default="sentiment-service")
     publish.set_defaults(func=cmd_local_publish)
 

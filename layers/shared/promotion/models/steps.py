@@ -120,6 +120,10 @@ class CheckAlarmsRequest(_Request):
     seen_data: list[str] = Field(default_factory=list)
     # "bake": the timed bake; "gate": one look during a traffic shift (ALARM fails, nothing else counts).
     mode: Literal["bake", "gate"] = "bake"
+    # $.prod: the versions the canary analysis compares (new against previous), when it is on.
+    deployment: EnvironmentDeployment | None = None
+    # $.prod_baseline.ledger_key: the ledger entry the analysis is recorded on.
+    ledger_key: str | None = None
     # $$.Execution.Name: the session name of the environment's deployer role (CloudTrail names it).
     execution_name: str = Field(min_length=1, max_length=80)
 
