@@ -20,6 +20,7 @@ from promote_cli.local import sample
 from promote_cli.local.plane import LocalControlPlane
 from promotion.dal.ledger import DynamoLedger
 from promotion.models.config import PipelineConfig
+from tests.support.pipelines import SAMPLE_PIPELINE_FILE
 
 FAILED_STATUSES = {"FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -195,6 +196,14 @@ class Promotion:
     def output(self) -> dict[str, Any]:
         described = self.plane.client("stepfunctions").describe_execution(executionArn=self.execution_arn)
         return dict(json.loads(described.get("output") or "{}"))
+
+
+def derived_pipeline(plane: LocalControlPlane, name: str, **sections: Any) -> str:
+    """The sample's pipeline under another name (same functions), with some sections replaced."""
+    document = json.loads(SAMPLE_PIPELINE_FILE.read_text())
+    document["name"] = name
+    document.update(sections)
+    return plane.put_pipeline(json.dumps(document), source=f"test pipeline {name}")
 
 
 def publish_for(

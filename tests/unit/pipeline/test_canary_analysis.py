@@ -23,8 +23,9 @@ from promotion.models.execution import (
     FunctionDeployment,
     VersionMetrics,
 )
-from promotion.models.steps import CheckAlarmsRequest
+from promotion.models.steps import CheckAlarmsRequest, PromotionState
 from promotion.pipeline.canary_analysis import analyse, apply_to_bake, judge, overall
+from promotion.pipeline.notify import Outcome
 from promotion.steps.check_alarms import check_alarms
 from tests.support.alarms import put_alarm
 from tests.support.approval_fakes import REGION as TABLE_REGION
@@ -232,6 +233,19 @@ def test_each_versions_invocations_errors_and_p99_are_read_through_the_alias(clo
     assert api.reason.startswith("p99 202.0 ms is")
 
 
+def test_only_the_named_functions_are_judged_and_an_arn_reads_as_its_name(cloudwatch: Any) -> None:
+    invoke("4", 30, duration_ms=10.0)
+    invoke("5", 30, duration_ms=10.0)
+    api = changed("api", "4", "5").model_copy(
+        update={"function_name": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:svc-prod-api"}
+    )
+    only_api = EnvironmentDeployment(environment="prod", functions=[api, changed("worker", "7", "8")])
+    result = analyse(cloudwatch, only_api, SETTINGS.model_copy(update={"functions": ["api"]}))
+    assert [(f.key, f.verdict, f.new.invocations) for f in result.functions] == [("api", "pass", 30)]
+    # the worker, judged too, has no traffic through its alias: the whole analysis is inconclusive
+    assert analyse(cloudwatch, only_api, SETTINGS).verdict == "inconclusive"
+
+
 def test_no_traffic_through_the_alias_is_inconclusive(cloudwatch: Any) -> None:
     result = analyse(cloudwatch, deployment(), SETTINGS)
     (api,) = result.functions
@@ -293,3 +307,31 @@ def test_the_alarm_check_runs_the_analysis_and_records_it_on_the_ledger_entry(cl
     # With the analysis off (the default), the same check only polls the alarms
     plain = check_alarms(Configs(sample_config()), cloudwatch, request, ledger=ledger)
     assert plain.analysis is None
+
+
+# ---- the notice ------------------------------------------------------------------------------------------
+def test_a_promoted_notice_carries_the_analysis_that_let_it_through() -> None:
+    state = {"pipeline": "sentiment-service", "sha": "a" * 40}
+    passed = analysis("pass").to_payload()
+    assert (
+        PromotionState.model_validate(
+            state | {"bake": {"elapsed_seconds": 0, "seen_data": []}}
+        ).canary_analysis()
+        is None
+    )
+    found = PromotionState.model_validate(
+        state | {"bake": {"done": True, "analysis": passed}}
+    ).canary_analysis()
+    notice = Outcome(
+        outcome="promoted",
+        pipeline="sentiment-service",
+        sha="a" * 40,
+        execution_name="run-1",
+        execution_arn="arn:aws:states:eu-west-1:123456789012:execution:sm:run-1",
+        canary_analysis=found,
+    )
+    assert (
+        "Canary analysis: pass; api v5 vs v4: pass (r); invocations 5/100, error rate 0.00%/0.00%, "
+        "p99 10.0 ms/10.0 ms"
+    ) in notice.text().splitlines()
+    assert notice.model_dump(mode="json")["canary_analysis"]["functions"][0]["new"]["invocations"] == 5

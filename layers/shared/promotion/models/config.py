@@ -276,6 +276,9 @@ class CanaryAnalysisSettings(_Strict):
     """
 
     enabled: bool = False
+    # The keys of the functions judged (default: every function the promotion changes). A function with
+    # too little traffic through its alias to ever reach min_invocations belongs outside this list.
+    functions: list[str] | None = Field(default=None, min_length=1)
     # Fail when the new error rate (0..1) exceeds the previous version's by more than this.
     max_error_rate_increase: float = Field(default=0.01, ge=0, le=1)
     # Fail when the new p99 Duration exceeds the previous one's by more than this percentage ...
@@ -463,6 +466,9 @@ class PipelineConfig(_Strict):
         for check in [*self.checks, *(self.canary_checks or [])]:
             if check.function is not None and check.function not in self.environments.prod.functions:
                 raise ValueError(f"check {check.name!r} names unknown function {check.function!r}")
+        unknown = sorted(set(self.canary_analysis.functions or []) - set(self.environments.prod.functions))
+        if unknown:
+            raise ValueError(f"canary_analysis names unknown functions: {', '.join(unknown)}")
         return self
 
     @property

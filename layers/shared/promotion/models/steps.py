@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from promotion.models.config import Environment
 from promotion.models.execution import (
     ApprovalPath,
+    CanaryAnalysis,
     CheckReport,
     EnvironmentBaseline,
     EnvironmentDeployment,
@@ -190,6 +191,14 @@ class PromotionState(BaseModel):
     prod_baseline: EnvironmentBaseline | None = None
     rollback: RollbackResult | None = None
     rollback_error: Failure | None = None
+    # The last poll of the bake ("Check prod alarms"; only "Start bake"'s two fields before the first),
+    # with the canary analysis when it is on.
+    bake: dict[str, Any] | None = None
+
+    def canary_analysis(self) -> CanaryAnalysis | None:
+        analysis = (self.bake or {}).get("analysis")
+        return CanaryAnalysis.model_validate(analysis) if analysis else None
+
     # "Freeze preprod/prod" failed after a failed rollback (its Catch's ResultPath).
     freeze_error: Failure | None = None
 

@@ -41,10 +41,12 @@ _QUERIES = {
 }
 
 
-def _dimensions(function_name: str, alias: str, version: str) -> list[dict[str, str]]:
+def _dimensions(function: str, alias: str, version: str) -> list[dict[str, str]]:
+    # A function configured by ARN (arn:aws:lambda:region:account:function:name) is named by its name.
+    name = function.split(":")[6] if function.startswith("arn:") else function
     return [
-        {"Name": "FunctionName", "Value": function_name},
-        {"Name": "Resource", "Value": f"{function_name}:{alias}"},
+        {"Name": "FunctionName", "Value": name},
+        {"Name": "Resource", "Value": f"{name}:{alias}"},
         {"Name": "ExecutedVersion", "Value": version},
     ]
 
@@ -167,8 +169,13 @@ def analyse(
     *,
     now: datetime | None = None,
 ) -> CanaryAnalysis:
-    """Judge every function whose version changed (an unchanged one has nothing to compare)."""
-    changed = [f for f in deployment.functions if f.version != f.previous_version]
+    """Judge every function whose version changed (an unchanged one has nothing to compare), or those of
+    them that ``settings.functions`` names."""
+    changed = [
+        f
+        for f in deployment.functions
+        if f.version != f.previous_version and (settings.functions is None or f.key in settings.functions)
+    ]
     targets = [
         (f.function_name, f.alias, version) for f in changed for version in (f.version, f.previous_version)
     ]
