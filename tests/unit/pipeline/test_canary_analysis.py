@@ -13,8 +13,8 @@ from moto import mock_aws
 from promote_cli.local import moto_patches
 from promote_cli.local.runtime import record_invocation_metrics
 from promotion.dal.ledger import DynamoLedger, LedgerEntry, entry_key
-from promotion.errors import CanaryAnalysisFailed
-from promotion.models.config import CanaryAnalysisSettings, PipelineConfig
+from promotion.errors import CanaryAnalysisFailed, InvalidPipelineConfig
+from promotion.models.config import CanaryAnalysisSettings, PipelineConfig, parse_pipeline_config
 from promotion.models.execution import (
     BakeProgress,
     CanaryAnalysis,
@@ -30,7 +30,7 @@ from promotion.steps.check_alarms import check_alarms
 from tests.support.alarms import put_alarm
 from tests.support.approval_fakes import REGION as TABLE_REGION
 from tests.support.approval_fakes import create_table_from_template
-from tests.support.pipelines import sample_config
+from tests.support.pipelines import sample_config, sample_config_dict
 
 SETTINGS = CanaryAnalysisSettings(
     enabled=True,
@@ -169,6 +169,18 @@ def test_hold_keeps_the_bake_polling_past_its_end_then_fails() -> None:
 
 def test_the_analysis_is_off_by_default() -> None:
     assert CanaryAnalysisSettings().enabled is False
+    assert sample_config().canary_analysis.enabled is False
+
+
+def test_the_config_refuses_unknown_functions_and_a_hold_that_overflows_the_history() -> None:
+    document = sample_config_dict()
+    with pytest.raises(InvalidPipelineConfig, match="canary_analysis names unknown functions: queue"):
+        parse_pipeline_config(document | {"canary_analysis": {"functions": ["api", "queue"]}}, source="t")
+    held = {"enabled": True, "inconclusive": "hold", "max_hold_seconds": 86_400}
+    bake = {"duration_seconds": 600, "poll_interval_seconds": 10}
+    with pytest.raises(InvalidPipelineConfig, match="held up to 86400 s past its end takes 8701 polls"):
+        parse_pipeline_config(document | {"canary_analysis": held, "bake": bake}, source="t")
+    assert parse_pipeline_config(document | {"canary_analysis": held | {"inconclusive": "fail"}}, source="t")
 
 
 # ---- reading the metrics Lambda publishes per version ----------------------------------------------------

@@ -469,6 +469,17 @@ class PipelineConfig(_Strict):
         unknown = sorted(set(self.canary_analysis.functions or []) - set(self.environments.prod.functions))
         if unknown:
             raise ValueError(f"canary_analysis names unknown functions: {', '.join(unknown)}")
+        analysis = self.canary_analysis
+        if analysis.enabled and analysis.inconclusive == "hold":
+            held = BakeSettings.model_construct(
+                duration_seconds=self.bake.duration_seconds + analysis.max_hold_seconds,
+                poll_interval_seconds=self.bake.poll_interval_seconds,
+            )
+            if held.polls() > MAX_BAKE_POLLS:
+                raise ValueError(
+                    f"a bake held up to {analysis.max_hold_seconds} s past its end takes {held.polls()} "
+                    f"polls; at most {MAX_BAKE_POLLS} fit in Step Functions' execution history"
+                )
         return self
 
     @property
