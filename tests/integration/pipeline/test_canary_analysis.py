@@ -17,6 +17,7 @@ from promote_cli.local.plane import LocalControlPlane
 from promote_cli.local.traffic import TrafficGenerator
 from promotion.dal.ledger import DynamoLedger, LedgerEntry
 from promotion.models.execution import CanaryAnalysis
+from promotion.pipeline.notify import cause_text
 from tests.support.promotion import (
     Promotion,
     control,
@@ -135,3 +136,31 @@ def test_a_build_slower_in_prod_is_rolled_back_by_the_analysis_alone(
     text = notice(plane, promotion)
     assert "Error: CanaryAnalysisFailed" in text
     assert f"api v{api.new.version} vs v{api.previous.version}: fail (p99" in text
+
+
+def test_an_analysis_still_inconclusive_when_the_bake_ends_fails_where_so_configured(
+    plane: LocalControlPlane, traffic: TrafficGenerator
+) -> None:
+    # Given a pipeline whose analysis can never reach its minimum, and fails an inconclusive result
+    pipeline = derived_pipeline(
+        plane,
+        "sentiment-inconclusive",
+        canary_analysis=ANALYSIS | {"min_invocations": 10_000_000, "inconclusive": "fail"},
+        bake=BAKE,
+    )
+    promotion = publish_and_start(plane, pipeline=pipeline)
+    links = wait_for_approval_links(plane, promotion)
+    assert decide_via_link(links[0], "approve").status_code == 200
+    described = wait_for_end(plane, promotion.execution_arn, timeout=120)
+
+    # Then the good build is rolled back at the end of the bake, the numbers in the cause
+    assert described["status"] == "FAILED"
+    assert described["error"] == "CanaryAnalysisFailed", described
+    message = cause_text(described["cause"])
+    assert message.startswith(
+        "still inconclusive at the end of the bake: canary analysis inconclusive; api v"
+    )
+    assert "of 10000000 invocations" in message
+    assert promotion.states().count("Check prod alarms") >= 2
+    for key, before in promotion.before["prod"].items():
+        assert promotion.after()["prod"][key]["version"] == before["version"], key
