@@ -1,5 +1,6 @@
 """Automated canary analysis on the real ASL and the local plane, both ways: a build that is only slower in
-prod (its checks pass, no alarm fires) is rolled back by the analysis alone; a good build passes it.
+prod (its checks pass, no alarm fires) is rolled back by the analysis alone, during a canary traffic step;
+a good build passes it in the bake.
 
 Traffic: the local plane has no users, so a ``TrafficGenerator`` replays the pipeline's checks against
 prod's alias all through the module; the plane records Lambda's per-version metrics of those invocations.
@@ -55,21 +56,24 @@ def traffic(plane: LocalControlPlane) -> Iterator[TrafficGenerator]:
         yield generator
 
 
-def promote(plane: LocalControlPlane, variant: str) -> tuple[Promotion, dict[str, Any]]:
-    promotion = publish_and_start(plane, pipeline=PIPELINE, variant=variant)
+def promote(
+    plane: LocalControlPlane, variant: str, pipeline: str = PIPELINE
+) -> tuple[Promotion, dict[str, Any]]:
+    promotion = publish_and_start(plane, pipeline=pipeline, variant=variant)
     links = wait_for_approval_links(plane, promotion)
     assert decide_via_link(links[0], "approve").status_code == 200
     return promotion, wait_for_end(plane, promotion.execution_arn, timeout=120)
 
 
 def ledger_entry(plane: LocalControlPlane, promotion: Promotion) -> LedgerEntry:
+    pipeline = promotion.config.name
     assert plane.stack is not None
     dynamodb = boto3.resource(
         "dynamodb", region_name=plane.options.region, endpoint_url=plane.aws_endpoint_url
     )
     ledger = DynamoLedger(dynamodb.Table(plane.stack.environment["DEPLOYMENTS_TABLE"]))
     name = promotion.execution_arn.rsplit(":", 1)[1]
-    (entry,) = [e for e in ledger.history(PIPELINE, "prod", limit=20) if e.execution_name == name]
+    (entry,) = [e for e in ledger.history(pipeline, "prod", limit=20) if e.execution_name == name]
     return entry
 
 
@@ -104,15 +108,25 @@ def test_a_good_build_passes_the_analysis(plane: LocalControlPlane, traffic: Tra
 def test_a_build_slower_in_prod_is_rolled_back_by_the_analysis_alone(
     plane: LocalControlPlane, traffic: TrafficGenerator
 ) -> None:
-    promotion, described = promote(plane, "slow-in-prod")
+    # Given the same analysis with a canary rollout: half the traffic on the new version for 15 s
+    pipeline = derived_pipeline(
+        plane,
+        "sentiment-analysis-canary",
+        canary_analysis=ANALYSIS,
+        bake=BAKE,
+        rollout={"strategy": "canary", "canary_percent": 50, "interval_seconds": 150},
+    )
+    promotion, described = promote(plane, "slow-in-prod", pipeline)
 
-    # Rolled back by the analysis, on latency
+    # Rolled back by the analysis, on latency, during the traffic shift
     assert described["status"] == "FAILED"
     assert described["error"] == "CanaryAnalysisFailed", described
     assert "p99" in described["cause"]
     assert "canary analysis fail" in described["cause"]
     states = promotion.states()
     assert "Roll back prod" in states
+    assert "Check alarms during rollout" in states
+    assert "Start bake" not in states
     for key, before in promotion.before["prod"].items():
         assert promotion.after()["prod"][key]["version"] == before["version"], key
     # ... alone: its canary checks passed and no alarm was in ALARM
@@ -148,10 +162,7 @@ def test_an_analysis_still_inconclusive_when_the_bake_ends_fails_where_so_config
         canary_analysis=ANALYSIS | {"min_invocations": 10_000_000, "inconclusive": "fail"},
         bake=BAKE,
     )
-    promotion = publish_and_start(plane, pipeline=pipeline)
-    links = wait_for_approval_links(plane, promotion)
-    assert decide_via_link(links[0], "approve").status_code == 200
-    described = wait_for_end(plane, promotion.execution_arn, timeout=120)
+    promotion, described = promote(plane, "good", pipeline)
 
     # Then the good build is rolled back at the end of the bake, the numbers in the cause
     assert described["status"] == "FAILED"
