@@ -479,9 +479,11 @@ def status_lines(report: dict[str, Any]) -> list[str]:
                 f"CodeSha256 {serving['code_sha256']}"
             )
         for entry in state["history"]:
+            analysis = entry.get("canary_analysis")
             lines.append(
                 f"    {entry['execution']:45} {entry['mode']:8} {entry['outcome']:16} "
                 f"approver {entry['approver'] or 'none'}"
+                + (f"  canary analysis {analysis['verdict']}" if analysis else "")
             )
     return lines
 

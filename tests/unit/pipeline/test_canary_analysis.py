@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from promote_cli.cli import status_lines
 from promote_cli.local import moto_patches
 from promote_cli.local.runtime import record_invocation_metrics
 from promotion.dal.ledger import DynamoLedger, LedgerEntry, entry_key
@@ -347,3 +348,20 @@ def test_a_promoted_notice_carries_the_analysis_that_let_it_through() -> None:
         "p99 10.0 ms/10.0 ms"
     ) in notice.text().splitlines()
     assert notice.model_dump(mode="json")["canary_analysis"]["functions"][0]["new"]["invocations"] == 5
+
+
+def test_promote_status_shows_each_deployments_analysis_verdict() -> None:
+    entry = {"execution": "sentiment-service-6d6a723bad67-a1", "mode": "promote", "outcome": "rolled_back"}
+    serving = {"api": {"function": "svc-prod-api", "alias": "live", "version": "4", "code_sha256": "c"}}
+    prod = {"serving": serving, "sha": None, "known_good_sha": None, "frozen": None, "locked_by": None}
+    history = [entry | {"approver": None, "canary_analysis": analysis("fail").to_payload()}]
+    report = {
+        "pipeline": "p",
+        "repo": "o/r",
+        "frozen": None,
+        "environments": {"prod": prod | {"history": history}},
+    }
+    assert status_lines(report)[-1] == (
+        "    sentiment-service-6d6a723bad67-a1             promote  rolled_back      approver none"
+        "  canary analysis fail"
+    )
