@@ -129,13 +129,12 @@ def judge(
     ]
     if short:
         return "inconclusive", "; ".join(short)
-    assert new.error_rate is not None
-    assert previous.error_rate is not None
+    # Both have invocations now (min_invocations >= 1).
+    new_rate, previous_rate = new.errors / new.invocations, previous.errors / previous.invocations
     margin = settings.max_error_rate_increase
-    if new.error_rate > previous.error_rate + margin:
+    if new_rate > previous_rate + margin:
         return "fail", (
-            f"error rate {new.error_rate:.2%} exceeds the previous {previous.error_rate:.2%} "
-            f"by more than {margin:.2%}"
+            f"error rate {new_rate:.2%} exceeds the previous {previous_rate:.2%} by more than {margin:.2%}"
         )
     if new.p99_ms is None or previous.p99_ms is None:
         return "inconclusive", "no Duration p99 for " + (
