@@ -1,4 +1,4 @@
-"""Check prod alarms: one poll of the bake; an alarm in ALARM fails it."""
+"""Check prod alarms: one poll of the bake; an alarm in ALARM, or a failed canary analysis, fails it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.models.steps import CheckAlarmsRequest
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import environment_clients, parse_request, pipeline_configs
+from promotion.runtime import environment_clients, ledger, parse_request, pipeline_configs
 from promotion.steps import check_alarms as check_alarms_step
 
 
@@ -20,4 +20,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     environment = environment_clients(
         request.pipeline, request.environment, execution_name=request.execution_name
     )
-    return check_alarms_step.check_alarms(pipeline_configs(), environment.cloudwatch, request).to_payload()
+    return check_alarms_step.check_alarms(
+        pipeline_configs(), environment.cloudwatch, request, ledger=ledger()
+    ).to_payload()

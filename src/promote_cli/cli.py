@@ -473,9 +473,11 @@ def status_lines(report: dict[str, Any]) -> list[str]:
                 f"CodeSha256 {serving['code_sha256']}"
             )
         for entry in state["history"]:
+            analysis = entry.get("canary_analysis")
             lines.append(
                 f"    {entry['execution']:45} {entry['mode']:8} {entry['outcome']:16} "
                 f"approver {entry['approver'] or 'none'}"
+                + (f"  canary analysis {analysis['verdict']}" if analysis else "")
             )
     return lines
 
@@ -574,7 +576,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_local_up)
     publish = local.add_parser("publish", help="upload a sample-service build for a commit, as CI would")
     publish.add_argument("--sha", type=_sha, required=True)
-    publish.add_argument("--variant", default="good", choices=("good", "fails-preprod", "fails-in-prod"))
+    publish.add_argument(
+        "--variant", default="good", choices=("good", "fails-preprod", "fails-in-prod", "slow-in-prod")
+    )
     publish.add_argument("--pipeline", default="sentiment-service")
     publish.set_defaults(func=cmd_local_publish)
 

@@ -238,6 +238,8 @@ class ControlPlane:
                         "finished_at": entry.finished_at,
                         "approver": entry.approver,
                         "versions": {f.key: f.version for f in entry.functions if f.version},
+                        # The deployment's last canary analysis, with its numbers (None when off).
+                        "canary_analysis": entry.canary_analysis,
                     }
                     for entry in ledger.history(config.name, environment, limit=history)
                 ],

@@ -198,6 +198,14 @@ class Promotion:
         return dict(json.loads(described.get("output") or "{}"))
 
 
+def derived_pipeline(plane: LocalControlPlane, name: str, **sections: Any) -> str:
+    """The sample's pipeline under another name (same functions), with some sections replaced."""
+    document = json.loads(SAMPLE_PIPELINE_FILE.read_text())
+    document["name"] = name
+    document.update(sections)
+    return plane.put_pipeline(json.dumps(document), source=f"test pipeline {name}")
+
+
 def publish_for(
     plane: LocalControlPlane, config: PipelineConfig, sha: str, variant: str = "good"
 ) -> sample.PublishedBuild:

@@ -9,11 +9,15 @@ Variants exist so the control plane's demo and tests can promote builds that fai
 * ``fails-preprod``: ``/score`` labels every text ``negative``, so preprod's integration checks fail.
 * ``fails-in-prod``: exactly ``good`` unless ``STAGE`` is ``prod``, where a (simulated) prod-only dependency
   is down: scoring raises and the worker's health check answers 500, so the prod canary fails.
+* ``slow-in-prod``: exactly ``good`` unless ``STAGE`` is ``prod``, where every ``/score`` takes
+  ``SLOW_SCORE_SECONDS`` longer (a slow prod-only dependency): its checks pass and no error is raised, but
+  its p99 Duration regresses far beyond any canary analysis margin.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 import scoring
 
@@ -25,6 +29,8 @@ try:
 except ImportError:
     SHA = "bootstrap"
     VARIANT = "good"
+
+SLOW_SCORE_SECONDS = 0.2
 
 
 class DependencyUnavailable(RuntimeError):
@@ -45,6 +51,8 @@ def check_dependencies() -> None:
 def analyse(text: str) -> dict[str, float | str]:
     """Score ``text`` as this build does: the only path from the handlers to the scorer."""
     check_dependencies()
+    if VARIANT == "slow-in-prod" and os.environ.get("STAGE") == "prod":
+        time.sleep(SLOW_SCORE_SECONDS)
     result = scoring.analyse(text)
     if VARIANT == "fails-preprod":
         result["label"] = "negative"

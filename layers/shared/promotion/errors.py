@@ -59,6 +59,11 @@ class BakeAlarm(PromotionError):
     """A prod alarm fired during the bake period."""
 
 
+class CanaryAnalysisFailed(PromotionError):
+    """The new prod versions' metrics are worse than the previous versions' beyond the configured margins,
+    or the analysis stayed inconclusive where the pipeline says that fails."""
+
+
 class AlarmMissing(PromotionError):
     """A configured alarm does not exist, so the bake cannot prove anything (fail closed)."""
 

@@ -10,6 +10,9 @@
   after. The patch reports ABORTED as soon as it is stopped, interrupts the execution's waiting tasks, so
   ``promote cancel`` ends a promotion waiting for approval, and makes the Retry backoff a wait that a stop
   ends (moto's retry loop runs only while the execution runs).
+- GetMetricData with a percentile statistic (``p99``): moto computes only Sum, Average, Minimum, Maximum
+  and SampleCount and answers None for the rest. The patch computes percentiles (nearest rank) from the
+  single values put (``Values``/``Counts`` or ``Value``), which the canary analysis reads for Duration.
 - SendTaskFailure's ``cause``: moto drops it (the task fails with a null cause); AWS keeps it. A rejection's
   reason and a superseded request's successor travel in it.
 
@@ -29,6 +32,7 @@ timeout, rollback retries) run in seconds. The ASL itself is unchanged.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -73,6 +77,7 @@ def apply() -> None:
 
     lambda_models.LambdaFunction._set_function_code = set_function_code  # type: ignore[method-assign]
     _apply_alias_revisions()
+    _apply_metric_percentiles()
     _apply_task_failure_cause()
     _apply_stop_interrupts()
     sfn_limits.apply()
@@ -300,6 +305,33 @@ def _apply_interruptible_retry_backoff() -> None:
 
     retrier_decl.RetrierDecl._eval_body = eval_body  # type: ignore[method-assign]
     retrier_decl.time = _BackoffClock()  # type: ignore[assignment,attr-defined]
+
+
+def percentile(values: list[float], statistic: str) -> float | None:
+    """``statistic`` as CloudWatch names a percentile (``p99``, ``p99.9``) over ``values``, nearest rank."""
+    try:
+        rank = float(statistic[1:])
+    except ValueError:
+        return None
+    if not values or not statistic.startswith("p") or not 0 <= rank <= 100:
+        return None
+    ordered = sorted(values)
+    index = max(0, math.ceil(rank / 100 * len(ordered)) - 1)
+    return ordered[index]
+
+
+def _apply_metric_percentiles() -> None:
+    from moto.cloudwatch.models import Statistics
+
+    original = Statistics.get_statistics_for_type
+
+    def get_statistics_for_type(self: Any, stat: str) -> Any:
+        value = original(self, stat)
+        if value is None and stat.startswith("p"):
+            return percentile(self.metric_single_values_list, stat)
+        return value
+
+    Statistics.get_statistics_for_type = get_statistics_for_type  # type: ignore[method-assign]
 
 
 def _apply_task_failure_cause() -> None:

@@ -7,7 +7,9 @@ Docker-based runtime:
 - control-plane functions (from template.yaml) run their real handler in this process;
 - service functions (the ones being promoted) run the code actually deployed to the invoked version,
   read from moto's Lambda backend, in an interpreter of their own that stays warm for the next
-  invocations of that version, as Lambda keeps execution environments (see ``warm_workers``).
+  invocations of that version, as Lambda keeps execution environments (see ``warm_workers``). An
+  invocation through an alias records Lambda's per-version metrics in CloudWatch (AWS/Lambda Invocations,
+  Errors, Duration by ExecutedVersion; ``record_invocation_metrics``), which the canary analysis reads.
 """
 
 from __future__ import annotations
@@ -327,20 +329,40 @@ class LocalLambdaRuntime:
         except ValueError as error:
             invalid = {"errorType": "InvalidRequestContentException", "errorMessage": str(error)}
             return InvokeResult(json.dumps(invalid).encode(), "Unhandled", version)
+        timeout = float(function.timeout or 3)
+        result, duration_ms = self._run_target(spec, event, timeout, version)
+        if qualifier is not None and qualifier != "$LATEST" and not qualifier.isdigit():
+            # Through an alias: Lambda's per-version metrics (ExecutedVersion), in the function's account.
+            record_invocation_metrics(
+                account or self._target_account(name),
+                self._region,
+                function_name=name,
+                alias=qualifier,
+                version=version,
+                error=result.function_error is not None,
+                duration_ms=duration_ms,
+            )
+        return result
+
+    def _run_target(
+        self, spec: EnvironmentSpec, event: Any, timeout: float, version: str
+    ) -> tuple[InvokeResult, float]:
+        """One invocation in a warm environment, and its Duration in ms (the handler's time)."""
         try:
-            answer = self._environments.invoke(spec, event, timeout=float(function.timeout or 3))
+            answer = self._environments.invoke(spec, event, timeout=timeout)
         except EnvironmentTimedOut:
             timeout_error = {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out"}
-            return InvokeResult(json.dumps(timeout_error).encode(), "Unhandled", version)
+            return InvokeResult(json.dumps(timeout_error).encode(), "Unhandled", version), timeout * 1000
         except EnvironmentExited as exited:
             crash = {"errorType": "Runtime.ExitError", "errorMessage": str(exited)}
-            return InvokeResult(json.dumps(crash).encode(), "Unhandled", version)
+            return InvokeResult(json.dumps(crash).encode(), "Unhandled", version), 0.0
         logs = str(answer.pop("logs", "") or "")
+        duration_ms = float(answer.pop("duration_ms", 0.0) or 0.0)
         if logs:
             sys.stderr.write(logs)
         if "errorType" in answer:
-            return InvokeResult(json.dumps(answer).encode(), "Unhandled", version)
-        return InvokeResult(json.dumps(answer["result"]).encode(), None, version)
+            return InvokeResult(json.dumps(answer).encode(), "Unhandled", version), duration_ms
+        return InvokeResult(json.dumps(answer["result"]).encode(), None, version), duration_ms
 
     def _function_arn(self, name_or_arn: str, qualifier: str | None, account: str) -> str:
         if name_or_arn.startswith("arn:"):
@@ -425,6 +447,46 @@ class LocalLambdaRuntime:
         if result.function_error:
             parsed["FunctionError"] = result.function_error
         return AWSResponse(params.get("url", ""), 200, HTTPHeaders(), None), parsed
+
+
+def record_invocation_metrics(
+    account: str,
+    region: str,
+    *,
+    function_name: str,
+    alias: str,
+    version: str,
+    error: bool,
+    duration_ms: float,
+) -> None:
+    """What Lambda publishes for one invocation through an alias: ``AWS/Lambda`` Invocations, Errors and
+    Duration with the dimensions FunctionName, Resource (``function:alias``) and ExecutedVersion (put straight
+    into moto's CloudWatch of the function's account, as Lambda's own publishing needs no caller rights)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    dimensions = [
+        {"Name": "FunctionName", "Value": function_name},
+        {"Name": "Resource", "Value": f"{function_name}:{alias}"},
+        {"Name": "ExecutedVersion", "Value": version},
+    ]
+    cloudwatch_backends[account][region].put_metric_data(
+        "AWS/Lambda",
+        [
+            {"MetricName": "Invocations", "Dimensions": dimensions, "Value": 1.0, "Unit": "Count"},
+            {
+                "MetricName": "Errors",
+                "Dimensions": dimensions,
+                "Value": 1.0 if error else 0.0,
+                "Unit": "Count",
+            },
+            {
+                "MetricName": "Duration",
+                "Dimensions": dimensions,
+                "Value": duration_ms,
+                "Unit": "Milliseconds",
+            },
+        ],
+    )
 
 
 def _signing_key(request_signer: Any) -> str | None:

@@ -8,7 +8,8 @@ document a line (see ``promote_cli.local.warm_workers``, which starts and reuses
    variables. Nothing of the code is imported before this line, so an idle interpreter can be started
    ahead of need and assigned later;
 2. every further line is one invocation, ``{"event", "timeout_ms", "request_id"}``, answered with one
-   line: ``{"result", "logs"}`` or ``{"errorType", "errorMessage", "stackTrace", "logs", "reset"}``. The
+   line: ``{"result", "logs", "duration_ms"}`` or ``{"errorType", "errorMessage", "stackTrace", "logs",
+   "reset", "duration_ms"}`` (``duration_ms``: the handler's own time, without the import). The
    handler module is imported on the first invocation (Lambda's init phase) and kept for the next ones; a
    module that fails to import answers the error with ``"reset": true`` and ends the process, so the next
    invocation starts afresh.
@@ -69,6 +70,8 @@ def serve(requests: TextIO, answers: TextIO) -> int:
         request = json.loads(line)
         logs = io.StringIO()
         init_failed = False
+        # The handler's own time, as Lambda's Duration metric counts it (the init phase is apart).
+        started: float | None = None
         with contextlib.redirect_stdout(logs), contextlib.redirect_stderr(logs):
             try:
                 if handler is None:
@@ -77,11 +80,16 @@ def serve(requests: TextIO, answers: TextIO) -> int:
                     handler = getattr(module, function_name)
                     init_failed = False
                 context = _Context(str(request["request_id"]), int(request["timeout_ms"]))
+                started = time.monotonic()
                 answer: dict[str, Any] = {"result": handler(request["event"], context)}
+                answer["duration_ms"] = (time.monotonic() - started) * 1000
                 answer["logs"] = logs.getvalue()
                 line_out = json.dumps(answer)
             except Exception as error:
-                line_out = json.dumps({**_error(error, logs.getvalue()), "reset": init_failed})
+                duration = (time.monotonic() - started) * 1000 if started is not None else 0.0
+                line_out = json.dumps(
+                    {**_error(error, logs.getvalue()), "reset": init_failed, "duration_ms": duration}
+                )
         answers.write(line_out + "\n")
         answers.flush()
         if init_failed:

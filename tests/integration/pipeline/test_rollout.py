@@ -15,9 +15,9 @@ from promote_cli.control import ControlPlane
 from promote_cli.local import sample
 from promote_cli.local.plane import LocalControlPlane
 from promotion.pipeline.artifacts import lambda_code_sha256
-from tests.support.pipelines import SAMPLE_PIPELINE_FILE
 from tests.support.promotion import (
     decide_via_link,
+    derived_pipeline,
     new_sha,
     outbox,
     point_cli_at,
@@ -46,13 +46,6 @@ def notices_of(plane: LocalControlPlane, execution_name: str) -> list[dict[str, 
         for m in outbox(plane)
         if m["recipient"] == "team@example.com" and f"Execution: {execution_name}" in m["text"]
     ]
-
-
-def derived_pipeline(plane: LocalControlPlane, name: str, **sections: Any) -> str:
-    document = json.loads(SAMPLE_PIPELINE_FILE.read_text())
-    document["name"] = name
-    document.update(sections)
-    return plane.put_pipeline(json.dumps(document), source=f"test pipeline {name}")
 
 
 def approve(plane: LocalControlPlane, promotion: Any) -> None:

@@ -298,7 +298,12 @@ class InProcessTransport:
 
 @pytest.mark.parametrize(
     ("variant", "preprod_passes", "prod_canary_passes"),
-    [("good", True, True), ("fails-preprod", False, False), ("fails-in-prod", True, False)],
+    [
+        ("good", True, True),
+        ("fails-preprod", False, False),
+        ("fails-in-prod", True, False),
+        ("slow-in-prod", True, True),
+    ],
 )
 def test_pipeline_checks_catch_each_variant_where_intended(
     load_service: Callable[..., Service],

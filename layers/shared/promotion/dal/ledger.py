@@ -11,6 +11,7 @@ One DynamoDB table (``DeletionPolicy: Retain``; the pipeline only ever adds or u
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -55,6 +56,8 @@ class LedgerEntry(BaseModel):
     detail: str | None = None
     # An emergency rollback: the earlier entry whose versions it put back.
     restored_entry_key: str | None = None
+    # The last canary analysis of this deployment (promotion.pipeline.canary_analysis), when it ran.
+    canary_analysis: dict[str, Any] | None = None
 
 
 class EnvironmentPointer(BaseModel):
@@ -76,7 +79,7 @@ def entry_key(started_at: int, execution_name: str) -> str:
 def _plain(value: Any) -> Any:
     """DynamoDB returns numbers as Decimal."""
     if isinstance(value, Decimal):
-        return int(value)
+        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, list):
         return [_plain(item) for item in value]
     if isinstance(value, dict):
@@ -145,6 +148,15 @@ class DynamoLedger:
                 updated_at=at,
                 execution_name=execution_name,
             ),
+        )
+
+    def record_analysis(self, pipeline: str, environment: str, key: str, analysis: dict[str, Any]) -> None:
+        """The latest canary analysis of an entry, with its numbers (floats stored as DynamoDB numbers)."""
+        self._table.update_item(
+            Key={"pk": self._pk(pipeline, environment), "sk": key},
+            UpdateExpression="SET #analysis = :analysis",
+            ExpressionAttributeNames={"#analysis": "canary_analysis"},
+            ExpressionAttributeValues={":analysis": json.loads(json.dumps(analysis), parse_float=Decimal)},
         )
 
     def record_approver(

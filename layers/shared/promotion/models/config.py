@@ -269,6 +269,38 @@ class BakeSettings(_Strict):
         return -(-self.duration_seconds // self.poll_interval_seconds) + 1
 
 
+class CanaryAnalysisSettings(_Strict):
+    """Judge the new prod versions against the previous ones on Lambda's per-version metrics.
+
+    Lambda publishes, for invocations through an alias, ``AWS/Lambda`` metrics with the dimensions
+    ``FunctionName``, ``Resource`` (``function:alias``) and ``ExecutedVersion``: each version's
+    Invocations, Errors, Throttles and Duration. At every alarm check of the traffic shift and the bake,
+    both versions are read over the last ``window_seconds``: the new version fails when its error rate
+    exceeds the previous version's by more than ``max_error_rate_increase`` or its p99 Duration exceeds
+    the previous one's by more than ``max_p99_increase_percent`` (and ``p99_tolerance_ms``), once each
+    version has ``min_invocations``. Before that the result is inconclusive: see ``inconclusive``.
+    """
+
+    enabled: bool = False
+    # The keys of the functions judged (default: every function the promotion changes). A function with
+    # too little traffic through its alias to ever reach min_invocations belongs outside this list.
+    functions: list[str] | None = Field(default=None, min_length=1)
+    # Fail when the new error rate (0..1) exceeds the previous version's by more than this.
+    max_error_rate_increase: float = Field(default=0.01, ge=0, le=1)
+    # Fail when the new p99 Duration exceeds the previous one's by more than this percentage ...
+    max_p99_increase_percent: float = Field(default=20.0, ge=0, le=10_000)
+    # ... and by more than this many milliseconds (noise on fast functions never fails).
+    p99_tolerance_ms: float = Field(default=0.0, ge=0, le=60_000)
+    # Invocations each version needs in the window before a verdict (until then: inconclusive).
+    min_invocations: int = Field(default=100, ge=1, le=10_000_000)
+    # How far back both versions' metrics are read at each check.
+    window_seconds: int = Field(default=900, ge=60, le=86_400)
+    # When the bake ends without a verdict: "continue" passes, "fail" fails, "hold" keeps polling for up
+    # to max_hold_seconds past the bake's duration, then fails.
+    inconclusive: Literal["continue", "hold", "fail"] = "hold"
+    max_hold_seconds: int = Field(default=600, ge=0, le=86_400)
+
+
 class RolloutSettings(_Strict):
     """How prod's traffic moves to the new version after the canary checks pass.
 
@@ -430,6 +462,7 @@ class PipelineConfig(_Strict):
     approval: ApprovalSettings
     bake: BakeSettings = Field(default_factory=BakeSettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    canary_analysis: CanaryAnalysisSettings = Field(default_factory=CanaryAnalysisSettings)
     locks: LockSettings = Field(default_factory=LockSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     github: GitHubSettings = Field(default_factory=GitHubSettings)
@@ -439,6 +472,20 @@ class PipelineConfig(_Strict):
         for check in [*self.checks, *(self.canary_checks or [])]:
             if check.function is not None and check.function not in self.environments.prod.functions:
                 raise ValueError(f"check {check.name!r} names unknown function {check.function!r}")
+        unknown = sorted(set(self.canary_analysis.functions or []) - set(self.environments.prod.functions))
+        if unknown:
+            raise ValueError(f"canary_analysis names unknown functions: {', '.join(unknown)}")
+        analysis = self.canary_analysis
+        if analysis.enabled and analysis.inconclusive == "hold":
+            held = BakeSettings.model_construct(
+                duration_seconds=self.bake.duration_seconds + analysis.max_hold_seconds,
+                poll_interval_seconds=self.bake.poll_interval_seconds,
+            )
+            if held.polls() > MAX_BAKE_POLLS:
+                raise ValueError(
+                    f"a bake held up to {analysis.max_hold_seconds} s past its end takes {held.polls()} "
+                    f"polls; at most {MAX_BAKE_POLLS} fit in Step Functions' execution history"
+                )
         return self
 
     @property

@@ -234,6 +234,57 @@ class ApprovalOutcome(_Model):
     decision_mac: str
 
 
+class VersionMetrics(_Model):
+    """One version's metrics for invocations through the alias, over the analysis window."""
+
+    version: str
+    invocations: int
+    errors: int
+    throttles: int
+    # errors / invocations (None without invocations); p99 Duration in ms (None without datapoints).
+    error_rate: float | None
+    p99_ms: float | None
+
+
+class FunctionAnalysis(_Model):
+    key: str
+    function_name: str
+    alias: str
+    new: VersionMetrics
+    previous: VersionMetrics
+    verdict: Literal["pass", "fail", "inconclusive"]
+    reason: str
+
+
+class CanaryAnalysis(_Model):
+    """The new versions judged against the previous ones on Lambda's per-version metrics."""
+
+    verdict: Literal["pass", "fail", "inconclusive"]
+    window_seconds: int
+    functions: list[FunctionAnalysis]
+    # With inconclusive=hold, a bake kept going past its duration awaiting a verdict.
+    held: bool = False
+
+    def summary(self) -> str:
+        lines = [f"canary analysis {self.verdict}"]
+        for f in self.functions:
+            lines.append(
+                f"{f.key} v{f.new.version} vs v{f.previous.version}: {f.verdict} ({f.reason}); "
+                f"invocations {f.new.invocations}/{f.previous.invocations}, "
+                f"error rate {_rate(f.new.error_rate)}/{_rate(f.previous.error_rate)}, "
+                f"p99 {_ms(f.new.p99_ms)}/{_ms(f.previous.p99_ms)}"
+            )
+        return "; ".join(lines)
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} ms"
+
+
 class BakeProgress(_Model):
     elapsed_seconds: int
     duration_seconds: int
@@ -243,3 +294,5 @@ class BakeProgress(_Model):
     alarms: dict[str, str]
     # Alarms that have reported OK or ALARM at least once during this bake.
     seen_data: list[str] = Field(default_factory=list)
+    # The pipeline's canary analysis at this check (None when it is off).
+    analysis: CanaryAnalysis | None = None

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from promotion.models.config import Environment
 from promotion.models.execution import (
     ApprovalPath,
+    CanaryAnalysis,
     CheckReport,
     EnvironmentBaseline,
     EnvironmentDeployment,
@@ -120,6 +121,10 @@ class CheckAlarmsRequest(_Request):
     seen_data: list[str] = Field(default_factory=list)
     # "bake": the timed bake; "gate": one look during a traffic shift (ALARM fails, nothing else counts).
     mode: Literal["bake", "gate"] = "bake"
+    # $.prod: the versions the canary analysis compares (new against previous), when it is on.
+    deployment: EnvironmentDeployment | None = None
+    # $.prod_baseline.ledger_key: the ledger entry the analysis is recorded on.
+    ledger_key: str | None = None
     # $$.Execution.Name: the session name of the environment's deployer role (CloudTrail names it).
     execution_name: str = Field(min_length=1, max_length=80)
 
@@ -186,6 +191,14 @@ class PromotionState(BaseModel):
     prod_baseline: EnvironmentBaseline | None = None
     rollback: RollbackResult | None = None
     rollback_error: Failure | None = None
+    # The last poll of the bake ("Check prod alarms"; only "Start bake"'s two fields before the first),
+    # with the canary analysis when it is on.
+    bake: dict[str, Any] | None = None
+
+    def canary_analysis(self) -> CanaryAnalysis | None:
+        analysis = (self.bake or {}).get("analysis")
+        return CanaryAnalysis.model_validate(analysis) if analysis else None
+
     # "Freeze preprod/prod" failed after a failed rollback (its Catch's ResultPath).
     freeze_error: Failure | None = None
 

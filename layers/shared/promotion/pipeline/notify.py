@@ -16,7 +16,7 @@ from promotion.adapters.messaging import EventPublisher, Mailer
 from promotion.console import execution_console_url
 from promotion.models.approver_input import input_text
 from promotion.models.config import PipelineConfig
-from promotion.models.execution import EnvironmentBaseline, RollbackResult
+from promotion.models.execution import CanaryAnalysis, EnvironmentBaseline, RollbackResult
 
 
 class Failure(BaseModel):
@@ -48,6 +48,8 @@ class Outcome(BaseModel):
     prod_versions: dict[str, str] | None = None
     preprod_versions: dict[str, str] | None = None
     rollback: RollbackResult | None = None
+    # The canary analysis that let the promotion through (a failed one is in the failure's cause).
+    canary_analysis: CanaryAnalysis | None = None
     baseline: EnvironmentBaseline | None = None
     rollback_error: Failure | None = None
     # The freeze after a failed rollback did not confirm (it failed, or timed out after writing): the
@@ -90,6 +92,10 @@ class Outcome(BaseModel):
                 lines.append(
                     f"{label} now runs: " + ", ".join(f"{k} v{v}" for k, v in sorted(versions.items()))
                 )
+        if self.canary_analysis:
+            lines.append(
+                "Canary analysis: " + self.canary_analysis.summary().removeprefix("canary analysis ")
+            )
         if self.failure:
             lines += ["", f"Error: {self.failure.Error}", f"Cause: {cause_text(self.failure.Cause)}"]
         if self.failure and self.failure.Error == "ApprovalNotVerified":

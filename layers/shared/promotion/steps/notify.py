@@ -43,6 +43,7 @@ def notify(
         prod_versions=versions(state.prod) if promoted and reached_prod else None,
         preprod_versions=versions(state.preprod) if promoted and not reached_prod else None,
         rollback=None if promoted else state.rollback,
+        canary_analysis=state.canary_analysis() if promoted else None,
         baseline=state.failed_environment_baseline() if request.outcome == "rollback_failed" else None,
         rollback_error=state.rollback_error,
         freeze_error=state.freeze_error,
