@@ -289,6 +289,43 @@ class ControlPlane:
         )
         return {"execution_arn": execution_arn, "status": "ABORTED", "cleanup": "by the EventBridge rule"}
 
+    def override_window(self, pipeline: str, execution: str, *, reason: str, by: str) -> dict[str, Any]:
+        """Let one running promotion deploy prod outside the pipeline's deployment windows: an override
+        record its "Check deployment window" reads (at its next check), kept as the audit of who and why."""
+        from promotion.dal.window_overrides import DynamoWindowOverrideStore, WindowOverride
+
+        if not reason.strip():
+            raise ControlError("--reason must say why this promotion may deploy outside the windows")
+        config = self.pipeline(pipeline)
+        name = execution.rsplit(":", 1)[-1]
+        parsed = parse_execution_name(name)
+        if parsed is None or parsed.pipeline != config.name:
+            raise ControlError(f"{name!r} is not an execution of pipeline {config.name!r}")
+        arn = self.state_machine_arn().replace(":stateMachine:", ":execution:") + f":{name}"
+        try:
+            status = self.sfn.describe_execution(executionArn=arn)["status"]
+        except ClientError as error:
+            raise ControlError(f"no execution {name}") from error
+        if status != "RUNNING":
+            raise ControlError(f"{name} is already {status}: there is nothing to override")
+        if self.dynamodb is None:
+            raise ControlError("no DynamoDB access configured")
+        store = DynamoWindowOverrideStore(self.dynamodb.Table(f"{self.stack_name}-environments"))
+        at = int(time.time())
+        store.put(config.name, WindowOverride(execution_name=name, reason=reason.strip(), by=by, at=at))
+        if config.windows is not None:
+            self.say(
+                f"{name} may deploy prod outside the deployment windows (from its next check, "
+                f"within {config.windows.recheck_seconds}s if it waits)"
+            )
+        return {
+            "pipeline": config.name,
+            "execution": name,
+            "override": True,
+            "reason": reason.strip(),
+            "by": by,
+        }
+
     def unfreeze(self, dynamodb: Any, pipeline: str, environment: str, *, by: str) -> dict[str, Any]:
         from promotion.dal.environments import DynamoEnvironmentStateStore
 

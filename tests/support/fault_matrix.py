@@ -276,6 +276,7 @@ def _expected(definition: dict[str, Any]) -> list[Cell]:
         failed("ApprovalTimedOut", preprod=NEW),
         "As above.",
     )
+    on_approved_path("Check deployment window", preprod=NEW)
     on_approved_path("Check and lock prod", preprod=NEW)
     # Prod deployed, shifting or baking: the Catch rolls prod back.
     on_approved_path("Deploy to prod", preprod=NEW)

@@ -25,6 +25,8 @@ HAPPY_PATH = [
     "Approval needed?",
     "Wait for approval",
     "Verify approval",
+    "Check deployment window",
+    "Deployment window open?",
     "Check and lock prod",
     "Deploy to prod",
     "Run canary checks",

@@ -203,12 +203,14 @@ def check_window(
         return WindowCheck(
             True, f"overridden by {override.by}: {override.reason} ({opening.reason})", now, override=override
         )
-    opens = f"opens {timestamp(opening.opens_at)}" if opening.opens_at else "does not open within 400 days"
+    # To the second, never before the real opening (a Wait's timestamp has whole seconds).
+    opens_at = _ceil_second(opening.opens_at) if opening.opens_at else None
+    opens = f"opens {timestamp(opens_at)}" if opens_at else "does not open within 400 days"
     if settings.outside == "fail":
         raise DeploymentWindowClosed(f"prod's deployment window is closed ({opening.reason}); it {opens}")
     since = waiting_since or now
     deadline = since + timedelta(hours=settings.max_wait_hours)
-    if opening.opens_at is None or opening.opens_at > deadline:
+    if opens_at is None or opens_at > deadline:
         raise DeploymentWindowClosed(
             f"prod's deployment window is closed ({opening.reason}); it {opens}, after the longest wait "
             f"of {settings.max_wait_hours:g} h (until {timestamp(deadline)})"
@@ -218,7 +220,7 @@ def check_window(
         False,
         opening.reason,
         now,
-        opens_at=opening.opens_at,
-        wait_until=_ceil_second(min(opening.opens_at, recheck)),
+        opens_at=opens_at,
+        wait_until=min(opens_at, _ceil_second(recheck)),
         waiting_since=since,
     )
