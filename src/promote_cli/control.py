@@ -277,13 +277,18 @@ class ControlPlane:
         )
         return {**started, "sha": known_good.sha}
 
-    def cancel(self, execution_arn: str, *, reason: str, requested_by: str) -> dict[str, Any]:
+    def require_running(self, execution_arn: str, *, named: str | None = None) -> None:
+        """Refuse an execution that does not exist or has ended (``named``: how the operator named it)."""
+        named = named or execution_arn
         try:
             status = self.sfn.describe_execution(executionArn=execution_arn)["status"]
         except ClientError as error:
-            raise ControlError(f"no execution {execution_arn}") from error
+            raise ControlError(f"no execution {named}") from error
         if status != "RUNNING":
-            raise ControlError(f"{execution_arn} is already {status}")
+            raise ControlError(f"{named} is already {status}")
+
+    def cancel(self, execution_arn: str, *, reason: str, requested_by: str) -> dict[str, Any]:
+        self.require_running(execution_arn)
         self.sfn.stop_execution(
             executionArn=execution_arn, error="Cancelled", cause=f"{reason} (by {requested_by})"[:32_768]
         )
@@ -302,12 +307,7 @@ class ControlPlane:
         if parsed is None or parsed.pipeline != config.name:
             raise ControlError(f"{name!r} is not an execution of pipeline {config.name!r}")
         arn = self.state_machine_arn().replace(":stateMachine:", ":execution:") + f":{name}"
-        try:
-            status = self.sfn.describe_execution(executionArn=arn)["status"]
-        except ClientError as error:
-            raise ControlError(f"no execution {name}") from error
-        if status != "RUNNING":
-            raise ControlError(f"{name} is already {status}: there is nothing to override")
+        self.require_running(arn, named=name)
         if self.dynamodb is None:
             raise ControlError("no DynamoDB access configured")
         store = DynamoWindowOverrideStore(self.dynamodb.Table(f"{self.stack_name}-environments"))

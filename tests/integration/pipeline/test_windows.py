@@ -4,12 +4,14 @@ read afresh, an operator's override, a freeze that fails prod but not an emergen
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from promote_cli.execution_history import read_history, timeline
 from promote_cli.local.plane import LocalControlPlane
 from tests.support.operator_cli import promote
 from tests.support.pipelines import SAMPLE_PIPELINE_FILE
@@ -64,6 +66,20 @@ def entered_at(plane: LocalControlPlane, execution_arn: str, state: str) -> date
         if event["type"].endswith("StateEntered") and event["stateEnteredEventDetails"]["name"] == state
     ]
     return moment if isinstance(moment, datetime) else datetime.fromisoformat(str(moment))
+
+
+def override_window(
+    plane: LocalControlPlane, execution: str, reason: str
+) -> subprocess.CompletedProcess[str]:
+    """``promote --local window override`` in its own process, as the local operator."""
+    arguments = ("--pipeline", PIPELINE, "--execution", execution, "--reason", reason)
+    return promote(plane, "window", "override", *arguments, local=True)
+
+
+def watched(plane: LocalControlPlane, execution_arn: str) -> list[str]:
+    """The lines ``promote watch`` prints for the execution's "Check deployment window" visits."""
+    view = read_history(history(plane, execution_arn))
+    return [line.text for line in timeline(view) if line.state == "Check deployment window"]
 
 
 def prod_versions(plane: LocalControlPlane, promotion: Promotion) -> dict[str, str]:
@@ -126,6 +142,11 @@ def test_a_promotion_reaching_prod_in_a_freeze_waits_for_its_end_then_deploys(
     # Prod was deployed only once the freeze had ended.
     assert entered_at(plane, waited.promotion.execution_arn, "Deploy to prod") >= opens_at
     assert json.loads(waited.described["output"])["window"]["open"] is True
+    # And `promote watch` says why it waits and when it goes
+    assert (
+        f"deployment window closed (freeze: database migration): opens {first['opens_at']}, "
+        f"next check {first['wait_until']}"
+    ) in watched(plane, waited.promotion.execution_arn)
 
 
 # ---- an operator's override lets one promotion through -----------------------------------------------------
@@ -139,33 +160,11 @@ def overridden(plane: LocalControlPlane, waited: Finished) -> Finished:
     )
     promotion = publish_and_start(plane, pipeline=PIPELINE)
     name = promotion.execution_arn.rsplit(":", 1)[-1]
-    refused = promote(
-        plane,
-        "window",
-        "override",
-        "--pipeline",
-        PIPELINE,
-        "--execution",
-        "nope",
-        "--reason",
-        "x",
-        local=True,
-    )
+    refused = override_window(plane, "nope", "x")
     assert refused.returncode == 2
     assert refused.stderr.count("\n") == 1
     assert "not an execution of pipeline" in refused.stderr
-    granted = promote(
-        plane,
-        "window",
-        "override",
-        "--pipeline",
-        PIPELINE,
-        "--execution",
-        name,
-        "--reason",
-        "fix for the checkout outage",
-        local=True,
-    )
+    granted = override_window(plane, name, "fix for the checkout outage")
     assert granted.returncode == 0, granted.stderr
     assert json.loads(granted.stdout)["override"] is True
     approve(plane, promotion)
@@ -175,7 +174,9 @@ def overridden(plane: LocalControlPlane, waited: Finished) -> Finished:
     )
 
 
-def test_an_override_lets_one_promotion_deploy_prod_during_a_freeze(overridden: Finished) -> None:
+def test_an_override_lets_one_promotion_deploy_prod_during_a_freeze(
+    plane: LocalControlPlane, overridden: Finished
+) -> None:
     assert overridden.described["status"] == "SUCCEEDED", overridden.described.get("cause")
     (answer,) = overridden.windows
     assert answer["open"] is True
@@ -183,6 +184,16 @@ def test_an_override_lets_one_promotion_deploy_prod_during_a_freeze(overridden: 
     assert answer["override"]["by"]
     assert "freeze: quarter close" in answer["reason"]
     assert "Wait for deployment window" not in overridden.promotion.states()
+    # The approval request said the window was closed, and when it would open
+    (request,) = [
+        m
+        for m in outbox(plane)
+        if m["channel"] == "email"
+        and "/approvals/" in " ".join(m["links"])
+        and overridden.promotion.sha[:12] in m["subject"]
+    ]
+    assert "Prod window: closed (freeze: quarter close), opens " in request["text"]
+    assert f"deployment window: {answer['reason']}" in watched(plane, overridden.promotion.execution_arn)
 
 
 # ---- a freeze fails prod (outside: fail), and the emergency rollback still goes ----------------------------

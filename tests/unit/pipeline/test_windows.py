@@ -11,7 +11,7 @@ import pytest
 from promotion.dal.window_overrides import WindowOverride
 from promotion.errors import DeploymentWindowClosed, InvalidPipelineConfig
 from promotion.models.config import WindowSettings, parse_pipeline_config
-from promotion.pipeline.windows import check_window, next_opening, timestamp
+from promotion.pipeline.windows import approval_notice, check_window, next_opening, timestamp
 from tests.support.pipelines import sample_config_dict
 
 BERLIN_WEEKEND = {"name": "weekend", "rrule": "FREQ=WEEKLY;BYDAY=FR;BYHOUR=16", "duration": "P2DT16H"}
@@ -212,3 +212,13 @@ def test_a_bad_windows_section_is_refused_naming_the_field(windows: dict[str, An
 
 def test_a_pipeline_without_windows_keeps_working_unchanged() -> None:
     assert parse_pipeline_config(sample_config_dict(), source="test").windows is None
+
+
+def test_the_approval_request_says_whether_prod_s_window_is_open_and_when_it_opens() -> None:
+    window = settings(deny=[BERLIN_WEEKEND])
+    assert approval_notice(None, FRIDAY_EVENING) is None
+    assert approval_notice(window, MONDAY_EIGHT) == "open now (checked again when approved)"
+    assert approval_notice(window, FRIDAY_EVENING) == (
+        "closed (inside deny window 'weekend'), opens 2026-12-07T07:00:00Z; once approved, the promotion "
+        "waits for it"
+    )

@@ -224,3 +224,18 @@ def check_window(
         wait_until=min(opens_at, _ceil_second(recheck)),
         waiting_since=since,
     )
+
+
+def approval_notice(settings: WindowSettings | None, now: datetime) -> str | None:
+    """The line an approval request carries about prod's window: None without windows."""
+    if settings is None:
+        return None
+    opening = next_opening(settings, now)
+    if opening.open:
+        return "open now (checked again when approved)"
+    when = (
+        f"opens {timestamp(_ceil_second(opening.opens_at))}"
+        if opening.opens_at
+        else "not open within 400 days"
+    )
+    return f"closed ({opening.reason}), {when}; once approved, the promotion waits for it"
