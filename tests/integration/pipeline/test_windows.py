@@ -142,6 +142,16 @@ def test_a_promotion_reaching_prod_in_a_freeze_waits_for_its_end_then_deploys(
     # Prod was deployed only once the freeze had ended.
     assert entered_at(plane, waited.promotion.execution_arn, "Deploy to prod") >= opens_at
     assert json.loads(waited.described["output"])["window"]["open"] is True
+    # And the team was told, once, why it waits and when it goes
+    (notice,) = [
+        m
+        for m in outbox(plane)
+        if m["recipient"] == TEAM
+        and "waits for prod's deployment window" in m["subject"]
+        and waited.promotion.sha[:12] in m["subject"]
+    ]
+    assert f"(opens {first['opens_at']})" in notice["subject"]
+    assert "Why:        freeze: database migration" in notice["text"]
     # And `promote watch` says why it waits and when it goes
     assert (
         f"deployment window closed (freeze: database migration): opens {first['opens_at']}, "

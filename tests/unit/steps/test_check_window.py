@@ -13,6 +13,7 @@ from promotion.models.steps import CheckWindowRequest
 from promotion.steps.check_window import check_window
 from tests.support.pipelines import sample_config
 
+NAME = "sentiment-service-aaaaaaaaaaaa-a1"
 WEEKEND = {"name": "weekend", "rrule": "FREQ=WEEKLY;BYDAY=FR;BYHOUR=16", "duration": "P2DT16H"}
 
 
@@ -46,7 +47,8 @@ def request(
         promotion["window"] = window
     return CheckWindowRequest.model_validate(
         {
-            "execution_name": "sentiment-service-aaaaaaaaaaaa-a1",
+            "execution_arn": f"arn:aws:states:us-east-1:123456789012:execution:rp-promotion:{NAME}",
+            "execution_name": NAME,
             "checked_at": checked_at,
             "promotion": promotion,
         }
@@ -85,3 +87,29 @@ def test_a_rollback_run_passes_without_asking() -> None:
     answer = check_window(Configs(CONFIG), overrides, request("2026-12-05T09:00:00Z", mode="rollback"))
     assert (answer["open"], answer["reason"]) == (True, "rollbacks are always allowed")
     assert overrides.asked == []
+
+
+def test_the_team_hears_once_when_the_promotion_starts_waiting_and_when_it_goes() -> None:
+    heard: list[tuple[str, str, dict[str, Any]]] = []
+
+    def announce(config: PipelineConfig, subject: str, text: str, event: dict[str, Any]) -> None:
+        heard.append((subject, text, event))
+
+    first = check_window(
+        Configs(CONFIG), Overrides(), request("2026-12-04T17:00:00Z"), announce=announce, console_base=None
+    )
+    check_window(
+        Configs(CONFIG), Overrides(), request("2026-12-05T17:00:00Z", window=first), announce=announce
+    )
+    check_window(
+        Configs(CONFIG), Overrides(), request("2026-12-07T09:00:00Z", window=first), announce=announce
+    )
+    ((subject, text, event),) = heard
+    assert (
+        subject
+        == f"sentiment-service {'a' * 12} waits for prod's deployment window (opens 2026-12-07T07:00:00Z)"
+    )
+    assert "Why:        inside deny window 'weekend'" in text
+    assert f"promote window override --pipeline sentiment-service --execution {NAME}" in text
+    assert "https://" in text  # the execution's console page
+    assert (event["outcome"], event["window"]) == ("waiting_for_window", first)

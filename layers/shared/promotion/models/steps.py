@@ -76,6 +76,7 @@ class WindowState(BaseModel):
 
 
 class CheckWindowRequest(_Request):
+    execution_arn: str
     execution_name: str
     # $$.State.EnteredTime: "now" for this check, the same on a Retry.
     checked_at: str

@@ -239,3 +239,23 @@ def approval_notice(settings: WindowSettings | None, now: datetime) -> str | Non
         else "not open within 400 days"
     )
     return f"closed ({opening.reason}), {when}; once approved, the promotion waits for it"
+
+
+def waiting_notice(
+    *, pipeline: str, sha: str, execution_name: str, answer: WindowCheck, console_url: str | None
+) -> tuple[str, str]:
+    """The subject and text of the notice a promotion sends when it starts waiting for prod's window."""
+    opens = timestamp(answer.opens_at)
+    subject = f"{pipeline} {sha[:12]} waits for prod's deployment window (opens {opens})"
+    lines = [
+        f"{pipeline} commit {sha} is ready for prod, but prod's deployment window is closed.",
+        "",
+        f"Why:        {answer.reason}",
+        f"Goes at:    {opens} (UTC), if nothing closes the window again by then",
+        f"Execution:  {execution_name}",
+        f"Console:    {console_url or 'n/a'}",
+        "",
+        "To let this promotion go now: promote window override --pipeline "
+        f"{pipeline} --execution {execution_name} --reason ...",
+    ]
+    return subject, "\n".join(lines)
