@@ -16,6 +16,8 @@ from tests.support.promotion import (
 HAPPY_PATH = [
     "Load pipeline config",
     "Fetch artifact",
+    "Check preprod deployment window",
+    "Preprod deployment window open?",
     "Check and lock preprod",
     "Deploy to preprod",
     "Run integration tests",

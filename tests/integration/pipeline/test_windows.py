@@ -237,3 +237,22 @@ def test_a_freeze_fails_a_promotion_at_prod_but_not_an_emergency_rollback(
     assert rolled.returncode == 0, rolled.stderr
     assert json.loads(rolled.stdout)["sha"] == waited.promotion.sha
     assert prod_versions(plane, promotion) == waited.prod
+
+
+# ---- windows that hold preprod too -----------------------------------------------------------------------
+def test_a_freeze_of_preprod_fails_before_anything_is_deployed(plane: LocalControlPlane) -> None:
+    now = datetime.now(UTC)
+    put_windows(
+        plane,
+        freezes=[freeze(now - timedelta(minutes=1), now + timedelta(hours=1), "preprod rebuild")],
+        environments=["preprod", "prod"],
+        outside="fail",
+    )
+    promotion = publish_and_start(plane, pipeline=PIPELINE)
+    described = wait_for_end(plane, promotion.execution_arn, timeout=60)
+    assert (described["status"], described.get("error")) == ("FAILED", "DeploymentWindowClosed")
+    assert "preprod's deployment window is closed (freeze: preprod rebuild)" in described["cause"]
+    states = promotion.states()
+    assert states[:3] == ["Load pipeline config", "Fetch artifact", "Check preprod deployment window"]
+    assert "Check and lock preprod" not in states
+    assert promotion.after() == promotion.before

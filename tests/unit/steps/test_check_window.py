@@ -40,7 +40,11 @@ class Overrides:
 
 
 def request(
-    checked_at: str, *, mode: str = "promote", window: dict[str, Any] | None = None
+    checked_at: str,
+    *,
+    mode: str = "promote",
+    window: dict[str, Any] | None = None,
+    environment: str = "prod",
 ) -> CheckWindowRequest:
     promotion: dict[str, Any] = {"pipeline": "sentiment-service", "sha": "a" * 40, "settings": {"mode": mode}}
     if window is not None:
@@ -49,6 +53,7 @@ def request(
         {
             "execution_arn": f"arn:aws:states:us-east-1:123456789012:execution:rp-promotion:{NAME}",
             "execution_name": NAME,
+            "environment": environment,
             "checked_at": checked_at,
             "promotion": promotion,
         }
@@ -113,3 +118,20 @@ def test_the_team_hears_once_when_the_promotion_starts_waiting_and_when_it_goes(
     assert f"promote window override --pipeline sentiment-service --execution {NAME}" in text
     assert "https://" in text  # the execution's console page
     assert (event["outcome"], event["window"]) == ("waiting_for_window", first)
+
+
+def test_preprod_is_held_only_when_the_windows_name_it() -> None:
+    saturday = request("2026-12-05T09:00:00Z", environment="preprod")
+    answer = check_window(Configs(CONFIG), Overrides(), saturday)
+    assert (answer["open"], answer["reason"]) == (True, "no deployment windows for preprod")
+    both = sample_config(
+        windows={"time_zone": "Europe/Berlin", "deny": [WEEKEND], "environments": ["preprod", "prod"]}
+    )
+    assert check_window(Configs(both), Overrides(), saturday)["open"] is False
+    # A waiting preprod check carries its own start ($.preprod_window), not prod's.
+    first = check_window(Configs(both), Overrides(), saturday)
+    later = request("2026-12-06T09:00:00Z", environment="preprod")
+    carried = later.model_copy(
+        update={"promotion": later.promotion.model_copy(update={"preprod_window": first})}
+    )
+    assert check_window(Configs(both), Overrides(), carried)["waiting_since"] == first["waiting_since"]

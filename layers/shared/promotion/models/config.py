@@ -317,6 +317,10 @@ class DatedFreeze(_Strict):
         return self
 
 
+def _prod_only() -> list[Environment]:
+    return ["prod"]
+
+
 class WindowSettings(_Strict):
     """When prod may be deployed. Inside an allow window (if any is declared) and inside no deny window
     or freeze; otherwise the promotion waits for the next opening (``outside: wait``, at most
@@ -326,6 +330,11 @@ class WindowSettings(_Strict):
     allow: list[RecurringWindow] = Field(default_factory=list, max_length=20)
     deny: list[RecurringWindow] = Field(default_factory=list, max_length=20)
     freezes: list[DatedFreeze] = Field(default_factory=list, max_length=100)
+    environments: list[Environment] = Field(
+        default_factory=_prod_only,
+        min_length=1,
+        description="The environments the windows hold (default prod only)",
+    )
     outside: Literal["wait", "fail"] = Field(
         default="wait", description="Outside the windows: wait for the next opening, or fail at once"
     )

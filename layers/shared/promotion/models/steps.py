@@ -72,10 +72,13 @@ class WindowState(BaseModel):
     pipeline: str
     sha: str
     settings: RunSettings
+    # The previous check's answer: prod's ($.window) or preprod's ($.preprod_window).
     window: dict[str, Any] | None = None
+    preprod_window: dict[str, Any] | None = None
 
 
 class CheckWindowRequest(_Request):
+    environment: Environment = "prod"
     execution_arn: str
     execution_name: str
     # $$.State.EnteredTime: "now" for this check, the same on a Retry.

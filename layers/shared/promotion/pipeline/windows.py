@@ -20,7 +20,7 @@ from dateutil.rrule import rrule, rrulestr
 
 from promotion.dal.window_overrides import WindowOverride
 from promotion.errors import DeploymentWindowClosed
-from promotion.models.config import DatedFreeze, RecurringWindow, WindowSettings
+from promotion.models.config import DatedFreeze, Environment, RecurringWindow, WindowSettings
 
 # How far ahead an opening is looked for; a window closed longer than this is reported as never opening.
 HORIZON = timedelta(days=400)
@@ -184,6 +184,7 @@ def _ceil_second(moment: datetime) -> datetime:
 def check_window(
     settings: WindowSettings | None,
     *,
+    environment: Environment = "prod",
     now: datetime,
     mode: Literal["promote", "rollback", "redeploy"],
     waiting_since: datetime | None,
@@ -193,6 +194,8 @@ def check_window(
     not wait (``outside: fail``, no opening in sight, or the opening after its longest wait)."""
     if settings is None:
         return WindowCheck(True, "no deployment windows configured", now)
+    if environment not in settings.environments:
+        return WindowCheck(True, f"no deployment windows for {environment}", now)
     if mode == "rollback":
         return WindowCheck(True, "rollbacks are always allowed", now)
     opening = next_opening(settings, now)
@@ -207,13 +210,15 @@ def check_window(
     opens_at = _ceil_second(opening.opens_at) if opening.opens_at else None
     opens = f"opens {timestamp(opens_at)}" if opens_at else "does not open within 400 days"
     if settings.outside == "fail":
-        raise DeploymentWindowClosed(f"prod's deployment window is closed ({opening.reason}); it {opens}")
+        raise DeploymentWindowClosed(
+            f"{environment}'s deployment window is closed ({opening.reason}); it {opens}"
+        )
     since = waiting_since or now
     deadline = since + timedelta(hours=settings.max_wait_hours)
     if opens_at is None or opens_at > deadline:
         raise DeploymentWindowClosed(
-            f"prod's deployment window is closed ({opening.reason}); it {opens}, after the longest wait "
-            f"of {settings.max_wait_hours:g} h (until {timestamp(deadline)})"
+            f"{environment}'s deployment window is closed ({opening.reason}); it {opens}, after the longest "
+            f"wait of {settings.max_wait_hours:g} h (until {timestamp(deadline)})"
         )
     recheck = now + timedelta(seconds=settings.recheck_seconds)
     return WindowCheck(
@@ -242,13 +247,19 @@ def approval_notice(settings: WindowSettings | None, now: datetime) -> str | Non
 
 
 def waiting_notice(
-    *, pipeline: str, sha: str, execution_name: str, answer: WindowCheck, console_url: str | None
+    *,
+    pipeline: str,
+    environment: Environment,
+    sha: str,
+    execution_name: str,
+    answer: WindowCheck,
+    console_url: str | None,
 ) -> tuple[str, str]:
-    """The subject and text of the notice a promotion sends when it starts waiting for prod's window."""
+    """The subject and text of the notice a promotion sends when it starts waiting for a window."""
     opens = timestamp(answer.opens_at)
-    subject = f"{pipeline} {sha[:12]} waits for prod's deployment window (opens {opens})"
+    subject = f"{pipeline} {sha[:12]} waits for {environment}'s deployment window (opens {opens})"
     lines = [
-        f"{pipeline} commit {sha} is ready for prod, but prod's deployment window is closed.",
+        f"{pipeline} commit {sha} is ready for {environment}, but its deployment window is closed.",
         "",
         f"Why:        {answer.reason}",
         f"Goes at:    {opens} (UTC), if nothing closes the window again by then",

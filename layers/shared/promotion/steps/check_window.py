@@ -34,10 +34,11 @@ def check_window(
     the team why and when it goes."""
     promotion = request.promotion
     config = configs.get(promotion.pipeline)
-    previous = promotion.window or {}
+    previous = (promotion.window if request.environment == "prod" else promotion.preprod_window) or {}
     since = previous.get("waiting_since")
     answer = check_deployment_window(
         config.windows,
+        environment=request.environment,
         now=_instant(request.checked_at),
         mode=promotion.settings.mode,
         waiting_since=_instant(since) if isinstance(since, str) else None,
@@ -48,6 +49,7 @@ def check_window(
         console_url = execution_console_url(request.execution_arn, console_base)
         subject, text = waiting_notice(
             pipeline=config.name,
+            environment=request.environment,
             sha=promotion.sha,
             execution_name=request.execution_name,
             answer=answer,
@@ -56,6 +58,7 @@ def check_window(
         event = {
             "outcome": "waiting_for_window",
             "pipeline": config.name,
+            "environment": request.environment,
             "repo": config.repo,
             "sha": promotion.sha,
             "execution_name": request.execution_name,
