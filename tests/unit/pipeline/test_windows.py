@@ -217,6 +217,7 @@ def test_a_pipeline_without_windows_keeps_working_unchanged() -> None:
 def test_the_approval_request_says_whether_prod_s_window_is_open_and_when_it_opens() -> None:
     window = settings(deny=[BERLIN_WEEKEND])
     assert approval_notice(None, FRIDAY_EVENING) is None
+    assert approval_notice(settings(deny=[BERLIN_WEEKEND], environments=["preprod"]), FRIDAY_EVENING) is None
     assert approval_notice(window, MONDAY_EIGHT) == "open now (checked again when approved)"
     assert approval_notice(window, FRIDAY_EVENING) == (
         "closed (inside deny window 'weekend'), opens 2026-12-07T07:00:00Z; once approved, the promotion "

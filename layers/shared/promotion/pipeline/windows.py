@@ -137,8 +137,7 @@ def next_opening(settings: WindowSettings, now: datetime) -> Opening:
         closure = closure_at(settings, candidate)
         if closure is None:
             return Opening(False, first.reason, candidate)
-        if closure.until is not None and closure.until <= candidate:  # cannot happen; never loop on it
-            break
+        # Each closure ends after the instant it closes (intervals are [start, end)): always forward.
         candidate = closure.until
     return Opening(False, first.reason, None)
 
@@ -146,7 +145,7 @@ def next_opening(settings: WindowSettings, now: datetime) -> Opening:
 # ---- the step's decision --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class WindowCheck:
-    """What "Check deployment window" answers: ``$.window``."""
+    """What "Check deployment window" answers: ``$.window`` (``$.preprod_window`` for preprod)."""
 
     open: bool
     reason: str
@@ -190,8 +189,8 @@ def check_window(
     waiting_since: datetime | None,
     find_override: Callable[[], WindowOverride | None],
 ) -> WindowCheck:
-    """May this promotion deploy prod at ``now``? Raises DeploymentWindowClosed when it may not and must
-    not wait (``outside: fail``, no opening in sight, or the opening after its longest wait)."""
+    """May this promotion deploy ``environment`` at ``now``? Raises DeploymentWindowClosed when it may not
+    and must not wait (``outside: fail``, no opening in sight, or the opening after its longest wait)."""
     if settings is None:
         return WindowCheck(True, "no deployment windows configured", now)
     if environment not in settings.environments:
@@ -232,8 +231,8 @@ def check_window(
 
 
 def approval_notice(settings: WindowSettings | None, now: datetime) -> str | None:
-    """The line an approval request carries about prod's window: None without windows."""
-    if settings is None:
+    """The line an approval request carries about prod's window: None when no window holds prod."""
+    if settings is None or "prod" not in settings.environments:
         return None
     opening = next_opening(settings, now)
     if opening.open:
