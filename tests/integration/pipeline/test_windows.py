@@ -8,8 +8,10 @@ import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+import requests
 
 from promote_cli.execution_history import read_history, timeline
 from promote_cli.local.plane import LocalControlPlane
@@ -152,6 +154,11 @@ def test_a_promotion_reaching_prod_in_a_freeze_waits_for_its_end_then_deploys(
     ]
     assert f"(opens {first['opens_at']})" in notice["subject"]
     assert "Why:        freeze: database migration" in notice["text"]
+    # And the console's document carries the window's last answer
+    console = requests.get(
+        f"{plane.console_url}/api/executions/{quote(waited.promotion.execution_arn, safe='')}", timeout=10
+    ).json()
+    assert console["window"] == last
     # And `promote watch` says why it waits and when it goes
     assert (
         f"deployment window closed (freeze: database migration): opens {first['opens_at']}, "
