@@ -96,6 +96,13 @@ class Finished:
     prod: dict[str, str]
 
 
+def finished(plane: LocalControlPlane, promotion: Promotion) -> Finished:
+    """The promotion run to its end: how it ended, its window answers, what prod serves."""
+    described = wait_for_end(plane, promotion.execution_arn, timeout=120)
+    answers = window_answers(plane, promotion.execution_arn)
+    return Finished(promotion, described, answers, prod_versions(plane, promotion))
+
+
 # ---- closed when it reaches prod, open shortly after: it waits, then deploys -------------------------------
 @pytest.fixture(scope="module")
 def waited(plane: LocalControlPlane) -> Finished:
@@ -113,10 +120,7 @@ def waited(plane: LocalControlPlane) -> Finished:
     )
     declare_ahead_of_prod(plane, promotion.config, promotion.sha)
     assert decide_via_link(link, "approve", "ship it").status_code == 200
-    described = wait_for_end(plane, promotion.execution_arn, timeout=120)
-    return Finished(
-        promotion, described, window_answers(plane, promotion.execution_arn), prod_versions(plane, promotion)
-    )
+    return finished(plane, promotion)
 
 
 def test_a_promotion_reaching_prod_in_a_freeze_waits_for_its_end_then_deploys(
@@ -185,10 +189,7 @@ def overridden(plane: LocalControlPlane, waited: Finished) -> Finished:
     assert granted.returncode == 0, granted.stderr
     assert json.loads(granted.stdout)["override"] is True
     approve(plane, promotion)
-    described = wait_for_end(plane, promotion.execution_arn, timeout=120)
-    return Finished(
-        promotion, described, window_answers(plane, promotion.execution_arn), prod_versions(plane, promotion)
-    )
+    return finished(plane, promotion)
 
 
 def test_an_override_lets_one_promotion_deploy_prod_during_a_freeze(
