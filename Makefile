@@ -79,7 +79,8 @@ iam-report: setup
 	PROMOTE_IAM_RECORD=$(IAM_RECORD) $(BIN)/pytest -q \
 		tests/integration/pipeline/test_promotion_happy_path.py tests/integration/pipeline/test_promotion_paths.py \
 		tests/integration/pipeline/test_failure_paths.py tests/integration/pipeline/test_locks.py \
-		tests/integration/pipeline/test_rollout.py tests/integration/approvals/test_approval_flows.py \
+		tests/integration/pipeline/test_rollout.py tests/integration/pipeline/test_windows.py \
+		tests/integration/approvals/test_approval_flows.py \
 		tests/integration/approvals/test_slack_approvals.py tests/integration/github/test_webhook_promotions.py; \
 		tests=$$?; $(BIN)/python -m promote_cli.local.iam_report $(IAM_RECORD) iam-kept-permissions.toml && exit $$tests
 

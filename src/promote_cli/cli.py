@@ -440,6 +440,16 @@ def cmd_freeze(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_window_override(args: argparse.Namespace) -> int:
+    control = _control(args)
+    print(
+        json.dumps(
+            control.override_window(args.pipeline, args.execution, reason=args.reason, by=getpass.getuser())
+        )
+    )
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     control = _control(args)
     report = control.status(_environment_clients(args, "lambda"), args.pipeline, history=args.history)
@@ -638,6 +648,17 @@ def build_parser() -> argparse.ArgumentParser:
     freeze.add_argument("--environment", default="*", choices=("preprod", "prod", "*"), help="default: all")
     freeze.add_argument("--reason", required=True)
     freeze.set_defaults(func=cmd_freeze)
+
+    window = commands.add_parser("window", help="the pipeline's deployment windows").add_subparsers(
+        dest="window_command", required=True
+    )
+    override = window.add_parser(
+        "override", help="let one running promotion deploy prod outside the windows (recorded, with why)"
+    )
+    override.add_argument("--pipeline", required=True)
+    override.add_argument("--execution", required=True, help="the promotion's execution name or ARN")
+    override.add_argument("--reason", required=True)
+    override.set_defaults(func=cmd_window_override)
 
     status = commands.add_parser("status", help="what each environment runs, and its recent deployments")
     status.add_argument("--pipeline", required=True)

@@ -125,6 +125,25 @@ def _bake_progress(result: str | None) -> BakeProgress | None:
     return progress if progress.duration_seconds > 0 else None
 
 
+def window_note(result: str | None) -> str | None:
+    """What a "Check deployment window" result says worth a line: a closed window (why, when it opens,
+    when it checks again) or an override; None for any other result, or a window simply open."""
+    if result is None or '"wait_until"' not in result:
+        return None
+    try:
+        answer = json.loads(result)
+    except ValueError:
+        return None
+    if not isinstance(answer, dict) or "open" not in answer:
+        return None
+    if not answer["open"]:
+        return (
+            f"deployment window closed ({answer.get('reason')}): opens {answer.get('opens_at')}, "
+            f"next check {answer.get('wait_until')}"
+        )
+    return f"deployment window: {answer.get('reason')}" if answer.get("override") else None
+
+
 @dataclass(frozen=True)
 class BakeCount:
     polls_done: int
@@ -302,6 +321,9 @@ def timeline(view: ExecutionView, *, changed_after: int = 0) -> list[TimelineLin
             lines.append(
                 TimelineLine((visit.exited_id, 0), visit.exited, "done", visit.name, f"done in {took}")
             )
+        note = window_note(visit.result)
+        if note is not None:
+            lines.append(TimelineLine((visit.exited_id, 1), visit.exited, "waiting", visit.name, note))
         progress = visit.bake_progress
         if progress is not None:
             lines.append(

@@ -229,6 +229,7 @@ def _expected(definition: dict[str, Any]) -> list[Cell]:
     # Before anything is deployed: the Catch records the failure; nothing moved.
     on_approved_path("Load pipeline config", preprod=BEFORE)
     on_approved_path("Fetch artifact", preprod=BEFORE)
+    on_approved_path("Check preprod deployment window", preprod=BEFORE)
     on_approved_path("Check and lock preprod", preprod=BEFORE)
     # Preprod deployed (maybe half): the Catch rolls preprod back.
     on_approved_path("Deploy to preprod", preprod=BEFORE)
@@ -276,6 +277,7 @@ def _expected(definition: dict[str, Any]) -> list[Cell]:
         failed("ApprovalTimedOut", preprod=NEW),
         "As above.",
     )
+    on_approved_path("Check deployment window", preprod=NEW)
     on_approved_path("Check and lock prod", preprod=NEW)
     # Prod deployed, shifting or baking: the Catch rolls prod back.
     on_approved_path("Deploy to prod", preprod=NEW)

@@ -157,3 +157,8 @@ class EnvironmentAccessDenied(PromotionError):
 
 class NoRollbackTarget(PromotionError):
     """The ledger holds no earlier successful deployment of the environment to go back to."""
+
+
+class DeploymentWindowClosed(PromotionError):
+    """Prod's deployment window is closed (a deny window, a freeze, outside every allow window) and the
+    pipeline says fail, or it opens after the longest wait: nothing went to prod."""

@@ -13,6 +13,9 @@
 - GetMetricData with a percentile statistic (``p99``): moto computes only Sum, Average, Minimum, Maximum
   and SampleCount and answers None for the rest. The patch computes percentiles (nearest rank) from the
   single values put (``Values``/``Counts`` or ``Value``), which the canary analysis reads for Duration.
+- A Wait with ``Timestamp``/``TimestampPath``: moto compares the UTC timestamp with the machine's local
+  time and rounds the wait down to whole seconds (waking up to a second early); AWS waits until that UTC
+  instant. The patch reads the clock in UTC and rounds up ("Wait for deployment window").
 - SendTaskFailure's ``cause``: moto drops it (the task fails with a null cause); AWS keeps it. A rejection's
   reason and a superseded request's successor travel in it.
 
@@ -27,7 +30,8 @@ shape for each event (about 130 ms of CPU for one promotion's history, and every
 
 And one deliberate difference, only when asked for: ``apply_time_scale`` shrinks the interpreter's Wait
 states, Retry intervals and task timeouts by one factor, so the long paths (artifact wait, approval
-timeout, rollback retries) run in seconds. The ASL itself is unchanged.
+timeout, rollback retries) run in seconds. The ASL itself is unchanged. A Wait until a timestamp is a point
+in real time, not a length, and still waits until it (the handlers keep the real clock).
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ def apply() -> None:
     _apply_alias_revisions()
     _apply_metric_percentiles()
     _apply_task_failure_cause()
+    _apply_timestamp_waits()
     _apply_stop_interrupts()
     sfn_limits.apply()
     apply_interpreter_caches()
@@ -332,6 +337,35 @@ def _apply_metric_percentiles() -> None:
         return value
 
     Statistics.get_statistics_for_type = get_statistics_for_type  # type: ignore[method-assign]
+
+
+def _apply_timestamp_waits() -> None:
+    import datetime
+    import math
+
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import timestamp as timestamp_module
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+    Timestamp = timestamp_module.Timestamp
+
+    def get_wait_seconds(self: Any, env: Any) -> int:
+        self.string.eval(env=env)
+        text: str = env.stack.pop()
+        moment = self._from_timestamp_string(timestamp=text)  # naive, UTC
+        if moment is None:
+            raise FailureEventException(self._create_failure_event(env, text))
+        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        seconds: int = max(0, math.ceil((moment - now).total_seconds()))
+        return seconds
+
+    def wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        # The base class's, unscaled: apply_time_scale replaces WaitFunction._wait_interval.
+        WaitFunction.__dict__["_wait_interval_unscaled"](self, env, wait_seconds)
+
+    WaitFunction._wait_interval_unscaled = WaitFunction._wait_interval  # type: ignore[attr-defined]
+    Timestamp._get_wait_seconds = get_wait_seconds  # type: ignore[method-assign]
+    Timestamp._wait_interval = wait_interval  # type: ignore[method-assign]
 
 
 def _apply_task_failure_cause() -> None:

@@ -16,6 +16,8 @@ from tests.support.promotion import (
 HAPPY_PATH = [
     "Load pipeline config",
     "Fetch artifact",
+    "Check preprod deployment window",
+    "Preprod deployment window open?",
     "Check and lock preprod",
     "Deploy to preprod",
     "Run integration tests",
@@ -25,6 +27,8 @@ HAPPY_PATH = [
     "Approval needed?",
     "Wait for approval",
     "Verify approval",
+    "Check deployment window",
+    "Deployment window open?",
     "Check and lock prod",
     "Deploy to prod",
     "Run canary checks",

@@ -36,7 +36,12 @@ def author_text(record: ApprovalRecord) -> str:
 
 
 def approval_email_text(
-    record: ApprovalRecord, link: str, *, approver: str, waiting_behind: list[ApprovalRecord] | None = None
+    record: ApprovalRecord,
+    link: str,
+    *,
+    approver: str,
+    waiting_behind: list[ApprovalRecord] | None = None,
+    prod_window: str | None = None,
 ) -> str:
     lines = [
         f"{record.repo} commit {record.sha} passed preprod and waits for approval to go to prod.",
@@ -57,6 +62,8 @@ def approval_email_text(
         lines.append(f"Needs:      {record.rules.required_approvals} distinct approvers")
     if waiting_behind:
         lines.append(f"Queued:     behind {', '.join(other.execution_name for other in waiting_behind)}")
+    if prod_window:
+        lines.append(f"Prod window: {prod_window}")
     lines += [
         "",
         f"For {approver}. Opening a link decides nothing: it shows the change and asks you to confirm.",
@@ -69,7 +76,12 @@ def approval_email_text(
 
 
 def approval_email_html(
-    record: ApprovalRecord, link: str, *, approver: str, waiting_behind: list[ApprovalRecord] | None = None
+    record: ApprovalRecord,
+    link: str,
+    *,
+    approver: str,
+    waiting_behind: list[ApprovalRecord] | None = None,
+    prod_window: str | None = None,
 ) -> str:
     rows = [
         ("Pipeline", escape(record.pipeline)),
@@ -86,6 +98,8 @@ def approval_email_html(
         rows.append(("Needs", f"{record.rules.required_approvals} distinct approvers"))
     if waiting_behind:
         rows.append(("Queued behind", escape(", ".join(o.execution_name for o in waiting_behind))))
+    if prod_window:
+        rows.append(("Prod window", escape(prod_window)))
     table = "".join(
         f'<tr><th align="left" style="padding-right:1em">{k}</th><td>{v}</td></tr>' for k, v in rows
     )

@@ -99,7 +99,7 @@ def open_approval(
         f"author {author_text(record)}",
     )
     waiting_behind = _older_waiting(services, record, now=now)
-    _notify(services, notifier, record, config=config, waiting_behind=waiting_behind)
+    _notify(services, notifier, record, config=config, waiting_behind=waiting_behind, now=now)
     return record
 
 
@@ -160,6 +160,17 @@ def _older_waiting(services: ApprovalServices, record: ApprovalRecord, *, now: f
     return []
 
 
+def _prod_window(config: PipelineConfig, now: float) -> str | None:
+    """Prod's deployment window as the request goes out (the windows' module only where there are some)."""
+    if config.windows is None:
+        return None
+    from datetime import UTC, datetime
+
+    from promotion.pipeline.windows import approval_notice
+
+    return approval_notice(config.windows, datetime.fromtimestamp(now, UTC))
+
+
 def _notify(
     services: ApprovalServices,
     notifier: Notifier,
@@ -167,8 +178,10 @@ def _notify(
     *,
     config: PipelineConfig,
     waiting_behind: list[ApprovalRecord],
+    now: float,
 ) -> None:
     channels = config.approval.channels
+    prod_window = _prod_window(config, now)
     if "email" in channels:
         for approver in record.approvers:
             link = links.link_url(
@@ -178,8 +191,12 @@ def _notify(
             notifier.mailer.send(
                 to=[approver],
                 subject=approval_subject(record),
-                text=approval_email_text(record, link, approver=approver, waiting_behind=waiting_behind),
-                html=approval_email_html(record, link, approver=approver, waiting_behind=waiting_behind),
+                text=approval_email_text(
+                    record, link, approver=approver, waiting_behind=waiting_behind, prod_window=prod_window
+                ),
+                html=approval_email_html(
+                    record, link, approver=approver, waiting_behind=waiting_behind, prod_window=prod_window
+                ),
             )
     if "slack" in channels and config.approval.slack is not None and notifier.slack is not None:
         message = notifier.slack.post(

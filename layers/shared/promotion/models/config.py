@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -301,6 +302,111 @@ class CanaryAnalysisSettings(_Strict):
     max_hold_seconds: int = Field(default=600, ge=0, le=86_400)
 
 
+# The Wait between two checks of a closed window records about 7 history events; 2,000 rechecks (14,000)
+# leave room for the rest of the promotion under Step Functions' 25,000 (see MAX_BAKE_POLLS).
+MAX_WINDOW_RECHECKS = 2_000
+# A window's rule starts here (in its time zone) unless it says otherwise: a Monday, midnight.
+DEFAULT_WINDOW_DTSTART = datetime(2024, 1, 1)
+
+
+class RecurringWindow(_Strict):
+    """A window that recurs: when each occurrence starts (an RFC 5545 RRULE, in the windows' time zone)
+    and how long it lasts (wall-clock time there, so a window that ends Monday 08:00 ends at 08:00
+    whether or not the clocks changed over the weekend)."""
+
+    name: str = Field(default="", max_length=80, description="Said in the notice and the console")
+    rrule: str = Field(
+        min_length=5,
+        max_length=1000,
+        description="RFC 5545 recurrence rule of the starts, e.g. FREQ=WEEKLY;BYDAY=FR;BYHOUR=16",
+    )
+    duration: timedelta = Field(description="How long each occurrence lasts (ISO 8601, e.g. P2DT16H)")
+    dtstart: datetime = Field(
+        default=DEFAULT_WINDOW_DTSTART,
+        description="The rule's first start, local time without offset (default 2024-01-01T00:00, a "
+        "Monday); hours, minutes and seconds the rule does not set come from it",
+    )
+
+    @model_validator(mode="after")
+    def _a_rule_dateutil_reads(self) -> RecurringWindow:
+        from promotion.pipeline.windows import parse_rule
+
+        if self.dtstart.tzinfo is not None:
+            raise ValueError("dtstart is local time in the windows' time_zone: give it without an offset")
+        if not timedelta(minutes=1) <= self.duration <= timedelta(days=31):
+            raise ValueError("duration must be between one minute and 31 days")
+        parse_rule(self.rrule, self.dtstart)
+        return self
+
+
+class DatedFreeze(_Strict):
+    """No prod deploy from ``start`` to ``end`` (a holiday, a sale, a release of someone else's)."""
+
+    start: datetime = Field(description="ISO 8601; without an offset, local time in the windows' time_zone")
+    end: datetime
+    reason: str = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DatedFreeze:
+        if (self.start.tzinfo is None) != (self.end.tzinfo is None):
+            raise ValueError("give start and end both with an offset or both without")
+        if self.end <= self.start:
+            raise ValueError(f"freeze {self.reason!r} ends before it starts")
+        return self
+
+
+def _prod_only() -> list[Environment]:
+    return ["prod"]
+
+
+class WindowSettings(_Strict):
+    """When prod may be deployed. Inside an allow window (if any is declared) and inside no deny window
+    or freeze; otherwise the promotion waits for the next opening (``outside: wait``, at most
+    ``max_wait_hours``) or fails (``outside: fail``) with DeploymentWindowClosed. Rollbacks always go."""
+
+    time_zone: str = Field(default="UTC", description="IANA time zone of the rules and of local freezes")
+    allow: list[RecurringWindow] = Field(default_factory=list, max_length=20)
+    deny: list[RecurringWindow] = Field(default_factory=list, max_length=20)
+    freezes: list[DatedFreeze] = Field(default_factory=list, max_length=100)
+    environments: list[Environment] = Field(
+        default_factory=_prod_only,
+        min_length=1,
+        description="The environments the windows hold (default prod only)",
+    )
+    outside: Literal["wait", "fail"] = Field(
+        default="wait", description="Outside the windows: wait for the next opening, or fail at once"
+    )
+    max_wait_hours: float = Field(
+        default=72, ge=0, le=14 * 24, description="The longest a promotion waits (from its first check)"
+    )
+    recheck_seconds: int = Field(
+        default=900,
+        ge=10,
+        le=3_600,
+        description="A waiting promotion checks again at least this often, so an override, a lifted "
+        "freeze or a changed window applies without waiting for the old opening",
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        from promotion.pipeline.windows import time_zone
+
+        time_zone(zone)
+        return zone
+
+    @model_validator(mode="after")
+    def _fits_the_execution_history(self) -> WindowSettings:
+        rechecks = int(self.max_wait_hours * 3_600 // self.recheck_seconds) + 1
+        if self.outside == "wait" and rechecks > MAX_WINDOW_RECHECKS:
+            raise ValueError(
+                f"waiting {self.max_wait_hours} h with a check every {self.recheck_seconds} s takes "
+                f"{rechecks} checks; at most {MAX_WINDOW_RECHECKS} fit in Step Functions' execution "
+                "history (check less often or wait less)"
+            )
+        return self
+
+
 class RolloutSettings(_Strict):
     """How prod's traffic moves to the new version after the canary checks pass.
 
@@ -466,6 +572,9 @@ class PipelineConfig(_Strict):
     locks: LockSettings = Field(default_factory=LockSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     github: GitHubSettings = Field(default_factory=GitHubSettings)
+    windows: WindowSettings | None = Field(
+        default=None, description="When prod may be deployed (absent: at any time)"
+    )
 
     @model_validator(mode="after")
     def _check_functions_exist(self) -> PipelineConfig:

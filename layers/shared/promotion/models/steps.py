@@ -64,6 +64,29 @@ class PrepareRequest(_Request):
     entered_at: str
 
 
+class WindowState(BaseModel):
+    """What "Check deployment window" needs of the execution's data (``$``): the run's mode and the
+    previous check's answer (absent at the first check)."""
+
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
+
+    pipeline: str
+    sha: str
+    settings: RunSettings
+    # The previous check's answer: prod's ($.window) or preprod's ($.preprod_window).
+    window: dict[str, Any] | None = None
+    preprod_window: dict[str, Any] | None = None
+
+
+class CheckWindowRequest(_Request):
+    environment: Environment = "prod"
+    execution_arn: str
+    execution_name: str
+    # $$.State.EnteredTime: "now" for this check, the same on a Retry.
+    checked_at: str
+    promotion: WindowState
+
+
 class ShiftTrafficRequest(_Request):
     pipeline: str
     deployment: EnvironmentDeployment

@@ -100,6 +100,8 @@ class ExecutionConsole:
             "failure": failure_json,
             "approval": self._approval(execution_arn),
             "bake": _dict_or_none(history.latest_output_field("bake")),
+            # Prod's deployment window as last checked: why it waits, when it goes (docs/release-policy.md).
+            "window": _dict_or_none(history.latest_output_field("window")),
             "traffic": _traffic(history),
             "refresh_seconds": REFRESH_SECONDS,
             "done": described["status"] != "RUNNING",

@@ -266,6 +266,14 @@
         pct === null ? null : el("div", { class: "bar" }, el("div", { class: "bar-fill w-" + Math.round(pct / 5) * 5 + (doc.traffic.done ? " done" : "") })),
         el("p", {}, pct === null ? "" : pct + " %", doc.traffic.done ? " (all shifted)" : "")));
     }
+    if (doc.window) {
+      const w = doc.window;
+      sections.push(el("section", { id: "window" }, el("h2", {}, "Prod deployment window"),
+        el("p", {}, badge(w.open ? "succeeded" : "running", w.open ? "open" : "closed"), " ", w.reason || ""),
+        w.open ? null : el("p", {}, "Opens: ", when(w.opens_at), " (", w.opens_at || "never", ")"),
+        w.open ? null : el("p", {}, "Next check: ", when(w.wait_until)),
+        w.override ? el("p", {}, "Overridden by ", w.override.by, ": ", w.override.reason) : null));
+    }
     if (doc.bake) {
       const b = doc.bake;
       const total = b.duration_seconds || 0;
