@@ -32,6 +32,13 @@ def sample_config(**overrides: Any) -> PipelineConfig:
     return parse_pipeline_config(document, source="test")
 
 
+def without_service_tests(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with neither environment's own test Lambda nor hook (its HTTP checks alone)."""
+    for environment in document["environments"].values():
+        environment.pop("service_tests", None)
+    return document
+
+
 def sample_config_with_github(*, bucket: str = "artifacts", **github: Any) -> PipelineConfig:
     """The sample pipeline with ``github`` fields merged into its ``github`` section."""
     document = sample_config_dict(bucket=bucket)

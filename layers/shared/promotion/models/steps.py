@@ -85,8 +85,11 @@ class ReleaseLockRequest(_Request):
 class RunChecksRequest(_Request):
     pipeline: str
     suite: Literal["integration", "canary"]
-    # For the canary: the new prod versions, which the checks call directly.
+    # For the canary: the new prod versions, which the checks call directly. For the integration tests:
+    # preprod's new versions (the service's own test Lambda and hook are invoked at theirs).
     deployment: EnvironmentDeployment | None = None
+    # $.sha: the commit under test, for the service's own test Lambda and hook.
+    sha: str | None = Field(default=None, max_length=64)
     # $$.Execution.Name: the session name of the environment's deployer role (CloudTrail names it).
     execution_name: str = Field(min_length=1, max_length=80)
 
