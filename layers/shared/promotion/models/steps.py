@@ -139,6 +139,8 @@ class EnvironmentRequest(_Request):
 class RollbackRequest(_Request):
     pipeline: str
     baseline: EnvironmentBaseline
+    # $.failure: why the environment is rolled back, kept in its ledger entry (failed checks by name).
+    failure: Failure | None = None
     execution_arn: str = ""
     # $$.Execution.Name: the session name of the environment's deployer role (CloudTrail names it).
     execution_name: str = Field(min_length=1, max_length=80)

@@ -42,9 +42,9 @@ def run_check_suite(
     session: requests.Session,
     request: RunChecksRequest,
 ) -> CheckReport:
-    """The pre-traffic hook first (when configured), then the pipeline's checks, then the service's own test
-    Lambda; one report. Any failure raises the suite's error (``IntegrationTestsFailed`` / ``CanaryFailed``)
-    with the report's summary, which names each failed check or case."""
+    """The pre-traffic hook first (when configured), then the pipeline's checks, then (when they passed) the
+    service's own test Lambda; one report. Any failure raises the suite's error (``IntegrationTestsFailed``
+    or ``CanaryFailed``) with the report's summary, which names each failed check or case."""
     config = configs.get(request.pipeline)
     integration = request.suite == "integration"
     environment: Environment = "preprod" if integration else "prod"
@@ -83,7 +83,8 @@ def run_check_suite(
             raise failed(hook_report.summary())
     report = run_checks(checks, transport, suite=request.suite, environment=environment)
     report = report.model_copy(update={"results": [*hook, *report.results]})
-    if tests.test_function is not None:
+    if tests.test_function is not None and report.passed:
+        # After the pipeline's checks pass: a build they already failed is not worth a test run.
         report = report.joined(own.run(tests.test_function))
     if not report.passed:
         raise failed(report.summary())
