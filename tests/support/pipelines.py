@@ -33,10 +33,16 @@ def sample_config(**overrides: Any) -> PipelineConfig:
 
 
 def without_service_tests(document: dict[str, Any]) -> dict[str, Any]:
-    """``document`` with neither environment's own test Lambda nor hook (its HTTP checks alone)."""
+    """``document`` without the service's own test Lambda and hook, nor the function that runs them: the
+    sample's ``api`` and ``worker`` alone, judged by its HTTP checks."""
     for environment in document["environments"].values():
-        environment.pop("service_tests", None)
+        for key in (environment.pop("service_tests", None) or {}).values():
+            environment["functions"].pop(key, None)
     return document
+
+
+def sample_config_without_service_tests() -> PipelineConfig:
+    return parse_pipeline_config(without_service_tests(sample_config_dict()), source="test")
 
 
 def sample_config_with_github(*, bucket: str = "artifacts", **github: Any) -> PipelineConfig:

@@ -28,7 +28,7 @@ from promotion.errors import (
     UnknownPipeline,
     WouldGoBackwards,
 )
-from promotion.models.config import PipelineConfig, parse_pipeline_config
+from promotion.models.config import PipelineConfig
 from promotion.models.execution import EnvironmentDeployment, PinnedArtifact
 from promotion.models.steps import (
     CheckAlarmsRequest,
@@ -44,7 +44,12 @@ from promotion.steps import deploy_environment as deploy_environment_step
 from promotion.steps import load_pipeline as load_pipeline_step
 from promotion.steps import run_checks as run_checks_step
 from tests.support.alarms import put_alarm
-from tests.support.pipelines import github_push_sha, sample_config, sample_config_dict, without_service_tests
+from tests.support.pipelines import (
+    github_push_sha,
+    sample_config,
+    sample_config_dict,
+    sample_config_without_service_tests,
+)
 
 SHA = github_push_sha()
 EXECUTION_NAME = "sentiment-service-0123456789ab-a1"
@@ -65,9 +70,7 @@ class ConfigStore:
 
 CONFIGS = ConfigStore(CONFIG)
 # The pipeline's HTTP checks alone (tests/unit/steps/test_service_tests.py runs the service's own tests).
-HTTP_CHECKS_ONLY = ConfigStore(
-    parse_pipeline_config(without_service_tests(sample_config_dict()), source="test")
-)
+HTTP_CHECKS_ONLY = ConfigStore(sample_config_without_service_tests())
 
 
 # ---- Load pipeline config ----------------------------------------------------------------------
