@@ -30,12 +30,14 @@ def _session() -> requests.Session:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, RunChecksRequest)
     # The integration checks call preprod over HTTP (no AWS credentials); the canary invokes prod's new
-    # versions as prod's deployer role.
-    lambda_client = (
-        environment_clients(request.pipeline, "prod", execution_name=request.execution_name).lambda_client
-        if request.suite == "canary"
-        else None
-    )
+    # versions, and the service's own test Lambda and hook are invoked, as the environment's deployer role.
     return run_checks_step.run_check_suite(
-        pipeline_configs(), lambda_client, _session(), request
+        pipeline_configs(),
+        lambda environment: (
+            environment_clients(
+                request.pipeline, environment, execution_name=request.execution_name
+            ).lambda_client
+        ),
+        _session(),
+        request,
     ).to_payload()

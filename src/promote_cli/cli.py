@@ -34,6 +34,7 @@ from promote_cli import execution_commands, github_connect, pipeline_commands
 from promote_cli import publish as publishing
 from promote_cli import rollback as rollback_cli
 from promote_cli.control import ControlError, ControlPlane
+from promote_cli.local.sample import VARIANTS as SAMPLE_VARIANTS
 from promotion.errors import PromotionError
 from promotion.pipeline.artifacts import build_prefix
 
@@ -586,9 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_local_up)
     publish = local.add_parser("publish", help="upload a sample-service build for a commit, as CI would")
     publish.add_argument("--sha", type=_sha, required=True)
-    publish.add_argument(
-        "--variant", default="good", choices=("good", "fails-preprod", "fails-in-prod", "slow-in-prod")
-    )
+    publish.add_argument("--variant", default="good", choices=SAMPLE_VARIANTS)
     publish.add_argument("--pipeline", default="sentiment-service")
     publish.set_defaults(func=cmd_local_publish)
 

@@ -32,6 +32,19 @@ def sample_config(**overrides: Any) -> PipelineConfig:
     return parse_pipeline_config(document, source="test")
 
 
+def without_service_tests(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` without the service's own test Lambda and hook, nor the function that runs them: the
+    sample's ``api`` and ``worker`` alone, judged by its HTTP checks."""
+    for environment in document["environments"].values():
+        for key in (environment.pop("service_tests", None) or {}).values():
+            environment["functions"].pop(key, None)
+    return document
+
+
+def sample_config_without_service_tests() -> PipelineConfig:
+    return parse_pipeline_config(without_service_tests(sample_config_dict()), source="test")
+
+
 def sample_config_with_github(*, bucket: str = "artifacts", **github: Any) -> PipelineConfig:
     """The sample pipeline with ``github`` fields merged into its ``github`` section."""
     document = sample_config_dict(bucket=bucket)

@@ -255,8 +255,9 @@ def declare_ahead_of_prod(plane: LocalControlPlane, config: PipelineConfig, sha:
     plane.github.set_comparison(config.repo, current.sha, sha, comparison)
 
 
-def derived_pipeline(plane: LocalControlPlane, name: str, **changes: Any) -> str:
-    """The sample pipeline under another name, with some sections changed (same functions)."""
+def tuned_pipeline(plane: LocalControlPlane, name: str, **changes: Any) -> str:
+    """The sample pipeline under another name, with some settings of its sections changed (a section's
+    other settings kept; ``derived_pipeline`` replaces whole sections)."""
     document = json.loads(SAMPLE_PIPELINE_FILE.read_text())
     document["name"] = name
     for section, values in changes.items():

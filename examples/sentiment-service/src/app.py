@@ -20,7 +20,7 @@ def score_request(event: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(document, dict):
             raise httpapi.BadRequest("request body must be a JSON object")
         text = document.get("text")
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str) or (not text.strip() and variants.refuses_blank_text()):
             raise httpapi.BadRequest("'text' must be a non-empty string")
         if len(text) > MAX_TEXT_LENGTH:
             raise httpapi.BadRequest(f"'text' is longer than {MAX_TEXT_LENGTH} characters")

@@ -12,6 +12,11 @@ Variants exist so the control plane's demo and tests can promote builds that fai
 * ``slow-in-prod``: exactly ``good`` unless ``STAGE`` is ``prod``, where every ``/score`` takes
   ``SLOW_SCORE_SECONDS`` longer (a slow prod-only dependency): its checks pass and no error is raised, but
   its p99 Duration regresses far beyond any canary analysis margin.
+* ``fails-own-tests``: ``/score`` answers a blank text with a neutral score instead of refusing it; the
+  pipeline's HTTP checks never send one and pass, the service's own test Lambda (``selftest``) fails in
+  preprod.
+* ``fails-pre-traffic``: exactly ``good``, except that in ``prod`` the build's pre-traffic hook finds a
+  (simulated) schema migration missing, so prod is rolled back before any traffic moves.
 """
 
 from __future__ import annotations
@@ -46,6 +51,16 @@ def check_dependencies() -> None:
     """Raise ``DependencyUnavailable`` when this build simulates a prod-only dependency that is down."""
     if VARIANT == "fails-in-prod" and os.environ.get("STAGE") == "prod":
         raise DependencyUnavailable("prod-only dependency is unavailable (fails-in-prod build)")
+
+
+def refuses_blank_text() -> bool:
+    """Whether ``/score`` refuses a blank text (every variant but ``fails-own-tests``)."""
+    return VARIANT != "fails-own-tests"
+
+
+def missing_migrations(stage: str) -> list[str]:
+    """The schema migrations this build needs that ``stage`` lacks (what the pre-traffic hook checks)."""
+    return ["0042_add_language_column"] if VARIANT == "fails-pre-traffic" and stage == "prod" else []
 
 
 def analyse(text: str) -> dict[str, float | str]:

@@ -75,7 +75,7 @@ def test_aws_clients_at_the_endpoint_see_the_stack(plane: LocalControlPlane) -> 
     assert ready["accounts"]["control_plane"] not in (ready["accounts"]["preprod"], ready["accounts"]["prod"])
     for stage in ("preprod", "prod"):
         lam = plane.environment_client(stage, "lambda")
-        for role in ("api", "worker"):
+        for role in ("api", "worker", "tests"):
             alias = lam.get_alias(FunctionName=f"svc-sentiment-{stage}-{role}", Name="live")
             assert int(alias["FunctionVersion"]) >= 1
 

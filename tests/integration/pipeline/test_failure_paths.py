@@ -24,10 +24,10 @@ from tests.support.promotion import (
     alarm_during_bake,
     approve_by_link,
     control,
-    derived_pipeline,
     outbox,
     publish_and_start,
     publish_for,
+    tuned_pipeline,
     wait_for_approval_links,
     wait_for_end,
     wait_for_state,
@@ -81,7 +81,7 @@ def environments_table(plane: LocalControlPlane) -> Any:
 # ---- before anything is deployed ------------------------------------------------------------------
 def test_missing_build_is_waited_for_then_stops_with_a_clear_cause(plane: LocalControlPlane) -> None:
     # Given a pipeline that waits 2 s for CI, and a commit CI never publishes
-    pipeline = derived_pipeline(plane, "wait-short", artifacts={"wait_seconds": 2})
+    pipeline = tuned_pipeline(plane, "wait-short", artifacts={"wait_seconds": 2})
     ctl = control(plane)
     before = promotion_snapshot(plane)
     started = ctl.start(pipeline, "a" * 40, requested_by="tests")
@@ -185,7 +185,7 @@ def test_preprod_deploy_failure_moves_nothing_and_stops(plane: LocalControlPlane
 # ---- approval -----------------------------------------------------------------------------------------
 def test_approval_timeout_ends_the_promotion_and_expires_the_links(plane: LocalControlPlane) -> None:
     # Given a pipeline whose approvals time out after 10 s (1 s at the local time scale)
-    pipeline = derived_pipeline(plane, "approval-short", approval={"timeout_seconds": 10})
+    pipeline = tuned_pipeline(plane, "approval-short", approval={"timeout_seconds": 10})
     promotion = publish_and_start(plane, pipeline=pipeline)
     links = wait_for_approval_links(plane, promotion)
 
@@ -355,7 +355,7 @@ def test_bake_without_data_fails_unless_the_pipeline_accepts_it(
     assert promotion.after()["prod"] == promotion.before["prod"]
 
     # And a pipeline that accepts no data promotes the same way to success
-    pipeline = derived_pipeline(plane, "bake-no-data-ok", bake={"insufficient_data": "ok"})
+    pipeline = tuned_pipeline(plane, "bake-no-data-ok", bake={"insufficient_data": "ok"})
     accepted = publish_and_start(plane, pipeline=pipeline)
     approve_by_link(plane, accepted)
     assert wait_for_end(plane, accepted.execution_arn)["status"] == "SUCCEEDED"

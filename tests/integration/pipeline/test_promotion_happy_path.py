@@ -70,10 +70,26 @@ def test_approved_promotion_puts_the_pinned_build_in_both_environments(plane) ->
         for key, serving in after[environment].items():
             assert serving["code_sha256"] == expected
             assert int(serving["version"]) > int(promotion.before[environment][key]["version"])
-    assert set(after["prod"]) == {"api", "worker"}  # several functions moved together
+    assert set(after["prod"]) == {"api", "tests", "worker"}  # several functions moved together
+
+    # And the service's own pre-traffic hook and test Lambda passed in both environments, in the reports
+    output = promotion.output()
+    for suite, environment in (("integration", "preprod"), ("canary", "prod")):
+        results = output[suite]["results"]
+        assert {r["source"] for r in results} == {"pre_traffic_hook", "http", "test_function"}, suite
+        # the hook's cases first: it ran before anything called the new versions
+        assert results[0]["name"] == "pre-traffic tests/build-under-test", results
+        own = {r["name"]: r for r in results if r["source"] == "test_function"}
+        assert set(own) == {
+            "tests/health",
+            "tests/blank-text-refused",
+            "tests/score-idempotent",
+            "tests/concurrent-requests",
+            "tests/latency-under-bound",
+        }, environment
+        assert all(r["passed"] for r in results), results
 
     # And the output names the approver, and the team was told
-    output = promotion.output()
     assert output["approval"]["approved_by"] == "release-manager@example.com"
     assert output["approval"]["channel"] == "email"
     assert output["approval_path"]["decision"] == "approval_required"

@@ -287,7 +287,7 @@ def test_every_function_of_an_environment_moves_to_a_new_version_together(
     run = approved_despite_overwrite
     for environment in ("preprod", "prod"):
         before, after = run.promotion.before[environment], run.after[environment]
-        assert set(after) == {"api", "worker"}
+        assert set(after) == {"api", "tests", "worker"}
         for key in after:
             assert after[key]["alias"] == "live"
             assert int(after[key]["version"]) > int(before[key]["version"])
@@ -306,7 +306,10 @@ def test_the_team_is_told_of_the_promotion(
     assert notice["subject"] == f"Promoted {PIPELINE}@{run.promotion.sha[:12]} to prod"
     assert f"Approved by: {APPROVER}" in notice["text"]
     prod = versions(run.after["prod"])
-    assert f"Prod now runs: api v{prod['api']}, worker v{prod['worker']}" in notice["text"]
+    assert (
+        f"Prod now runs: api v{prod['api']}, tests v{prod['tests']}, worker v{prod['worker']}"
+        in notice["text"]
+    )
 
 
 # ---- builds that fail ---------------------------------------------------------------------------------

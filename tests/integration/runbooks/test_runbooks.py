@@ -30,12 +30,12 @@ from tests.support.promotion import (
     control,
     decide_via_link,
     declare_ahead_of_prod,
-    derived_pipeline,
     new_sha,
     outbox,
     publish_and_start,
     publish_for,
     token_from_history,
+    tuned_pipeline,
     wait_for_approval_links,
     wait_for_end,
     wait_for_state,
@@ -198,7 +198,7 @@ def fixed_commit(plane: LocalControlPlane, promotion: Promotion) -> str:
 
 # ---- one test per page ---------------------------------------------------------------------------------
 def test_artifact_missing(plane: LocalControlPlane) -> None:
-    pipeline = derived_pipeline(plane, "rb-artifact-missing", artifacts={"wait_seconds": 2})
+    pipeline = tuned_pipeline(plane, "rb-artifact-missing", artifacts={"wait_seconds": 2})
     config = control(plane).pipeline(pipeline)
     sha = new_sha()
     started = control(plane).start(pipeline, sha, requested_by="tests", wait_for_build=True)
@@ -208,7 +208,7 @@ def test_artifact_missing(plane: LocalControlPlane) -> None:
 
 
 def test_preprod_deploy_failed(plane: LocalControlPlane) -> None:
-    pipeline = derived_pipeline(plane, "rb-preprod-deploy")
+    pipeline = tuned_pipeline(plane, "rb-preprod-deploy")
     fault = AwsFault(
         "lambda", "UpdateAlias", when=lambda p: p["FunctionName"] == "svc-sentiment-preprod-worker", times=1
     )
@@ -220,7 +220,7 @@ def test_preprod_deploy_failed(plane: LocalControlPlane) -> None:
 
 def test_integration_tests_failed(plane: LocalControlPlane) -> None:
     promotion = publish_and_start(
-        plane, pipeline=derived_pipeline(plane, "rb-integration"), variant="fails-preprod"
+        plane, pipeline=tuned_pipeline(plane, "rb-integration"), variant="fails-preprod"
     )
     ended(plane, promotion, "FAILED", "IntegrationTestsFailed")
     fixed = fixed_commit(plane, promotion)
@@ -228,18 +228,18 @@ def test_integration_tests_failed(plane: LocalControlPlane) -> None:
 
 
 def test_approval_timed_out(plane: LocalControlPlane) -> None:
-    pipeline = derived_pipeline(plane, "rb-approval-timeout", approval={"timeout_seconds": 10})
+    pipeline = tuned_pipeline(plane, "rb-approval-timeout", approval={"timeout_seconds": 10})
     promotion = publish_and_start(plane, pipeline=pipeline)
     ended(plane, promotion, "FAILED", "ApprovalTimedOut")
 
     def give_approvers_longer() -> None:  # the page's Check: raise approval.timeout_seconds
-        derived_pipeline(plane, pipeline, approval={"timeout_seconds": 600})
+        tuned_pipeline(plane, pipeline, approval={"timeout_seconds": 600})
 
     Runbook.of(plane, "approval-timed-out.md", promotion).run(before_recover=give_approvers_longer)
 
 
 def test_approval_rejected(plane: LocalControlPlane) -> None:
-    promotion = publish_and_start(plane, pipeline=derived_pipeline(plane, "rb-rejected"))
+    promotion = publish_and_start(plane, pipeline=tuned_pipeline(plane, "rb-rejected"))
     wait_for_state(plane, promotion.execution_arn, "Wait for approval")
     (link, *_) = wait_for_approval_links(plane, promotion)
     assert decide_via_link(link, "reject", "wrong build").status_code == 200
@@ -248,7 +248,7 @@ def test_approval_rejected(plane: LocalControlPlane) -> None:
 
 
 def test_approval_superseded(plane: LocalControlPlane) -> None:
-    pipeline = derived_pipeline(plane, "rb-superseded")
+    pipeline = tuned_pipeline(plane, "rb-superseded")
     older = publish_and_start(plane, pipeline=pipeline)
     wait_for_approval_links(plane, older)
     newer = publish_and_start(plane, pipeline=pipeline)
@@ -259,7 +259,7 @@ def test_approval_superseded(plane: LocalControlPlane) -> None:
 
 
 def test_prod_deploy_failed(plane: LocalControlPlane) -> None:
-    promotion = publish_and_start(plane, pipeline=derived_pipeline(plane, "rb-prod-deploy"))
+    promotion = publish_and_start(plane, pipeline=tuned_pipeline(plane, "rb-prod-deploy"))
     fault = AwsFault(
         "lambda", "UpdateAlias", when=lambda p: p["FunctionName"] == "svc-sentiment-prod-worker", times=1
     )
@@ -270,9 +270,7 @@ def test_prod_deploy_failed(plane: LocalControlPlane) -> None:
 
 
 def test_canary_failed(plane: LocalControlPlane) -> None:
-    promotion = publish_and_start(
-        plane, pipeline=derived_pipeline(plane, "rb-canary"), variant="fails-in-prod"
-    )
+    promotion = publish_and_start(plane, pipeline=tuned_pipeline(plane, "rb-canary"), variant="fails-in-prod")
     approve_by_link(plane, promotion)
     ended(plane, promotion, "FAILED", "CanaryFailed")
     Runbook.of(plane, "canary-failed.md", promotion, FIXED_SHA=fixed_commit(plane, promotion)).run()
@@ -287,7 +285,7 @@ def test_alarm_during_bake(plane: LocalControlPlane) -> None:
 
 def test_rollback_failed(plane: LocalControlPlane) -> None:
     promotion = publish_and_start(
-        plane, pipeline=derived_pipeline(plane, "rb-rollback-failed"), variant="fails-in-prod"
+        plane, pipeline=tuned_pipeline(plane, "rb-rollback-failed"), variant="fails-in-prod"
     )
     approve_by_link(plane, promotion)
     wait_for_state(plane, promotion.execution_arn, "Run canary checks")
@@ -337,7 +335,7 @@ def test_lock_held_by_a_dead_promotion(plane: LocalControlPlane) -> None:
 
 def test_github_outage(plane: LocalControlPlane) -> None:
     # Given prod runs a commit of the pipeline (a first promotion: the never-backwards check compares with it)
-    pipeline = derived_pipeline(plane, "rb-github-outage")
+    pipeline = tuned_pipeline(plane, "rb-github-outage")
     first = publish_and_start(plane, pipeline=pipeline)
     approve_by_link(plane, first)
     ended(plane, first, "SUCCEEDED")
@@ -349,7 +347,7 @@ def test_github_outage(plane: LocalControlPlane) -> None:
 
 
 def test_forged_approval_detected(plane: LocalControlPlane) -> None:
-    promotion = publish_and_start(plane, pipeline=derived_pipeline(plane, "rb-forged"))
+    promotion = publish_and_start(plane, pipeline=tuned_pipeline(plane, "rb-forged"))
     wait_for_approval_links(plane, promotion)  # the request is stored before it is sent
     token = token_from_history(plane, promotion.execution_arn)
     plane.client("stepfunctions").send_task_success(

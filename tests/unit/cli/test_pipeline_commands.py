@@ -83,7 +83,7 @@ def test_a_rule_across_fields_names_the_object_that_breaks_it(tmp_path: Path) ->
     document["environments"]["prod"]["http_entry"] = "nowhere"
 
     assert [str(error) for error in config_errors(document)] == [
-        "environments.prod: http_entry 'nowhere' is not one of functions ['api', 'worker']"
+        "environments.prod: http_entry 'nowhere' is not one of functions ['api', 'tests', 'worker']"
     ]
 
 

@@ -338,17 +338,26 @@ def test_an_unreadable_token_secret_proves_nothing(github: GitHubStub) -> None:
     ("descriptions", "reason"),
     [
         (
-            {"svc-sentiment-prod-api": "bootstrap", "svc-sentiment-prod-worker": "bootstrap"},
+            {
+                "svc-sentiment-prod-api": "bootstrap",
+                "svc-sentiment-prod-worker": "bootstrap",
+                "svc-sentiment-prod-tests": "bootstrap",
+            },
             "not deployed from a known",
         ),
         (
-            {"svc-sentiment-prod-api": "mallory/fork@" + "a" * 40, "svc-sentiment-prod-worker": "x"},
+            {
+                "svc-sentiment-prod-api": "mallory/fork@" + "a" * 40,
+                "svc-sentiment-prod-worker": "x",
+                "svc-sentiment-prod-tests": "x",
+            },
             "not deployed",
         ),
         (
             {
                 "svc-sentiment-prod-api": f"{SAMPLE_REPO}@{'a' * 40}",
                 "svc-sentiment-prod-worker": f"{SAMPLE_REPO}@{'b' * 40}",
+                "svc-sentiment-prod-tests": f"{SAMPLE_REPO}@{'a' * 40}",
             },
             "run different commits",
         ),

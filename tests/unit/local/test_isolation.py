@@ -70,11 +70,12 @@ def test_every_request_names_the_other_environments_resources_in_its_account() -
     assert {r.resource for r in preprod_role} == {
         "arn:aws:lambda:us-east-1:333333333333:function:svc-sentiment-prod-api",
         "arn:aws:lambda:us-east-1:333333333333:function:svc-sentiment-prod-worker",
+        "arn:aws:lambda:us-east-1:333333333333:function:svc-sentiment-prod-tests",
         "arn:aws:cloudwatch:us-east-1:333333333333:alarm:svc-sentiment-prod-api-errors",
         "arn:aws:cloudwatch:us-east-1:333333333333:alarm:svc-sentiment-prod-api-p99",
         "arn:aws:cloudwatch:us-east-1:333333333333:alarm:svc-sentiment-prod-worker-errors",
     }
-    assert len(found) == 2 * (2 * len(isolation.FUNCTION_ACTIONS) + 3 * len(isolation.ALARM_ACTIONS))
+    assert len(found) == 2 * (3 * len(isolation.FUNCTION_ACTIONS) + 3 * len(isolation.ALARM_ACTIONS))
 
 
 def test_the_deployer_template_isolates_the_environments(deployer_policies: dict[str, Any]) -> None:

@@ -30,7 +30,7 @@ def rejection(edit: Edit) -> str:
 def test_the_sample_config_is_valid() -> None:
     config = parse_pipeline_config(sample_config_dict(), source="test")
     assert config.name == "sentiment-service"
-    assert set(config.environments.prod.functions) == {"api", "worker"}
+    assert set(config.environments.prod.functions) == {"api", "tests", "worker"}
     assert config.environments.preprod.http_entry == "api"
     # canary_checks are given, so they are what the canary runs
     assert [check.name for check in config.effective_canary_checks][-1] == "worker-health"
@@ -79,7 +79,7 @@ def test_no_approvers_is_refused() -> None:
 def test_http_entry_must_be_one_of_the_functions() -> None:
     message = rejection(lambda d: d["environments"]["preprod"].update(http_entry="frontend"))
     assert "environments.preprod" in message
-    assert "http_entry 'frontend' is not one of functions ['api', 'worker']" in message
+    assert "http_entry 'frontend' is not one of functions ['api', 'tests', 'worker']" in message
 
 
 def test_preprod_and_prod_must_have_the_same_function_keys() -> None:
@@ -88,8 +88,8 @@ def test_preprod_and_prod_must_have_the_same_function_keys() -> None:
 
     message = rejection(add_prod_only_function)
     assert "environments" in message
-    assert "['api', 'worker']" in message
-    assert "['api', 'reporter', 'worker']" in message
+    assert "['api', 'tests', 'worker']" in message
+    assert "['api', 'reporter', 'tests', 'worker']" in message
     assert "must have the same keys" in message
 
 
@@ -249,5 +249,6 @@ def test_in_one_account_the_environments_share_no_function_nor_alarm() -> None:
     document["environments"]["prod"]["functions"] = dict(document["environments"]["preprod"]["functions"])
     assert parse_pipeline_config(document, source="test").environments.prod.function_names() == {
         "svc-sentiment-preprod-api",
+        "svc-sentiment-preprod-tests",
         "svc-sentiment-preprod-worker",
     }

@@ -24,7 +24,7 @@ from promotion.models.execution import BaselineFunction, EnvironmentBaseline
 from promotion.pipeline.baseline import capture_baseline
 from promotion.pipeline.rollback import roll_back
 from tests.support.alarms import put_alarm
-from tests.support.pipelines import sample_config
+from tests.support.pipelines import sample_config_without_service_tests
 
 REGION = "us-east-1"
 PROD = {"api": "svc-sentiment-prod-api", "worker": "svc-sentiment-prod-worker"}
@@ -162,7 +162,7 @@ def environments(lam: Any) -> DynamoEnvironmentStateStore:
 @pytest.fixture
 def cloudwatch(lam: Any) -> Any:
     client = boto3.client("cloudwatch", region_name=REGION)
-    config = sample_config()
+    config = sample_config_without_service_tests()
     for name in config.environments.prod.alarms:
         put_alarm(client, name, "OK")
     return client
@@ -171,7 +171,7 @@ def cloudwatch(lam: Any) -> Any:
 def test_baseline_records_each_functions_version_and_code(
     lam: Any, cloudwatch: Any, environments: DynamoEnvironmentStateStore
 ) -> None:
-    baseline = capture_baseline(lam, cloudwatch, environments, sample_config(), "prod")
+    baseline = capture_baseline(lam, cloudwatch, environments, sample_config_without_service_tests(), "prod")
     assert {f.key: f.version for f in baseline.functions} == {"api": "2", "worker": "2"}
     code = lam.get_function_configuration(FunctionName=PROD["api"], Qualifier="2")["CodeSha256"]
     assert baseline.functions[0].code_sha256 == code
@@ -184,10 +184,10 @@ def test_baseline_refuses_a_frozen_environment_and_says_how_to_clear_it(
     with pytest.raises(
         EnvironmentFrozen, match="promote unfreeze --pipeline sentiment-service --environment prod"
     ):
-        capture_baseline(lam, cloudwatch, environments, sample_config(), "prod")
+        capture_baseline(lam, cloudwatch, environments, sample_config_without_service_tests(), "prod")
     assert environments.unfreeze("sentiment-service", "prod", by="ops", at=2) is True
     assert environments.unfreeze("sentiment-service", "prod", by="ops", at=3) is False  # nothing to clear
-    capture_baseline(lam, cloudwatch, environments, sample_config(), "prod")
+    capture_baseline(lam, cloudwatch, environments, sample_config_without_service_tests(), "prod")
 
 
 def test_baseline_refuses_prod_while_an_alarm_fires(
@@ -195,7 +195,7 @@ def test_baseline_refuses_prod_while_an_alarm_fires(
 ) -> None:
     cloudwatch.set_alarm_state(AlarmName="svc-sentiment-prod-api-p99", StateValue="ALARM", StateReason="unit")
     with pytest.raises(AlarmsAlreadyFiring, match="svc-sentiment-prod-api-p99"):
-        capture_baseline(lam, cloudwatch, environments, sample_config(), "prod")
+        capture_baseline(lam, cloudwatch, environments, sample_config_without_service_tests(), "prod")
 
 
 def test_baseline_needs_a_bootstrapped_environment(
@@ -203,4 +203,4 @@ def test_baseline_needs_a_bootstrapped_environment(
 ) -> None:
     lam.delete_alias(FunctionName=PROD["worker"], Name="live")
     with pytest.raises(EnvironmentNotBootstrapped, match="svc-sentiment-prod-worker"):
-        capture_baseline(lam, cloudwatch, environments, sample_config(), "prod")
+        capture_baseline(lam, cloudwatch, environments, sample_config_without_service_tests(), "prod")

@@ -44,7 +44,12 @@ from promotion.steps import deploy_environment as deploy_environment_step
 from promotion.steps import load_pipeline as load_pipeline_step
 from promotion.steps import run_checks as run_checks_step
 from tests.support.alarms import put_alarm
-from tests.support.pipelines import github_push_sha, sample_config, sample_config_dict
+from tests.support.pipelines import (
+    github_push_sha,
+    sample_config,
+    sample_config_dict,
+    sample_config_without_service_tests,
+)
 
 SHA = github_push_sha()
 EXECUTION_NAME = "sentiment-service-0123456789ab-a1"
@@ -64,6 +69,8 @@ class ConfigStore:
 
 
 CONFIGS = ConfigStore(CONFIG)
+# The pipeline's HTTP checks alone (tests/unit/steps/test_service_tests.py runs the service's own tests).
+HTTP_CHECKS_ONLY = ConfigStore(sample_config_without_service_tests())
 
 
 # ---- Load pipeline config ----------------------------------------------------------------------
@@ -191,8 +198,8 @@ def session(negative_label: str = "negative") -> requests.Session:
 def test_integration_checks_run_against_preprods_url() -> None:
     fake = FakeSession()
     report = run_checks_step.run_check_suite(
-        CONFIGS,
-        NoLambda(),
+        HTTP_CHECKS_ONLY,
+        lambda _environment: NoLambda(),
         cast(requests.Session, fake),
         RunChecksRequest(pipeline="sentiment-service", execution_name=EXECUTION_NAME, suite="integration"),
     )
@@ -210,7 +217,9 @@ def test_failing_integration_checks_raise_with_the_report_summary() -> None:
         pipeline="sentiment-service", execution_name=EXECUTION_NAME, suite="integration"
     )
     with pytest.raises(IntegrationTestsFailed) as caught:
-        run_checks_step.run_check_suite(CONFIGS, NoLambda(), session(negative_label="positive"), request)
+        run_checks_step.run_check_suite(
+            HTTP_CHECKS_ONLY, lambda _environment: NoLambda(), session(negative_label="positive"), request
+        )
     assert str(caught.value) == (
         f"1/3 integration checks failed on {PREPROD_URL}: "
         "score-negative: JSON 'label' is 'positive', expected 'negative'"
@@ -265,8 +274,8 @@ class ServiceLambda:
 def test_the_canary_calls_the_new_prod_versions_themselves() -> None:
     lam = ServiceLambda()
     report = run_checks_step.run_check_suite(
-        CONFIGS,
-        lam,
+        HTTP_CHECKS_ONLY,
+        lambda _environment: lam,
         session(),
         RunChecksRequest(
             pipeline="sentiment-service",
@@ -295,7 +304,9 @@ def test_a_failing_canary_raises_canary_failed() -> None:
     with pytest.raises(
         CanaryFailed, match=r"1/4 canary checks failed on .*worker-health: status 500, expected 200"
     ):
-        run_checks_step.run_check_suite(CONFIGS, ServiceLambda(worker_status=500), session(), request)
+        run_checks_step.run_check_suite(
+            HTTP_CHECKS_ONLY, lambda _environment: ServiceLambda(worker_status=500), session(), request
+        )
 
 
 @pytest.mark.parametrize(
@@ -306,7 +317,7 @@ def test_the_canary_needs_the_prod_deployment(deployment: EnvironmentDeployment 
         pipeline="sentiment-service", execution_name=EXECUTION_NAME, suite="canary", deployment=deployment
     )
     with pytest.raises(InvalidExecutionInput, match="the canary needs the prod deployment it checks"):
-        run_checks_step.run_check_suite(CONFIGS, NoLambda(), session(), request)
+        run_checks_step.run_check_suite(HTTP_CHECKS_ONLY, lambda _environment: NoLambda(), session(), request)
 
 
 # ---- Decide approval path ------------------------------------------------------------------------

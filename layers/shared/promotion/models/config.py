@@ -54,6 +54,31 @@ class HttpCheck(_Strict):
     )
 
 
+class ServiceTestSettings(_Strict):
+    """The service's own test Lambda and pre-traffic hook in one environment (docs/release-policy.md).
+
+    Each names a key of the environment's ``functions``: a function shipped in the build, deployed with the
+    rest, and invoked at the version this promotion published (never through its alias), so the tests that
+    run are the commit's own. Both off by default.
+    """
+
+    test_function: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Function key invoked after the HTTP checks (preprod integration, prod canary) with "
+        "the release-promotion/test/v1 contract; its cases join the check report",
+    )
+    pre_traffic_hook: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Function key invoked with the same contract and hook 'pre_traffic' before the checks, "
+        "before any prod traffic moves; its failure fails the step",
+    )
+
+    def function_keys(self) -> list[str]:
+        return [key for key in (self.pre_traffic_hook, self.test_function) if key is not None]
+
+
 class EnvironmentTarget(_Strict):
     """Where one environment of the service lives."""
 
@@ -78,6 +103,7 @@ class EnvironmentTarget(_Strict):
         max_length=1224,
         description="Sent as sts:ExternalId when the role's trust policy asks for one",
     )
+    service_tests: ServiceTestSettings = Field(default_factory=ServiceTestSettings)
 
     @model_validator(mode="after")
     def _entry_is_a_function(self) -> EnvironmentTarget:
@@ -92,6 +118,11 @@ class EnvironmentTarget(_Strict):
             if account is not None and self.account is not None and account != self.account:
                 raise ValueError(
                     f"function {name} is in account {account}, role_arn in account {self.account}"
+                )
+        for key in self.service_tests.function_keys():
+            if key not in self.functions:
+                raise ValueError(
+                    f"service_tests names {key!r}, which is not one of functions {sorted(self.functions)}"
                 )
         return self
 

@@ -169,6 +169,9 @@ class CheckResult(_Model):
     status: int | None
     duration_ms: int
     detail: str
+    # Who judged it: one of the pipeline's HTTP checks, a case of the service's own test Lambda, or a case
+    # of its pre-traffic hook (promotion.pipeline.service_tests).
+    source: Literal["http", "test_function", "pre_traffic_hook"] = "http"
 
 
 class CheckReport(_Model):
@@ -184,6 +187,13 @@ class CheckReport(_Model):
             return f"{len(self.results)}/{len(self.results)} {self.suite} checks passed on {self.target}"
         details = "; ".join(f"{result.name}: {result.detail}" for result in failed)
         return f"{len(failed)}/{len(self.results)} {self.suite} checks failed on {self.target}: {details}"
+
+    def joined(self, results: list[CheckResult]) -> CheckReport:
+        """This report with more results (the service's own test cases) judged with it."""
+        merged = [*self.results, *results]
+        return self.model_copy(
+            update={"results": merged, "passed": self.passed and all(result.passed for result in results)}
+        )
 
 
 class GitHubAccount(_Model):

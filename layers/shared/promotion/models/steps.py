@@ -109,8 +109,11 @@ class ReleaseLockRequest(_Request):
 class RunChecksRequest(_Request):
     pipeline: str
     suite: Literal["integration", "canary"]
-    # For the canary: the new prod versions, which the checks call directly.
+    # For the canary: the new prod versions, which the checks call directly. For the integration tests:
+    # preprod's new versions (the service's own test Lambda and hook are invoked at theirs).
     deployment: EnvironmentDeployment | None = None
+    # $.sha: the commit under test, for the service's own test Lambda and hook.
+    sha: str | None = Field(default=None, max_length=64)
     # $$.Execution.Name: the session name of the environment's deployer role (CloudTrail names it).
     execution_name: str = Field(min_length=1, max_length=80)
 
@@ -164,6 +167,8 @@ class EnvironmentRequest(_Request):
 class RollbackRequest(_Request):
     pipeline: str
     baseline: EnvironmentBaseline
+    # $.failure: why the environment is rolled back, kept in its ledger entry (failed checks by name).
+    failure: Failure | None = None
     execution_arn: str = ""
     # $$.Execution.Name: the session name of the environment's deployer role (CloudTrail names it).
     execution_name: str = Field(min_length=1, max_length=80)

@@ -13,6 +13,7 @@ from promotion.models.execution import (
 from promotion.models.steps import (
     RollbackRequest,
 )
+from promotion.pipeline.notify import cause_text
 from promotion.pipeline.rollback import roll_back
 
 
@@ -44,7 +45,13 @@ def roll_back_environment(
         )
     result = roll_back(lambda_client, baseline)
     if baseline.ledger_key:
+        failure = request.failure
         ledger.finish(
-            request.pipeline, baseline.environment, baseline.ledger_key, outcome="rolled_back", at=int(now)
+            request.pipeline,
+            baseline.environment,
+            baseline.ledger_key,
+            outcome="rolled_back",
+            at=int(now),
+            detail=f"{failure.Error}: {cause_text(failure.Cause)}" if failure else None,
         )
     return result

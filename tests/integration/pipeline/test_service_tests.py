@@ -1,0 +1,112 @@
+"""The service's own test Lambda and pre-traffic hook on the local plane: the real ASL, the sample service.
+
+The sample pipeline names the build's ``tests`` function (examples/sentiment-service/src/selftest.py) as
+both, in both environments; the happy path with both configured is test_promotion_happy_path.py.
+"""
+
+from __future__ import annotations
+
+import boto3
+
+from promote_cli.local.plane import LocalControlPlane
+from promotion.dal.ledger import DynamoLedger, LedgerEntry
+from promotion.pipeline.artifacts import lambda_code_sha256
+from tests.integration.pipeline.test_promotion_paths import (
+    approve,
+    code_shas,
+    ended,
+    healthy_prod_alarms,
+    in_order,
+    notices,
+    state_output,
+    versions,
+)
+from tests.support.promotion import Promotion, publish_and_start, wait_for_state
+
+
+def ledger_entry(plane: LocalControlPlane, promotion: Promotion, environment: str) -> LedgerEntry:
+    assert plane.stack is not None
+    dynamodb = boto3.resource(
+        "dynamodb", region_name=plane.options.region, endpoint_url=plane.aws_endpoint_url
+    )
+    ledger = DynamoLedger(dynamodb.Table(plane.stack.environment["DEPLOYMENTS_TABLE"]))
+    name = promotion.execution_arn.rsplit(":", 1)[1]
+    (entry,) = [
+        e for e in ledger.history(promotion.config.name, environment, limit=50) if e.execution_name == name
+    ]
+    return entry
+
+
+def test_the_services_own_test_lambda_failing_preprod_stops_the_promotion(plane: LocalControlPlane) -> None:
+    # Given a build whose /score takes a blank text (the pipeline's HTTP checks never send one)
+    promotion = publish_and_start(plane, variant="fails-own-tests")
+
+    # When it is promoted
+    described = ended(plane, promotion, "FAILED", "IntegrationTestsFailed")
+
+    # Then the service's own test Lambda failed it, naming the case; the hook and every HTTP check passed
+    failed_case = "tests/blank-text-refused: a blank text got status 200, expected 400"
+    assert failed_case in described["cause"]
+    # 4 cases of the hook, the 3 HTTP checks, 5 cases of the test Lambda: only that one failed
+    assert "1/12 integration checks failed on " in described["cause"]
+    states = promotion.states()
+    assert in_order(states, ["Deploy to preprod", "Run integration tests", "Roll back preprod"])
+    assert not {"Wait for approval", "Deploy to prod"} & set(states)
+
+    # And preprod is back on what it ran before, prod untouched
+    after = promotion.after()
+    assert versions(after["preprod"]) == versions(promotion.before["preprod"])
+    assert after["prod"] == promotion.before["prod"]
+
+    # And the notice and the ledger say which case failed
+    (notice,) = notices(plane, promotion.sha)
+    assert "failed: IntegrationTestsFailed; preprod rolled back" in notice["subject"]
+    assert failed_case in notice["text"]
+    entry = ledger_entry(plane, promotion, "preprod")
+    assert entry.outcome == "rolled_back"
+    assert entry.detail is not None
+    assert entry.detail.startswith("IntegrationTestsFailed: ")
+    assert failed_case in entry.detail
+
+
+def test_a_failing_pre_traffic_hook_rolls_prod_back_before_any_traffic_moves(
+    plane: LocalControlPlane,
+) -> None:
+    # Given a build whose prod lacks a schema migration it needs, approved after preprod
+    healthy_prod_alarms(plane)
+    promotion = publish_and_start(plane, variant="fails-pre-traffic")
+    wait_for_state(plane, promotion.execution_arn, "Wait for approval")
+    calls_before_prod = len(plane.runtime.invocations)
+    approve(plane, promotion)
+
+    # When prod's pre-traffic hook runs
+    described = ended(plane, promotion, "FAILED", "CanaryFailed")
+
+    # Then the hook failed the canary step, naming its case, before traffic moved or a check ran
+    failed_case = (
+        "pre-traffic tests/migrations-applied: prod lacks schema migrations ['0042_add_language_column']"
+    )
+    assert failed_case in described["cause"]
+    states = promotion.states()
+    assert in_order(states, ["Deploy to prod", "Run canary checks", "Roll back prod"])
+    assert "Shift traffic" not in states
+    prod_calls = [
+        call
+        for call in plane.runtime.invocations[calls_before_prod:]
+        if call[0].startswith("svc-sentiment-prod-")
+    ]
+    deployed = {
+        f["key"]: f
+        for f in state_output(plane, promotion.execution_arn, "Deploy to prod")["prod"]["functions"]
+    }
+    # only the hook, at the new version of the build's tests function (the alias still served the old one)
+    assert set(prod_calls) == {("svc-sentiment-prod-tests", deployed["tests"]["version"])}
+
+    # And prod is back on what it ran before; preprod keeps the build it passed (its hook passed there)
+    after = promotion.after()
+    assert versions(after["prod"]) == versions(promotion.before["prod"])
+    assert code_shas(after["preprod"]) == {lambda_code_sha256(promotion.build.sha256)}
+    (notice,) = notices(plane, promotion.sha)
+    assert "failed: CanaryFailed; prod rolled back" in notice["subject"]
+    assert failed_case in notice["text"]
+    assert failed_case in (ledger_entry(plane, promotion, "prod").detail or "")
