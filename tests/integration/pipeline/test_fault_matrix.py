@@ -91,7 +91,14 @@ def test_every_task_state_maps_to_a_control_function_and_a_payload_filter(plane:
     # One function serves several states; the payload tells them apart, except the two rollbacks, which
     # never run in one execution (preprod's ends the promotion before prod is touched).
     assert ambiguous_targets(targets) == [("Roll back preprod", "Roll back prod")]
-    gate = {"pipeline": "p", "environment": "prod", "mode": "gate", "execution_name": "e"}
+    gate = {
+        "pipeline": "p",
+        "environment": "prod",
+        "mode": "gate",
+        "execution_name": "e",
+        "deployment": {"environment": "prod", "functions": []},
+        "ledger_key": "k",
+    }
     assert targets["Check alarms during rollout"].matches(gate)
     assert not targets["Check prod alarms"].matches(gate)
 
