@@ -114,6 +114,14 @@ def test_the_console_shows_the_running_graph_then_the_promoted_path(
     taken = browser.find_elements(By.CSS_SELECTOR, "#graph-svg g.edge.taken")
     assert len(taken) == len({tuple(step) for step in path})
     assert "100" in browser.find_element(By.ID, "traffic").text
+    # and the panel lists preprod's integration checks and prod's canary checks, each case passed
+    checks = {
+        section.get_attribute("data-suite"): section.text
+        for section in browser.find_elements(By.CSS_SELECTOR, "section.checks")
+    }
+    assert set(checks) == {"integration", "canary"}
+    assert "health" in checks["integration"]
+    assert "failed" not in checks["integration"] + checks["canary"]
     browser.save_screenshot(str(ARTIFACTS / "console-promoted.png"))
     # And the page broke none of its Content-Security-Policy (nothing inline, nothing from elsewhere)
     assert [

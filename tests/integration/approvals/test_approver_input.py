@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import boto3
 import requests
@@ -126,6 +126,12 @@ def test_the_page_and_the_cli_refuse_missing_input_and_a_valid_one_reaches_audit
     notices = [m for m in outbox(plane) if m["subject"].startswith(f"Promoted {pipeline}@")]
     assert notices, "no success notice"
     assert "Approver input: change_ticket=CHG-42, risk=low" in notices[0]["text"]
+    # and the console's approval panel
+    console = requests.get(
+        f"{plane.console_url}/api/executions/{quote(promotion.execution_arn, safe='')}", timeout=10
+    )
+    assert console.status_code == 200
+    assert console.json()["approval"]["inputs"] == {RELEASE: expected}
 
 
 def test_slacks_approve_opens_a_modal_whose_bad_submission_gets_field_errors_and_good_one_approves(

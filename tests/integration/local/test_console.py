@@ -123,6 +123,18 @@ def test_the_console_follows_a_promotion_from_the_approval_wait_to_promoted(
     assert document["traffic"]["percent"] == 100.0
     assert document["bake"]["done"] is True
     assert document["bake"]["elapsed_seconds"] >= document["bake"]["duration_seconds"]
+    # And both check reports, each case with who judged it (the pipeline's HTTP checks, the service's own)
+    reports = {report["suite"]: report for report in document["checks"]}
+    assert set(reports) == {"integration", "canary"}
+    assert reports["integration"]["environment"] == "preprod"
+    assert reports["canary"]["environment"] == "prod"
+    integration = {result["name"]: result for result in reports["integration"]["results"]}
+    assert {check.name for check in waiting.config.checks} <= set(integration)
+    assert all(result["passed"] for result in integration.values())
+    assert {result["source"] for result in integration.values()} >= {"http", "test_function"}
+    # And the approver filled nothing in (the sample pipeline asks for nothing); the analysis is off
+    assert document["approval"]["inputs"] == {who: {} for who in document["approval"]["approved_by"]}
+    assert document["analysis"] is None
 
 
 def test_a_failed_promotion_shows_the_caught_state_and_the_failure(plane: LocalControlPlane) -> None:

@@ -27,6 +27,8 @@ LIST_LIMIT = 50
 # An event detail longer than this is cut in the history panel (each state's input and output is whole in
 # its visits; the events that carry them show only the state's name).
 EVENT_DETAIL_CHARS = 2048
+# The state data fields holding a check report ("Run integration tests", "Canary check").
+CHECK_SUITES = ("integration", "canary")
 _STATE_DATA_DETAILS = ("stateEnteredEventDetails", "stateExitedEventDetails")
 
 
@@ -103,6 +105,14 @@ class ExecutionConsole:
             # Prod's deployment window as last checked: why it waits, when it goes (docs/release-policy.md).
             "window": _dict_or_none(history.latest_output_field("window")),
             "traffic": _traffic(history),
+            # The check reports that passed (a failed one is the failure's cause), the service's own cases
+            # and its pre-traffic hook's included, and the canary analysis's verdict with its numbers.
+            "checks": [
+                report
+                for report in (_dict_or_none(history.latest_output_field(suite)) for suite in CHECK_SUITES)
+                if report is not None
+            ],
+            "analysis": _analysis(history),
             "refresh_seconds": REFRESH_SECONDS,
             "done": described["status"] != "RUNNING",
         }
@@ -134,6 +144,8 @@ class ExecutionConsole:
             "decided_at": _epoch_iso(record.decided_at),
             "reason": record.reason,
             "approval_reason": record.approval_reason,
+            # What each approver filled in (the pipeline's ``approval.inputs``), as validated at their vote.
+            "inputs": record.inputs_by_approver(),
         }
 
     def _summary(self, described: dict[str, Any]) -> dict[str, Any]:
@@ -201,6 +213,16 @@ def _traffic(history: ExecutionTrace) -> dict[str, Any] | None:
     if traffic is None or not isinstance(traffic.get("weight"), int | float):
         return traffic
     return {**traffic, "percent": round(float(traffic["weight"]) * 100, 1)}
+
+
+def _analysis(history: ExecutionTrace) -> dict[str, Any] | None:
+    """The newest canary analysis: the bake's last check, else the traffic steps' (``$.rollout_alarms``)."""
+    for field in ("bake", "rollout_alarms"):
+        progress = _dict_or_none(history.latest_output_field(field))
+        analysis = _dict_or_none((progress or {}).get("analysis"))
+        if analysis is not None:
+            return analysis
+    return None
 
 
 def _dict_or_none(value: Any) -> dict[str, Any] | None:

@@ -258,7 +258,34 @@
         a.approved_by.length ? el("p", {}, "Approved by: ", a.approved_by.join(", ")) : null,
         a.decided_by ? el("p", {}, "Decided by ", a.decided_by, " at ", when(a.decided_at),
           a.reason ? " (" + a.reason + ")" : "") : null,
-        a.approval_reason ? el("p", { class: "muted" }, a.approval_reason) : null));
+        a.approval_reason ? el("p", { class: "muted" }, a.approval_reason) : null,
+        ...Object.entries(a.inputs || {}).filter(([, values]) => Object.keys(values).length).map(([who, values]) =>
+          el("table", { class: "inputs" }, el("caption", {}, "Filled in by ", who),
+            ...Object.entries(values).map(([field, value]) => el("tr", {}, el("td", {}, field), el("td", {}, String(value))))))));
+    }
+    for (const report of doc.checks || []) {
+      sections.push(el("section", { class: "checks", "data-suite": report.suite },
+        el("h2", {}, report.suite === "canary" ? "Canary checks" : "Integration checks", " (", report.environment, ")"),
+        el("table", {}, ...report.results.map((r) => el("tr", {},
+          el("td", {}, badge(r.passed ? "succeeded" : "failed", r.passed ? "passed" : "failed")),
+          el("td", {}, r.name), el("td", { class: "muted" }, r.source || "http"),
+          el("td", {}, r.status === null || r.status === undefined ? "" : String(r.status)),
+          el("td", {}, r.duration_ms + " ms"), el("td", { class: "muted" }, r.detail || ""))))));
+    }
+    if (doc.analysis) {
+      const an = doc.analysis;
+      const rate = (v) => (v === null || v === undefined ? "n/a" : (100 * v).toFixed(2) + " %");
+      const ms = (v) => (v === null || v === undefined ? "n/a" : v.toFixed(1) + " ms");
+      sections.push(el("section", { id: "analysis" }, el("h2", {}, "Canary analysis"),
+        el("p", {}, badge(an.verdict === "pass" ? "succeeded" : an.verdict === "fail" ? "failed" : "running", an.verdict),
+          " over the last ", String(an.window_seconds), " s", an.held ? " (held past the bake for a verdict)" : ""),
+        el("table", {}, el("tr", {}, ...["function", "versions", "invocations", "error rate", "p99", "verdict"].map((h) => el("th", {}, h))),
+          ...an.functions.map((f) => el("tr", {}, el("td", {}, f.key),
+            el("td", {}, "v" + f.new.version + " vs v" + f.previous.version),
+            el("td", {}, f.new.invocations + " / " + f.previous.invocations),
+            el("td", {}, rate(f.new.error_rate) + " / " + rate(f.previous.error_rate)),
+            el("td", {}, ms(f.new.p99_ms) + " / " + ms(f.previous.p99_ms)),
+            el("td", {}, f.verdict, el("br", {}), el("span", { class: "muted" }, f.reason)))))));
     }
     if (doc.traffic) {
       const pct = doc.traffic.percent !== undefined ? doc.traffic.percent : null;
