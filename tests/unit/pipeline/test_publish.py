@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from promote_cli import cli, publish
 from promotion.errors import ArtifactNotVersioned
 from promotion.models.config import ArtifactSource
 from promotion.pipeline.artifacts import BuildManifest, fetch_and_pin
+from tests.support.artifact_bucket import RecordingS3, versioned_bucket
 
 BUCKET = "release-promotion-artifacts-123456789012-us-east-1"
 PREFIX = "builds/"
@@ -30,31 +29,9 @@ SOURCE = ArtifactSource(bucket=BUCKET, prefix=PREFIX)
 BUILDER = "https://github.com/example-org/orders-service/actions/runs/42/attempts/1"
 
 
-class RecordingS3:
-    """Passes calls to a real (moto) client and records each call's name and key, in order."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.calls: list[tuple[str, str]] = []
-
-    def put_object(self, **kwargs: Any) -> Any:
-        self.calls.append(("put_object", kwargs["Key"]))
-        return self._client.put_object(**kwargs)
-
-
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    with versioned_bucket(monkeypatch, BUCKET) as client:
         yield client
 
 
