@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from promotion.approvals.collaborators import ApprovalRequest, ApprovalServices, Notifier
 from promotion.approvals.decision_proof import KmsDecisionKey
+from promotion.approvals.request import open_approval
 from promotion.approvals.verification import verify_approval
 from promotion.dal.approvals import DynamoApprovalStore
 from promotion.dal.audit import DynamoAuditLog
@@ -156,6 +157,10 @@ class ApprovalWorld:
     @property
     def notifier(self) -> Notifier:
         return Notifier(mailer=self.mailer, signing_key=SIGNING_KEY, api_url=API_URL, slack=self.slack)
+
+    def ask(self, *, config: PipelineConfig, request: ApprovalRequest, now: float) -> ApprovalRecord:
+        """ "Request approval" for ``request``: the record opened and the approvers notified."""
+        return open_approval(self.services, self.notifier, config=config, request=request, now=now)
 
     def actions(self, approval_id: str) -> list[str]:
         return [event.action for event in self.audit.history(approval_id)]

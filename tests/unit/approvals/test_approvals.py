@@ -70,9 +70,7 @@ def email_actor(approver: str = RELEASE) -> Actor:
 def test_a_request_stores_the_facts_and_mails_each_approver_without_the_token(world: ApprovalWorld) -> None:
     # Given a pipeline with two approvers, when a verified commit asks for approval
     config = pipeline(approvers=[RELEASE, SECOND], timeout_seconds=3600)
-    record = open_approval(
-        world.services, world.notifier, config=config, request=request(SHA_A, identity=OTHER_AUTHOR), now=NOW
-    )
+    record = world.ask(config=config, request=request(SHA_A, identity=OTHER_AUTHOR), now=NOW)
 
     # Then the record holds the facts, the expiry is the task's timeout, and the policy is snapshotted
     stored = world.store.get(record.approval_id)
@@ -105,7 +103,7 @@ def test_an_approval_id_never_reads_as_a_command_line_option(
     monkeypatch.setattr(secrets, "token_bytes", lambda size=None: b"\xf8" + b"\x00" * ((size or 32) - 1))
 
     # When a request is opened
-    record = open_approval(world.services, world.notifier, config=pipeline(), request=request(SHA_A), now=NOW)
+    record = world.ask(config=pipeline(), request=request(SHA_A), now=NOW)
 
     # Then `promote approve ID` parses the id as the approval, not as an unknown option
     assert not record.approval_id.startswith("-")
@@ -120,7 +118,7 @@ def test_slack_gets_a_block_kit_message_with_buttons_that_carry_only_the_approva
         channels=["email", "slack"],
         slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}, "team_id": "T0TEAM"},
     )
-    record = open_approval(world.services, world.notifier, config=config, request=request(SHA_A), now=NOW)
+    record = world.ask(config=config, request=request(SHA_A), now=NOW)
 
     (post,) = world.slack.posts
     assert post["channel"] == "C0APPROVALS"
@@ -136,9 +134,7 @@ def test_slack_gets_a_block_kit_message_with_buttons_that_carry_only_the_approva
 
 
 def test_approval_sends_task_success_naming_the_approver_and_channel(world: ApprovalWorld) -> None:
-    record = open_approval(
-        world.services,
-        world.notifier,
+    record = world.ask(
         config=pipeline(),
         request=request(SHA_A, identity=OTHER_AUTHOR),
         now=NOW,
@@ -159,7 +155,7 @@ def test_approval_sends_task_success_naming_the_approver_and_channel(world: Appr
 
 
 def test_rejection_sends_task_failure_rejected_with_the_reason(world: ApprovalWorld) -> None:
-    record = open_approval(world.services, world.notifier, config=pipeline(), request=request(SHA_A), now=NOW)
+    record = world.ask(config=pipeline(), request=request(SHA_A), now=NOW)
 
     decide(world.services, record.approval_id, email_actor(), "reject", comment="breaks billing", now=NOW + 1)
 
@@ -174,9 +170,7 @@ def test_rejection_sends_task_failure_rejected_with_the_reason(world: ApprovalWo
 
 
 def test_a_second_decision_changes_nothing_and_says_who_decided_when(world: ApprovalWorld) -> None:
-    record = open_approval(
-        world.services,
-        world.notifier,
+    record = world.ask(
         config=pipeline(),
         request=request(SHA_A, identity=OTHER_AUTHOR),
         now=NOW,
@@ -192,7 +186,7 @@ def test_a_second_decision_changes_nothing_and_says_who_decided_when(world: Appr
 
 
 def test_someone_not_on_the_allowlist_cannot_decide(world: ApprovalWorld) -> None:
-    record = open_approval(world.services, world.notifier, config=pipeline(), request=request(SHA_A), now=NOW)
+    record = world.ask(config=pipeline(), request=request(SHA_A), now=NOW)
 
     with pytest.raises(ApproverNotAllowed):
         decide(
@@ -260,9 +254,7 @@ def test_the_two_person_rule(
     settings: dict[str, object],
     allowed: bool,
 ) -> None:
-    record = open_approval(
-        world.services,
-        world.notifier,
+    record = world.ask(
         config=pipeline(**settings),
         request=request(SHA_A, commit=commit, identity=identity),
         now=NOW,
@@ -283,9 +275,7 @@ def test_the_two_person_rule(
 
 
 def test_an_unverified_author_allowed_by_config_is_recorded_as_unchecked(world: ApprovalWorld) -> None:
-    record = open_approval(
-        world.services,
-        world.notifier,
+    record = world.ask(
         config=pipeline(unverified_author="allow"),
         request=request(SHA_A),
         now=NOW,
@@ -296,9 +286,7 @@ def test_an_unverified_author_allowed_by_config_is_recorded_as_unchecked(world: 
 
 
 def test_the_author_may_still_reject_their_own_change(world: ApprovalWorld) -> None:
-    record = open_approval(
-        world.services,
-        world.notifier,
+    record = world.ask(
         config=pipeline(),
         request=request(SHA_A, identity=AUTHOR_VERIFIED),
         now=NOW,
@@ -310,9 +298,7 @@ def test_the_author_may_still_reject_their_own_change(world: ApprovalWorld) -> N
 def test_n_distinct_approvals(world: ApprovalWorld) -> None:
     # Given a pipeline that needs two distinct approvers
     config = pipeline(approvers=[RELEASE, SECOND], required_approvals=2)
-    record = open_approval(
-        world.services, world.notifier, config=config, request=request(SHA_A, identity=OTHER_AUTHOR), now=NOW
-    )
+    record = world.ask(config=config, request=request(SHA_A, identity=OTHER_AUTHOR), now=NOW)
 
     # When the first approves, nothing is sent yet, and the same person cannot count twice
     first = decide(
@@ -340,9 +326,7 @@ def test_an_expired_request_cannot_be_decided_and_turns_expired(world: ApprovalW
         slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}, "team_id": "T0TEAM"},
         timeout_seconds=60,
     )
-    record = open_approval(
-        world.services, world.notifier, config=config, request=request(SHA_A, identity=OTHER_AUTHOR), now=NOW
-    )
+    record = world.ask(config=config, request=request(SHA_A, identity=OTHER_AUTHOR), now=NOW)
 
     with pytest.raises(ApprovalExpired):
         decide(world.services, record.approval_id, email_actor(), "approve", comment="", now=NOW + 60)
@@ -354,9 +338,7 @@ def test_an_expired_request_cannot_be_decided_and_turns_expired(world: ApprovalW
 
 
 def test_a_task_that_stopped_waiting_expires_the_record(world: ApprovalWorld) -> None:
-    record = open_approval(
-        world.services,
-        world.notifier,
+    record = world.ask(
         config=pipeline(),
         request=request(SHA_A, identity=OTHER_AUTHOR),
         now=NOW,
@@ -370,9 +352,7 @@ def test_a_task_that_stopped_waiting_expires_the_record(world: ApprovalWorld) ->
 
 
 def test_a_transient_step_functions_error_reopens_the_request_for_a_retry(world: ApprovalWorld) -> None:
-    record = open_approval(
-        world.services,
-        world.notifier,
+    record = world.ask(
         config=pipeline(),
         request=request(SHA_A, identity=OTHER_AUTHOR),
         now=NOW,
@@ -395,14 +375,10 @@ def test_a_newer_request_supersedes_the_older_waiting_one(world: ApprovalWorld) 
         channels=["email", "slack"],
         slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}, "team_id": "T0TEAM"},
     )
-    older = open_approval(
-        world.services, world.notifier, config=config, request=request(SHA_A, execution="old"), now=NOW
-    )
+    older = world.ask(config=config, request=request(SHA_A, execution="old"), now=NOW)
 
     # When a newer promotion of the same pipeline asks
-    newer = open_approval(
-        world.services, world.notifier, config=config, request=request(SHA_B, execution="new"), now=NOW + 10
-    )
+    newer = world.ask(config=config, request=request(SHA_B, execution="new"), now=NOW + 10)
 
     # Then the older one's task fails as Superseded, its record and Slack message say so
     ((operation, params),) = world.sfn.calls
@@ -421,16 +397,12 @@ def test_a_newer_request_supersedes_the_older_waiting_one(world: ApprovalWorld) 
 
 def test_queue_mode_keeps_the_older_request_and_decides_in_order(world: ApprovalWorld) -> None:
     config = pipeline(on_newer_request="queue")
-    older = open_approval(
-        world.services,
-        world.notifier,
+    older = world.ask(
         config=config,
         request=request(SHA_A, execution="old", identity=OTHER_AUTHOR),
         now=NOW,
     )
-    newer = open_approval(
-        world.services,
-        world.notifier,
+    newer = world.ask(
         config=config,
         request=request(SHA_B, execution="new", identity=OTHER_AUTHOR),
         now=NOW + 10,
@@ -452,12 +424,8 @@ def test_expire_for_execution_expires_only_that_executions_pending_records(world
         channels=["email", "slack"],
         slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}, "team_id": "T0TEAM"},
     )
-    waiting = open_approval(
-        world.services, world.notifier, config=config, request=request(SHA_A, execution="one"), now=NOW
-    )
-    other = open_approval(
-        world.services, world.notifier, config=config, request=request(SHA_B, execution="two"), now=NOW + 1
-    )
+    waiting = world.ask(config=config, request=request(SHA_A, execution="one"), now=NOW)
+    other = world.ask(config=config, request=request(SHA_B, execution="two"), now=NOW + 1)
 
     expired = AuditedExpirer(world.services).expire_for_execution(waiting.execution_arn, at=int(NOW) + 5)
 
@@ -488,9 +456,7 @@ def test_operators_act_as_the_approver_their_identity_maps_to(
             "arn:aws:sts::123456789012:assumed-role/Release/*": SECOND,
         },
     )
-    record = open_approval(
-        world.services, world.notifier, config=config, request=request(SHA_A, identity=OTHER_AUTHOR), now=NOW
-    )
+    record = world.ask(config=config, request=request(SHA_A, identity=OTHER_AUTHOR), now=NOW)
 
     if approver is None:
         with pytest.raises(ApproverNotAllowed):
@@ -527,9 +493,7 @@ def test_an_approver_committing_through_their_noreply_address_cannot_approve_alo
     noreply = CommitInfo(
         message="Fix scoring", author_email="12345+lead-gh@users.noreply.github.com", verified=True
     )
-    record = open_approval(
-        world.services, world.notifier, config=config, request=request(SHA_A, commit=noreply), now=NOW
-    )
+    record = world.ask(config=config, request=request(SHA_A, commit=noreply), now=NOW)
 
     # When that approver approves, then it is refused: the address claims their login
     with pytest.raises(SelfApprovalRefused):
@@ -602,9 +566,7 @@ class ConfigOf:
 def test_the_webhooks_words_still_refuse_when_githubs_api_names_no_account(world: ApprovalWorld) -> None:
     # GitHub's API answered, but links the author's email to no account; the attested webhook named the
     # approver's address: a claim, which refuses (fail closed)
-    record = open_approval(
-        world.services,
-        world.notifier,
+    record = world.ask(
         config=pipeline(unverified_author="allow"),
         request=request(
             SHA_A,

@@ -18,7 +18,6 @@ from promote_cli.local.http_server import http_api_event
 from promotion.approvals import links, pages, slack
 from promotion.approvals.decision_proof import PURPOSE, decision_message
 from promotion.approvals.decisions import Actor, decide
-from promotion.approvals.request import open_approval
 from promotion.approvals.slack_modal import InputModals, input_modal, parse_submission
 from promotion.errors import ApprovalNotVerified, InvalidPipelineConfig
 from promotion.http.slack_routes import SlackRouteDeps, build_slack_resolver
@@ -59,9 +58,7 @@ def world() -> Iterator[ApprovalWorld]:
 
 
 def opened(world: ApprovalWorld, inputs: list[dict[str, Any]] = INPUTS, **rules: Any) -> ApprovalRecord:
-    return open_approval(
-        world.services,
-        world.notifier,
+    return world.ask(
         config=pipeline(inputs=inputs, **rules),
         request=request(SHA, identity=OTHER_AUTHOR),
         now=NOW,

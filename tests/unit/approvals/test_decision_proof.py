@@ -45,9 +45,7 @@ def actor(approver: str = RELEASE) -> Actor:
 
 def approved(world: ApprovalWorld, *, execution: str = "exec-1", **rules: Any) -> tuple[ApprovalRecord, Any]:
     """An approval decided through the rules, and the output the control plane sent Step Functions."""
-    record = open_approval(
-        world.services,
-        world.notifier,
+    record = world.ask(
         config=pipeline(**rules),
         request=request(SHA, execution=execution, identity=OTHER_AUTHOR),
         now=NOW,
@@ -132,9 +130,7 @@ def test_a_mac_from_another_key_is_refused(world: ApprovalWorld) -> None:
 
 
 def test_a_forged_success_closes_the_waiting_record_and_is_audited(world: ApprovalWorld) -> None:
-    record = open_approval(
-        world.services,
-        world.notifier,
+    record = world.ask(
         config=pipeline(),
         request=request(SHA, identity=OTHER_AUTHOR),
         now=NOW,
@@ -176,7 +172,7 @@ def close(world: ApprovalWorld, record: ApprovalRecord, error: str) -> Failure:
 
 
 def test_a_real_rejection_is_carried_on_unchanged(world: ApprovalWorld) -> None:
-    record = open_approval(world.services, world.notifier, config=pipeline(), request=request(SHA), now=NOW)
+    record = world.ask(config=pipeline(), request=request(SHA), now=NOW)
     decide(world.services, record.approval_id, actor(), "reject", comment="not now", now=NOW + 5)
 
     failure = close(world, record, "Rejected")
@@ -186,7 +182,7 @@ def test_a_real_rejection_is_carried_on_unchanged(world: ApprovalWorld) -> None:
 
 
 def test_a_rejection_nobody_made_is_renamed_audited_and_its_record_closed(world: ApprovalWorld) -> None:
-    record = open_approval(world.services, world.notifier, config=pipeline(), request=request(SHA), now=NOW)
+    record = world.ask(config=pipeline(), request=request(SHA), now=NOW)
 
     failure = close(world, record, "Rejected")
 
@@ -198,7 +194,7 @@ def test_a_rejection_nobody_made_is_renamed_audited_and_its_record_closed(world:
 def test_another_failure_of_the_wait_closes_the_record_without_calling_it_forged(
     world: ApprovalWorld,
 ) -> None:
-    record = open_approval(world.services, world.notifier, config=pipeline(), request=request(SHA), now=NOW)
+    record = world.ask(config=pipeline(), request=request(SHA), now=NOW)
 
     failure = close(world, record, "Lambda.Unknown")
 

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from promote_cli.local.http_server import http_api_event
 from promotion.approvals import links
-from promotion.approvals.request import open_approval
 from promotion.http.approval_routes import ApprovalApiDeps, build_resolver
 from promotion.models.approval import ApprovalRecord
 from promotion.models.execution import CommitInfo
@@ -97,9 +96,7 @@ class Api:
 
 def make_api(world: ApprovalWorld, **approval: Any) -> Api:
     config = pipeline(approvers=[RELEASE, SECOND], **approval)
-    record = open_approval(
-        world.services,
-        world.notifier,
+    record = world.ask(
         config=config,
         request=request("a" * 40, identity=OTHER_AUTHOR),
         now=NOW,
@@ -235,9 +232,7 @@ def test_a_json_post_is_415(api: Api) -> None:
 def test_self_approval_is_refused_and_the_page_says_why() -> None:
     with approval_world() as world:
         config = pipeline()
-        record = open_approval(
-            world.services,
-            world.notifier,
+        record = world.ask(
             config=config,
             request=request("a" * 40, commit=CommitInfo(author_email=RELEASE, verified=True)),
             now=NOW,
@@ -265,9 +260,7 @@ def test_n_approvals_show_progress_and_the_same_approver_cannot_count_twice() ->
 def test_a_superseded_requests_link_is_410_and_says_superseded() -> None:
     with approval_world() as world:
         api = make_api(world)
-        open_approval(
-            world.services,
-            world.notifier,
+        world.ask(
             config=pipeline(approvers=[RELEASE, SECOND]),
             request=request("b" * 40, execution="newer"),
             now=NOW + 5,

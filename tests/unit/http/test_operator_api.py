@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from promote_cli.local.http_server import http_api_event
-from promotion.approvals.request import open_approval
 from promotion.errors import UnknownPipeline
 from promotion.http.operator_routes import OperatorApiDeps, build_resolver
 from promotion.models.approval import ApprovalRecord
@@ -92,9 +91,7 @@ class Api:
 
 def make_api(world: ApprovalWorld, **approval: Any) -> Api:
     config = pipeline(approvers=[RELEASE, SECOND], **approval)
-    record = open_approval(
-        world.services,
-        world.notifier,
+    record = world.ask(
         config=config,
         request=request("a" * 40, identity=OTHER_AUTHOR),
         now=NOW,

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from promote_cli.local.http_server import http_api_event
 from promotion.approvals import slack
-from promotion.approvals.request import open_approval
 from promotion.approvals.slack_signature import SlackRequestInvalid, verify_request
 from promotion.http.slack_routes import SlackDecisionTask, SlackRouteDeps, build_slack_resolver
 from promotion.http.slack_worker import handle_click
@@ -280,9 +279,7 @@ def task(
 
 
 def test_a_mapped_slack_user_approves_and_the_message_says_who_and_when(world: ApprovalWorld) -> None:
-    record = open_approval(
-        world.services,
-        world.notifier,
+    record = world.ask(
         config=slack_pipeline(),
         request=request("a" * 40, identity=OTHER_AUTHOR),
         now=NOW,
@@ -304,9 +301,7 @@ def test_a_mapped_slack_user_approves_and_the_message_says_who_and_when(world: A
 
 
 def test_a_slack_user_not_on_the_allowlist_is_refused_privately(world: ApprovalWorld) -> None:
-    record = open_approval(
-        world.services,
-        world.notifier,
+    record = world.ask(
         config=slack_pipeline(),
         request=request("a" * 40, identity=OTHER_AUTHOR),
         now=NOW,
@@ -324,9 +319,7 @@ def test_a_slack_user_not_on_the_allowlist_is_refused_privately(world: ApprovalW
 
 def test_a_click_from_another_slack_workspace_is_refused_and_audited(world: ApprovalWorld) -> None:
     # Given a pipeline whose approvals are decided in its own workspace
-    record = open_approval(
-        world.services,
-        world.notifier,
+    record = world.ask(
         config=slack_pipeline(),
         request=request("a" * 40, identity=OTHER_AUTHOR),
         now=NOW,
@@ -359,9 +352,7 @@ def test_a_slack_config_without_its_workspace_is_a_config_error() -> None:
 
 
 def test_a_second_click_after_the_decision_changes_nothing(world: ApprovalWorld) -> None:
-    record = open_approval(
-        world.services,
-        world.notifier,
+    record = world.ask(
         config=slack_pipeline(),
         request=request("a" * 40, identity=OTHER_AUTHOR),
         now=NOW,
