@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import secrets
 from collections.abc import Iterator
@@ -577,3 +578,57 @@ def test_the_webhooks_words_still_refuse_when_githubs_api_names_no_account(world
     )
     with pytest.raises(SelfApprovalRefused, match="is the commit's author"):
         decide(world.services, record.approval_id, email_actor(), "approve", comment="", now=NOW + 1)
+
+
+@pytest.mark.parametrize(
+    ("trigger", "shown"),
+    [
+        # Anyone allowed to StartExecution writes what they like here: the page must not pass it off as known.
+        (
+            {"source": "cli", "requested_by": "the-ceo"},
+            "the-ceo (stated by whoever started the execution; not verified)",
+        ),
+        # The webhook wrote it from a delivery whose signature it checked: GitHub's word, shown as such.
+        ({"source": "webhook", "requested_by": "GitHub push (octocat)"}, "GitHub push (octocat)"),
+    ],
+)
+def test_the_requester_named_in_the_execution_input_is_shown_as_a_claim_and_never_audited_as_the_actor(
+    world: ApprovalWorld, trigger: dict[str, str], shown: str
+) -> None:
+    from promotion.approvals.pages import confirmation_page
+    from promotion.models.execution import ApprovalPath, ExecutionInput, Trigger
+    from promotion.models.steps import RequestApprovalRequest
+    from promotion.steps import request_approval as request_approval_step
+    from tests.support.approval_fakes import artifact, preprod_report
+
+    # Given an execution whose input names who asked for it
+    config = pipeline()
+    state = RequestApprovalRequest(
+        task_token="token-claimed",
+        execution_arn="arn:aws:states:us-east-1:123456789012:execution:unit-promotion:claimed",
+        execution_name="claimed",
+        pipeline=config.name,
+        artifact=artifact(SHA_A),
+        integration=preprod_report(),
+        execution_input=ExecutionInput(
+            pipeline=config.name, sha=SHA_A, attempt=2, trigger=Trigger.model_validate(trigger)
+        ),
+        approval_path=ApprovalPath(decision="approval_required", reason="r", commit=OTHER_AUTHOR),
+    )
+
+    # When "Wait for approval" opens the request
+    opened = request_approval_step.request_approval(
+        ConfigOf(config), world.services, world.notifier, request=state, now=NOW, attestation_key=SIGNING_KEY
+    )
+
+    # Then the record and the page say whose word it is
+    record = world.store.get(str(opened["approval_id"]))
+    assert record.requested_by == shown
+    page = confirmation_page(
+        record, approver=RELEASE, expires="1", signature="s", csrf_nonce="n", csrf_token="t"
+    )
+    assert html.escape(shown) in page
+    # And the audit's actor for the request is the control plane, which is what made it
+    (requested,) = [event for event in world.audit.history(record.approval_id) if event.action == "requested"]
+    assert requested.actor == "state-machine"
+    assert shown in requested.detail

@@ -92,11 +92,12 @@ def open_approval(
     services.record_audit(
         record,
         "requested",
-        actor=request.requested_by or "state-machine",
+        # The control plane made the request; who asked for the promotion is the input's word (detail).
+        actor="state-machine",
         channel="state-machine",
         now=now,
         detail=f"approvers {', '.join(record.approvers)}; {record.rules.required_approvals} needed; "
-        f"author {author_text(record)}",
+        f"author {author_text(record)}; requested by {request.requested_by or 'unknown'}",
     )
     waiting_behind = _older_waiting(services, record, now=now)
     _notify(services, notifier, record, config=config, waiting_behind=waiting_behind, now=now)
@@ -122,7 +123,7 @@ def request_approval(
             execution_name=request.execution_name,
             artifact=request.artifact,
             preprod_report=request.integration.summary(),
-            requested_by=request.execution_input.trigger.requested_by,
+            requested_by=request.execution_input.trigger.requester_text(),
             commit=request.execution_input.commit,
             approval_reason=request.approval_path.reason if request.approval_path else None,
             identity=request.approval_path.commit if request.approval_path else None,

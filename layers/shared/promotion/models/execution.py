@@ -53,6 +53,14 @@ class Trigger(_Model):
     # Set when a GitHub webhook started the promotion.
     github: GitHubFacts | None = None
 
+    def requester_text(self) -> str:
+        """Who asked, saying whose word it is. The webhook wrote ``requested_by`` from a delivery whose
+        signature it checked (GitHub's word); any other value is whatever the caller of StartExecution
+        wrote (CloudTrail has who that really was), so it is shown as a claim."""
+        if self.source == "webhook":
+            return self.requested_by
+        return f"{self.requested_by} (stated by whoever started the execution; not verified)"
+
 
 class CommitInfo(_Model):
     """What is known of the commit being promoted.
