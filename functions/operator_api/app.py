@@ -1,5 +1,5 @@
-"""Operator API: list waiting approvals and decide one, and roll an environment back at once, as the IAM
-caller API Gateway verified."""
+"""Operator API: list waiting approvals and decide one, roll an environment back at once, freeze and unfreeze
+a pipeline, override its deployment windows for one promotion; each as the IAM caller API Gateway verified."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from promotion.adapters.config_store import SsmPipelineConfigStore
 from promotion.approvals.runtime import approval_services, audit_log
 from promotion.http.operator_routes import OperatorApiDeps, build_resolver
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import emergency_rollback_runner
+from promotion.runtime import emergency_rollback_runner, operator_controls
 from promotion.settings import control_plane_settings
 
 _settings = control_plane_settings()
@@ -21,6 +21,7 @@ app = build_resolver(
         services=approval_services(),
         configs=SsmPipelineConfigStore(_settings.pipeline_config_prefix, max_age=_settings.cache_seconds),
         emergency_rollback=emergency_rollback_runner(audit_log()),
+        controls=operator_controls(),
     )
 )
 

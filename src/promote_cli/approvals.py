@@ -88,6 +88,13 @@ def stack_api_url(args: argparse.Namespace, stack: str) -> str:
     raise ControlError(f"stack {stack} has no {API_URL_OUTPUT} output; pass --api-url")
 
 
+def add_api_url(parser: argparse.ArgumentParser) -> None:
+    """The ``--api-url`` option of every command that calls the operator routes."""
+    parser.add_argument(
+        "--api-url", default=None, help="the control plane's HTTP API (default: the stack's ApiUrl output)"
+    )
+
+
 def operator_client(
     args: argparse.Namespace, local_state: LocalState, stack_name: StackName
 ) -> OperatorClient:
@@ -183,20 +190,13 @@ def add_commands(commands: Any, *, local_state: LocalState, stack_name: StackNam
 
         return command
 
-    def api_url(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--api-url",
-            default=None,
-            help="the control plane's HTTP API (default: the stack's ApiUrl output)",
-        )
-
     listing = commands.add_parser("approvals", help="approval requests").add_subparsers(
         dest="approvals_command", required=True
     )
     list_parser = listing.add_parser("list", help="the approval requests still waiting for a decision")
     list_parser.add_argument("--pipeline", default=None)
     list_parser.add_argument("--json", action="store_true", help="print JSON")
-    api_url(list_parser)
+    add_api_url(list_parser)
     list_parser.set_defaults(func=run(cmd_list))
 
     approve = commands.add_parser("approve", help="approve a waiting request as your AWS identity")
@@ -210,11 +210,11 @@ def add_commands(commands: Any, *, local_state: LocalState, stack_name: StackNam
         metavar="NAME=VALUE",
         help="an answer to the pipeline's approval.inputs (repeat for each field)",
     )
-    api_url(approve)
+    add_api_url(approve)
     approve.set_defaults(func=run(lambda args, client: _decide(args, client, "approve")))
 
     reject = commands.add_parser("reject", help="reject a waiting request as your AWS identity")
     reject.add_argument("approval_id")
     reject.add_argument("--reason", required=True, help="why (kept in the audit and the failure cause)")
-    api_url(reject)
+    add_api_url(reject)
     reject.set_defaults(func=run(lambda args, client: _decide(args, client, "reject")))

@@ -31,6 +31,7 @@ from botocore.exceptions import (
 
 from promote_cli import approvals as approvals_cli
 from promote_cli import execution_commands, github_connect, pipeline_commands
+from promote_cli import operator_controls as operator_controls_cli
 from promote_cli import publish as publishing
 from promote_cli import rollback as rollback_cli
 from promote_cli.control import ControlError, ControlPlane
@@ -425,32 +426,6 @@ def cmd_check_isolation(args: argparse.Namespace) -> int:
     return 0 if isolation.isolated(probes) else 1
 
 
-def cmd_unfreeze(args: argparse.Namespace) -> int:
-    control = _control(args)
-    print(
-        json.dumps(control.unfreeze(control.dynamodb, args.pipeline, args.environment, by=getpass.getuser()))
-    )
-    return 0
-
-
-def cmd_freeze(args: argparse.Namespace) -> int:
-    control = _control(args)
-    print(
-        json.dumps(control.freeze(args.pipeline, args.environment, reason=args.reason, by=getpass.getuser()))
-    )
-    return 0
-
-
-def cmd_window_override(args: argparse.Namespace) -> int:
-    control = _control(args)
-    print(
-        json.dumps(
-            control.override_window(args.pipeline, args.execution, reason=args.reason, by=getpass.getuser())
-        )
-    )
-    return 0
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     control = _control(args)
     report = control.status(_environment_clients(args, "lambda"), args.pipeline, history=args.history)
@@ -632,32 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(func=cmd_check_isolation)
 
-    unfreeze = commands.add_parser("unfreeze", help="clear a freeze (a failed rollback's, or an operator's)")
-    unfreeze.add_argument("--pipeline", required=True)
-    unfreeze.add_argument(
-        "--environment",
-        default="*",
-        choices=("preprod", "prod", "*"),
-        help="default: the pipeline-wide freeze",
-    )
-    unfreeze.set_defaults(func=cmd_unfreeze)
-
-    freeze = commands.add_parser("freeze", help="stop new promotions of a pipeline or one environment")
-    freeze.add_argument("--pipeline", required=True)
-    freeze.add_argument("--environment", default="*", choices=("preprod", "prod", "*"), help="default: all")
-    freeze.add_argument("--reason", required=True)
-    freeze.set_defaults(func=cmd_freeze)
-
-    window = commands.add_parser("window", help="the pipeline's deployment windows").add_subparsers(
-        dest="window_command", required=True
-    )
-    override = window.add_parser(
-        "override", help="let one running promotion deploy prod outside the windows (recorded, with why)"
-    )
-    override.add_argument("--pipeline", required=True)
-    override.add_argument("--execution", required=True, help="the promotion's execution name or ARN")
-    override.add_argument("--reason", required=True)
-    override.set_defaults(func=cmd_window_override)
+    operator_controls_cli.add_commands(commands, local_state=_local_state, stack_name=_stack_name)
 
     status = commands.add_parser("status", help="what each environment runs, and its recent deployments")
     status.add_argument("--pipeline", required=True)

@@ -205,11 +205,6 @@ class ControlPlane:
                     + ("" if environment == "*" else f" --environment {environment}")
                 )
 
-    def freeze(self, pipeline: str, environment: str, *, reason: str, by: str) -> dict[str, Any]:
-        self.pipeline(pipeline)
-        self.environments().freeze(pipeline, environment, reason=reason, by=by, at=int(time.time()))
-        return {"pipeline": pipeline, "environment": environment, "frozen": True, "reason": reason}
-
     def status(self, lambda_clients: Mapping[str, Any], pipeline: str, *, history: int = 5) -> dict[str, Any]:
         """``lambda_clients``: environment -> a Lambda client that can read it (its account's)."""
         config = self.pipeline(pipeline)
@@ -279,15 +274,14 @@ class ControlPlane:
         )
         return {**started, "sha": known_good.sha}
 
-    def require_running(self, execution_arn: str, *, named: str | None = None) -> None:
-        """Refuse an execution that does not exist or has ended (``named``: how the operator named it)."""
-        named = named or execution_arn
+    def require_running(self, execution_arn: str) -> None:
+        """Refuse an execution that does not exist or has ended."""
         try:
             status = self.sfn.describe_execution(executionArn=execution_arn)["status"]
         except ClientError as error:
-            raise ControlError(f"no execution {named}") from error
+            raise ControlError(f"no execution {execution_arn}") from error
         if status != "RUNNING":
-            raise ControlError(f"{named} is already {status}")
+            raise ControlError(f"{execution_arn} is already {status}")
 
     def cancel(self, execution_arn: str, *, reason: str, requested_by: str) -> dict[str, Any]:
         self.require_running(execution_arn)
@@ -295,48 +289,6 @@ class ControlPlane:
             executionArn=execution_arn, error="Cancelled", cause=f"{reason} (by {requested_by})"[:32_768]
         )
         return {"execution_arn": execution_arn, "status": "ABORTED", "cleanup": "by the EventBridge rule"}
-
-    def override_window(self, pipeline: str, execution: str, *, reason: str, by: str) -> dict[str, Any]:
-        """Let one running promotion deploy prod outside the pipeline's deployment windows: an override
-        record its "Check deployment window" reads (at its next check), kept as the audit of who and why."""
-        from promotion.dal.window_overrides import DynamoWindowOverrideStore, WindowOverride
-
-        if not reason.strip():
-            raise ControlError("--reason must say why this promotion may deploy outside the windows")
-        config = self.pipeline(pipeline)
-        name = execution.rsplit(":", 1)[-1]
-        parsed = parse_execution_name(name)
-        if parsed is None or parsed.pipeline != config.name:
-            raise ControlError(f"{name!r} is not an execution of pipeline {config.name!r}")
-        arn = self.state_machine_arn().replace(":stateMachine:", ":execution:") + f":{name}"
-        self.require_running(arn, named=name)
-        if self.dynamodb is None:
-            raise ControlError("no DynamoDB access configured")
-        store = DynamoWindowOverrideStore(self.dynamodb.Table(f"{self.stack_name}-environments"))
-        at = int(time.time())
-        store.put(config.name, WindowOverride(execution_name=name, reason=reason.strip(), by=by, at=at))
-        if config.windows is not None:
-            self.say(
-                f"{name} may deploy prod outside the deployment windows (from its next check, "
-                f"within {config.windows.recheck_seconds}s if it waits)"
-            )
-        return {
-            "pipeline": config.name,
-            "execution": name,
-            "override": True,
-            "reason": reason.strip(),
-            "by": by,
-        }
-
-    def unfreeze(self, dynamodb: Any, pipeline: str, environment: str, *, by: str) -> dict[str, Any]:
-        from promotion.dal.environments import DynamoEnvironmentStateStore
-
-        self.pipeline(pipeline)  # unknown pipeline: a clear error rather than a silent no-op
-        store = DynamoEnvironmentStateStore(dynamodb.Table(f"{self.stack_name}-environments"))
-        state = store.get(pipeline, environment)
-        if not store.unfreeze(pipeline, environment, by=by, at=int(time.time())):
-            raise ControlError(f"{pipeline} {environment} is not frozen")
-        return {"pipeline": pipeline, "environment": environment, "unfrozen": True, "was": state.reason}
 
 
 @dataclass(frozen=True)

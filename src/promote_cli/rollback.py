@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from promote_cli.approvals import LocalState, StackName, operator_client
+from promote_cli.approvals import LocalState, StackName, add_api_url, operator_client
 from promote_cli.control import ControlError, ControlPlane
 
 Control = Callable[[argparse.Namespace], ControlPlane]
@@ -64,9 +64,7 @@ def add_commands(
     rollback.add_argument(
         "--reason", required=True, help="why (kept in the ledger, the audit and the notice)"
     )
-    rollback.add_argument(
-        "--api-url", default=None, help="the control plane's HTTP API (default: the stack's ApiUrl output)"
-    )
+    add_api_url(rollback)
     rollback.set_defaults(func=lambda args: cmd_rollback(args, local_state, stack_name))
 
     redeploy = commands.add_parser(

@@ -162,3 +162,19 @@ class NoRollbackTarget(PromotionError):
 class DeploymentWindowClosed(PromotionError):
     """Prod's deployment window is closed (a deny window, a freeze, outside every allow window) and the
     pipeline says fail, or it opens after the longest wait: nothing went to prod."""
+
+
+class NotFrozen(PromotionError):
+    """An operator asked to unfreeze a pipeline or environment that is not frozen: nothing to clear."""
+
+
+class NotAnExecutionOfPipeline(PromotionError):
+    """An operator named an execution that is not a promotion of the pipeline they named."""
+
+
+class ExecutionNotFound(PromotionError):
+    """An operator named a promotion (execution) the state machine does not have."""
+
+
+class ExecutionNotRunning(PromotionError):
+    """An operator's override named a promotion that has already ended."""

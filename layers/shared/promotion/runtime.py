@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from promotion.approvals.slack import SlackSdkPoster
     from promotion.http.rollback_routes import RunRollback
     from promotion.pipeline.emergency_rollback import EmergencyRollbackResult
+    from promotion.pipeline.operator_controls import OperatorControls
 
 RequestT = TypeVar("RequestT", bound=BaseModel)
 
@@ -169,3 +170,34 @@ def emergency_rollback_runner(audit: AuditLog) -> RunRollback:
         )
 
     return run
+
+
+def operator_controls() -> OperatorControls:
+    """``OperatorControls`` for the operator routes: this stack's pipelines, environments table and state
+    machine (its executions' status read with ``states:DescribeExecution``)."""
+    from botocore.exceptions import ClientError
+
+    from promotion.dal.window_overrides import DynamoWindowOverrideStore
+    from promotion.pipeline.operator_controls import OperatorControls
+
+    settings = control_plane_settings()
+    if not settings.state_machine_arn:
+        raise RuntimeError("control-plane environment: STATE_MACHINE_ARN is not set")
+    sfn = aws.client("stepfunctions")
+    environments = environment_store()
+
+    def execution_status(execution_arn: str) -> str | None:
+        try:
+            return str(sfn.describe_execution(executionArn=execution_arn)["status"])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                return None
+            raise
+
+    return OperatorControls(
+        configs=pipeline_configs(),
+        environments=environments,
+        overrides=DynamoWindowOverrideStore(aws.table(settings.environments_table or "")),
+        execution_status=execution_status,
+        state_machine_arn=settings.state_machine_arn,
+    )

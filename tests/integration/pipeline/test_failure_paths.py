@@ -19,6 +19,7 @@ from promotion.dal.environments import DynamoEnvironmentStateStore
 from promotion.pipeline.artifacts import lambda_code_sha256, manifest_key
 from tests.support.alarms import set_alarms
 from tests.support.faults import AwsFault, aws_fault
+from tests.support.operator_cli import promote
 from tests.support.promotion import (
     Promotion,
     alarm_during_bake,
@@ -409,10 +410,11 @@ def test_failed_rollback_freezes_prod_and_sends_the_recovery_commands(
         FunctionVersion=baseline["api"],
         RoutingConfig={"AdditionalVersionWeights": {}},
     )
-    dynamodb = boto3.resource(
-        "dynamodb", region_name=plane.options.region, endpoint_url=plane.aws_endpoint_url
+    unfrozen = promote(
+        plane, "unfreeze", "--pipeline", "sentiment-service", "--environment", "prod", local=True
     )
-    assert control(plane).unfreeze(dynamodb, "sentiment-service", "prod", by="tests")["unfrozen"] is True
+    assert unfrozen.returncode == 0, unfrozen.stderr
+    assert json.loads(unfrozen.stdout)["by"] == plane.operator["arn"]
     assert not frozen(plane, "sentiment-service", "prod")
     assert versions(promotion.after()["prod"]) == baseline
 

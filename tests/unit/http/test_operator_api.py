@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from promote_cli.local.http_server import http_api_event
 from promotion.errors import UnknownPipeline
@@ -39,6 +40,36 @@ def iam_context(arn: str) -> dict[str, Any]:
     }
 
 
+def resolve_as(
+    resolver: APIGatewayHttpResolver,
+    caller: str | None,
+    *,
+    method: str,
+    route_key: str,
+    raw_path: str,
+    path_parameters: dict[str, str],
+    body: str,
+    query: str = "",
+) -> dict[str, Any]:
+    """A request through ``resolver`` as API Gateway hands it over (``caller``: the IAM principal it verified;
+    None: no IAM authorizer context), with its answer's body parsed as ``json``."""
+    event = http_api_event(
+        route_key=route_key,
+        method=method,
+        raw_path=raw_path,
+        query=query,
+        headers={"host": "api.example.com", "content-type": "application/json", "user-agent": "promote"},
+        body=body.encode(),
+        path_parameters=path_parameters,
+        source_ip="198.51.100.7",
+    )
+    if caller is not None:
+        event["requestContext"]["authorizer"] = {"iam": iam_context(caller)}
+    answer = dict(resolver.resolve(event, {}))
+    answer["json"] = json.loads(answer["body"])
+    return answer
+
+
 class KnownPipelines:
     """A pipeline config store that knows the names of ``configs`` and no other."""
 
@@ -63,21 +94,16 @@ class Api:
             OperatorApiDeps(services=self.world.services, clock=lambda: self.now, configs=self.configs)
         )
         match = re.fullmatch(r"/operator/approvals/([^/]+)", path)
-        event = http_api_event(
-            route_key=f"{method} /operator/approvals{'/{approval_id}' if match else ''}",
+        return resolve_as(
+            resolver,
+            caller,
             method=method,
+            route_key=f"{method} /operator/approvals{'/{approval_id}' if match else ''}",
             raw_path=path,
-            query=query,
-            headers={"host": "api.example.com", "content-type": "application/json", "user-agent": "promote"},
-            body=body.encode(),
             path_parameters={"approval_id": match.group(1)} if match else {},
-            source_ip="198.51.100.7",
+            body=body,
+            query=query,
         )
-        if caller is not None:
-            event["requestContext"]["authorizer"] = {"iam": iam_context(caller)}
-        answer = dict(resolver.resolve(event, {}))
-        answer["json"] = json.loads(answer["body"])
-        return answer
 
     def decide(self, caller: str | None, document: Any) -> Any:
         body = document if isinstance(document, str) else json.dumps(document)

@@ -3,20 +3,19 @@ principal in the authorizer context, the body only says which environment and wh
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from promote_cli.local.http_server import http_api_event
 from promotion.approvals.audit import Requester
 from promotion.errors import EnvironmentLocked, NoRollbackTarget, RollbackFailed, UnknownPipeline
 from promotion.http.operator_routes import OperatorApiDeps, build_resolver
 from promotion.models.config import Environment
 from promotion.pipeline.emergency_rollback import EmergencyRollbackResult
 from tests.support.approval_fakes import approval_world
-from tests.unit.http.test_operator_api import OPERATOR, iam_context
+from tests.unit.http.test_control_routes import post_pipeline_route
+from tests.unit.http.test_operator_api import OPERATOR
 
 
 @dataclass
@@ -52,22 +51,7 @@ def call(
 ) -> Any:
     with approval_world() as world:
         resolver = build_resolver(OperatorApiDeps(services=world.services, emergency_rollback=run))
-        raw = body if isinstance(body, str) else json.dumps(body)
-        event = http_api_event(
-            route_key="POST /operator/pipelines/{pipeline}/rollback",
-            method="POST",
-            raw_path=f"/operator/pipelines/{pipeline}/rollback",
-            query="",
-            headers={"host": "api.example.com", "content-type": "application/json", "user-agent": "promote"},
-            body=raw.encode(),
-            path_parameters={"pipeline": pipeline},
-            source_ip="198.51.100.7",
-        )
-        if caller is not None:
-            event["requestContext"]["authorizer"] = {"iam": iam_context(caller)}
-        answer = dict(resolver.resolve(event, {}))
-    answer["json"] = json.loads(answer["body"])
-    return answer
+        return post_pipeline_route(resolver, "rollback", pipeline=pipeline, caller=caller, body=body)
 
 
 def test_the_verified_caller_rolls_back_and_an_arn_in_the_body_is_ignored() -> None:

@@ -42,7 +42,7 @@ class EnvironmentStateStore(Protocol):
 
     def freeze(self, pipeline: str, environment: str, *, reason: str, by: str, at: int) -> None: ...
 
-    def unfreeze(self, pipeline: str, environment: str, *, by: str, at: int) -> bool: ...
+    def unfreeze(self, pipeline: str, environment: str, *, by: str, at: int, reason: str = "") -> bool: ...
 
     def acquire_lock(
         self, pipeline: str, environment: str, *, owner: str, lease_seconds: int, now: int
@@ -83,16 +83,22 @@ class DynamoEnvironmentStateStore:
             ExpressionAttributeValues={":true": True, ":reason": reason[:2000], ":by": by, ":at": at},
         )
 
-    def unfreeze(self, pipeline: str, environment: str, *, by: str, at: int) -> bool:
-        """Clear the freeze; False when the environment was not frozen."""
+    def unfreeze(self, pipeline: str, environment: str, *, by: str, at: int, reason: str = "") -> bool:
+        """Clear the freeze (``reason``: why, when the operator said); False when it was not frozen."""
         try:
             self._table.update_item(
                 Key={"pipeline": pipeline, "environment": environment},
                 # The freeze kept the failed promotion's lock; clearing the freeze frees the environment.
-                UpdateExpression="SET frozen = :false, unfrozen_by = :by, unfrozen_at = :at "
-                "REMOVE lock_owner, lock_expires",
+                UpdateExpression="SET frozen = :false, unfrozen_by = :by, unfrozen_at = :at, "
+                "unfrozen_reason = :reason REMOVE lock_owner, lock_expires",
                 ConditionExpression="frozen = :true",
-                ExpressionAttributeValues={":false": False, ":true": True, ":by": by, ":at": at},
+                ExpressionAttributeValues={
+                    ":false": False,
+                    ":true": True,
+                    ":by": by,
+                    ":at": at,
+                    ":reason": reason[:2000],
+                },
             )
         except ClientError as error:
             if conditional_check_failed(error):

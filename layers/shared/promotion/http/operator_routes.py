@@ -1,4 +1,5 @@
-"""The operator routes behind ``promote approvals list|approve|reject``, authorized by IAM (SigV4).
+"""The operator routes behind ``promote approvals list|approve|reject``, ``promote rollback``, ``promote
+freeze|unfreeze`` and ``promote window override``, authorized by IAM (SigV4).
 
 API Gateway verifies the caller's signature and their ``execute-api:Invoke`` permission before the function
 runs, and puts who they are in ``requestContext.authorizer.iam``. That verified ARN is the only identity
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from promotion.adapters.config_store import PipelineConfigStore
 from promotion.approvals.collaborators import ApprovalServices, DecisionNotDelivered
@@ -26,19 +27,15 @@ from promotion.errors import (
     PromotionError,
     UnknownPipeline,
 )
+from promotion.http.bodies import BodyInvalid, json_body
+from promotion.http.control_routes import CONTROL_ERROR_STATUS, add_control_routes
 from promotion.http.errors import DECISION_ERROR_STATUS, ErrorStatus, status_of
 from promotion.http.requester import requester_of
-from promotion.http.rollback_routes import (
-    ROLLBACK_ERROR_STATUS,
-    RollbackBodyInvalid,
-    RunRollback,
-    add_rollback_route,
-)
+from promotion.http.rollback_routes import ROLLBACK_ERROR_STATUS, RunRollback, add_rollback_route
 from promotion.models.approval import ApprovalRecord
 from promotion.models.approver_input import MAX_INPUTS, ApproverInputInvalid
-from promotion.models.validation import describe_validation_error
+from promotion.pipeline.operator_controls import OperatorControls
 
-MAX_BODY_BYTES = 8 * 1024
 MAX_REASON_CHARS = 1000
 
 
@@ -55,8 +52,9 @@ _ERROR_STATUS: ErrorStatus = {
     UnknownPipeline: (404, "Unknown pipeline"),
     **DECISION_ERROR_STATUS,
     **ROLLBACK_ERROR_STATUS,
+    **CONTROL_ERROR_STATUS,
     BadRequest: (400, "Bad request"),
-    RollbackBodyInvalid: (400, "Bad request"),
+    BodyInvalid: (400, "Bad request"),
 }
 
 
@@ -79,6 +77,8 @@ class OperatorApiDeps:
     configs: PipelineConfigStore | None = None
     # POST /operator/pipelines/{pipeline}/rollback (an emergency rollback); None: the route is not served.
     emergency_rollback: RunRollback | None = None
+    # POST /operator/pipelines/{pipeline}/freeze|unfreeze|window-override; None: those routes are not served.
+    controls: OperatorControls | None = None
 
 
 def caller_arn(raw_event: dict[str, Any]) -> str:
@@ -113,19 +113,8 @@ def listing_row(record: ApprovalRecord, caller: str) -> dict[str, Any]:
 
 
 def _decision_body(raw: str) -> OperatorDecision:
-    if len(raw.encode()) > MAX_BODY_BYTES:
-        raise BadRequest(f"the body is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        document = json.loads(raw or "null")
-    except ValueError:
-        raise BadRequest("the body is not JSON") from None
-    if not isinstance(document, dict):
-        raise BadRequest('the body must be a JSON object: {"decision": "approve"|"reject", "reason": "..."}')
-    try:
-        body = OperatorDecision.model_validate(document)
-    except ValidationError as error:
-        raise BadRequest(describe_validation_error(error)) from None
-    if body.decision == "reject" and not body.reason.strip():
+    body = json_body(raw, OperatorDecision, shape='{"decision": "approve"|"reject", "reason": "..."}')
+    if body.decision == "reject" and not body.reason:
         raise BadRequest("a rejection needs a reason")
     return body
 
@@ -180,6 +169,15 @@ def build_resolver(deps: OperatorApiDeps) -> APIGatewayHttpResolver:
             answer=_json,
         )
 
+    if deps.controls is not None:
+        add_control_routes(
+            app,
+            deps.controls,
+            caller=lambda: caller_arn(app.current_event.raw_event),
+            clock=deps.clock,
+            answer=_json,
+        )
+
     @app.exception_handler(PromotionError)  # type: ignore[untyped-decorator]
     def domain_error(error: PromotionError) -> Response[str]:
         return error_response(error)
@@ -192,8 +190,8 @@ def build_resolver(deps: OperatorApiDeps) -> APIGatewayHttpResolver:
     def bad_request(error: BadRequest) -> Response[str]:
         return error_response(error)
 
-    @app.exception_handler(RollbackBodyInvalid)  # type: ignore[untyped-decorator]
-    def bad_rollback_body(error: RollbackBodyInvalid) -> Response[str]:
+    @app.exception_handler(BodyInvalid)  # type: ignore[untyped-decorator]
+    def bad_body(error: BodyInvalid) -> Response[str]:
         return error_response(error)
 
     @app.exception_handler(CallerUnknown)  # type: ignore[untyped-decorator]

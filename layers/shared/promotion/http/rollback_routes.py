@@ -8,21 +8,19 @@ deployer role: the operator needs ``execute-api:Invoke`` on this route and nothi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from promotion.approvals.audit import Requester
 from promotion.errors import EnvironmentFrozen, EnvironmentLocked, NoRollbackTarget, RollbackFailed
+from promotion.http.bodies import json_body
 from promotion.http.errors import ErrorStatus
 from promotion.models.config import Environment
-from promotion.models.validation import describe_validation_error
 from promotion.pipeline.emergency_rollback import EmergencyRollbackResult
 
-MAX_BODY_BYTES = 8 * 1024
 ROLLBACK_PATH = "/operator/pipelines/<pipeline>/rollback"
 
 ROLLBACK_ERROR_STATUS: ErrorStatus = {
@@ -31,10 +29,6 @@ ROLLBACK_ERROR_STATUS: ErrorStatus = {
     NoRollbackTarget: (409, "Nothing to roll back to"),
     RollbackFailed: (500, "Rollback failed"),
 }
-
-
-class RollbackBodyInvalid(Exception):
-    pass
 
 
 class EmergencyRollbackBody(BaseModel):
@@ -51,20 +45,7 @@ RunRollback = Callable[[str, Environment, str, str, Requester], EmergencyRollbac
 
 
 def rollback_body(raw: str) -> EmergencyRollbackBody:
-    if len(raw.encode()) > MAX_BODY_BYTES:
-        raise RollbackBodyInvalid(f"the body is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        document = json.loads(raw or "null")
-    except ValueError:
-        raise RollbackBodyInvalid("the body is not JSON") from None
-    if not isinstance(document, dict):
-        raise RollbackBodyInvalid('the body must be a JSON object: {"environment": "prod", "reason": "..."}')
-    if isinstance(document.get("reason"), str):
-        document = {**document, "reason": document["reason"].strip()}
-    try:
-        return EmergencyRollbackBody.model_validate(document)
-    except ValidationError as error:
-        raise RollbackBodyInvalid(describe_validation_error(error)) from None
+    return json_body(raw, EmergencyRollbackBody, shape='{"environment": "prod", "reason": "..."}')
 
 
 def add_rollback_route(
