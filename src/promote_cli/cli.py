@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import getpass
 import json
 import os
 import re
@@ -34,7 +33,7 @@ from promote_cli import execution_commands, github_connect, pipeline_commands
 from promote_cli import operator_controls as operator_controls_cli
 from promote_cli import publish as publishing
 from promote_cli import rollback as rollback_cli
-from promote_cli.control import ControlError, ControlPlane
+from promote_cli.control import ControlError, ControlPlane, stated_operator
 from promote_cli.local.sample import VARIANTS as SAMPLE_VARIANTS
 from promotion.errors import PromotionError
 from promotion.pipeline.artifacts import build_prefix
@@ -489,7 +488,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     started = _control(args).start(
         args.pipeline,
         args.sha,
-        requested_by=getpass.getuser(),
+        requested_by=stated_operator(),
         attempt=args.attempt,
         supersede=args.supersede,
         wait_for_build=args.wait_for_build,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -21,6 +22,16 @@ TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 class ControlError(Exception):
     """An operator-facing failure: printed as one line, exit status 2."""
+
+
+def stated_operator() -> str:
+    """Who this machine says runs the command, for the execution input's ``requested_by`` and a stop's
+    cause: a name the control plane shows as a claim (the caller AWS saw is in CloudTrail). A container
+    with no user name for its uid still gets a value rather than a traceback."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from collections.abc import Callable
@@ -15,7 +14,7 @@ import boto3
 import requests
 
 from promote_cli import executions, graph
-from promote_cli.control import ControlError, ControlPlane
+from promote_cli.control import ControlError, ControlPlane, stated_operator
 from promote_cli.watch import ApprovalLookup, LinkLookup, Watcher, make_console, print_all
 from promotion.console import execution_console_url
 from promotion.models.approval import ApprovalRecord
@@ -130,7 +129,7 @@ def add_commands(
             plane.sfn, _locator(args, plane, local_state, session_args), args.execution
         )
         stopped = plane.cancel(
-            str(described["executionArn"]), reason=args.reason, requested_by=getpass.getuser()
+            str(described["executionArn"]), reason=args.reason, requested_by=stated_operator()
         )
         print(json.dumps(stopped))
         return 0

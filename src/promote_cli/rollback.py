@@ -11,14 +11,13 @@ environment. ``redeploy`` starts an execution (preprod, checks, approval, prod) 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from promote_cli.approvals import LocalState, StackName, add_api_url, operator_client
-from promote_cli.control import ControlError, ControlPlane
+from promote_cli.control import ControlError, ControlPlane, stated_operator
 
 Control = Callable[[argparse.Namespace], ControlPlane]
 
@@ -39,7 +38,7 @@ def cmd_rollback(args: argparse.Namespace, local_state: LocalState, stack_name: 
 
 def cmd_redeploy(args: argparse.Namespace, control: Control) -> int:
     plane = control(args)
-    started = plane.redeploy(args.pipeline, args.environment, args.sha, requested_by=getpass.getuser())
+    started = plane.redeploy(args.pipeline, args.environment, args.sha, requested_by=stated_operator())
     print(json.dumps(started))
     return 0
 
