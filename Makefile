@@ -48,7 +48,7 @@ sam-validate: sam-setup
 	$(SAM_VENV)/bin/sam validate --lint -t examples/sentiment-service/template.yaml
 	$(SAM_VENV)/bin/sam validate --lint -t roles/ci-upload.yaml
 	$(SAM_VENV)/bin/sam validate --lint -t roles/deployer.yaml
-	$(SAM_VENV)/bin/cfn-lint template.yaml -a cfn_lint_serverless.rules
+	$(SAM_VENV)/bin/cfn-lint template.yaml examples/sentiment-service/template.yaml -a cfn_lint_serverless.rules
 
 sam-build: sam-setup
 	PATH="$(PY313_DIR):$$PATH" $(SAM_VENV)/bin/sam build --template-file template.yaml
