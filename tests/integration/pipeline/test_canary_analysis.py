@@ -14,17 +14,21 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 import requests
 
+from promote_cli import cli
 from promote_cli.local.plane import LocalControlPlane
 from promote_cli.local.traffic import TrafficGenerator
 from promotion.dal.ledger import DynamoLedger, LedgerEntry
 from promotion.models.config import HttpCheck
 from promotion.models.execution import CanaryAnalysis, FunctionAnalysis
+from promotion.pipeline.canary_analysis import read_versions
 from promotion.pipeline.checks import HttpTransport
 from promotion.pipeline.notify import cause_text
 from tests.support.pipelines import SAMPLE_PIPELINE_FILE
@@ -36,7 +40,9 @@ from tests.support.promotion import (
     errors_in,
     history,
     outbox,
+    point_cli_at,
     publish_and_start,
+    serving_now,
     wait_for_approval_links,
     wait_for_end,
 )
@@ -360,3 +366,35 @@ def test_a_build_failing_users_requests_in_prod_is_rolled_back_by_the_analysis_o
     text = notice(plane, promotion)
     assert "Error: CanaryAnalysisFailed" in text
     assert summary in text
+
+
+def test_promote_local_traffic_sends_users_traffic_that_the_plane_counts_per_version(
+    plane: LocalControlPlane,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Preprod: the module's own traffic goes to prod, and no promotion runs meanwhile
+    point_cli_at(plane, tmp_path, monkeypatch)
+    config = control(plane).pipeline("sentiment-service")
+    api = config.environments.preprod.functions["api"]
+    version = serving_now(plane, config)["preprod"]["api"]["version"]
+    started = datetime.now(UTC)
+
+    code = cli.main(
+        ["local", "traffic", "--pipeline", config.name, "--environment", "preprod", "--seconds", "2"]
+    )
+
+    assert code == 0
+    sent = json.loads(capsys.readouterr().out)
+    assert sent["environment"] == "preprod"
+    assert sent["sent"] > 0
+    assert sent["failed"] == {}
+    ended = datetime.now(UTC)
+    (metrics,) = read_versions(
+        plane.environment_client("preprod", "cloudwatch"),
+        [(api, config.environments.preprod.alias, version)],
+        window_seconds=int((ended - started).total_seconds()) + 1,
+        now=ended,
+    )
+    assert (metrics.invocations, metrics.errors) == (sent["sent"], 0)
