@@ -358,9 +358,10 @@ def test_a_build_failing_users_requests_in_prod_is_rolled_back_by_the_analysis_o
     assert api.reason.startswith("error rate ")
     assert api.new.errors > 0
     assert api.previous.errors == 0
-    # One request in five is an accented text
+    # One request in five is an accented text, in each of the generator's three threads: each thread's
+    # share of the new version's invocations is off a fifth by less than one request
     assert api.new.error_rate is not None
-    assert 0.1 < api.new.error_rate < 0.3
+    assert abs(api.new.error_rate - 1 / 5) <= 3 / api.new.invocations
     summary = analysis.summary()
     assert summary in cause_text(described["cause"])
     text = notice(plane, promotion)
