@@ -7,6 +7,7 @@ line); an unexpected failure exits 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -365,6 +366,22 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_local_traffic(args: argparse.Namespace) -> int:
+    """Users for a while: the pipeline's checks and a few users' requests against an environment's alias,
+    so that Lambda's per-version metrics fill and a canary analysis has something to judge."""
+    from promote_cli.local.traffic import TrafficGenerator
+
+    args.local = True
+    config = _control(args).pipeline(args.pipeline)
+    base_url = config.environments.target(args.environment).base_url
+    # Ctrl-C ends it early, with its summary.
+    with contextlib.suppress(KeyboardInterrupt), TrafficGenerator(base_url, config.checks) as traffic:
+        threading.Event().wait(args.seconds)
+    summary = {"pipeline": args.pipeline, "environment": args.environment, "base_url": base_url}
+    print(json.dumps(summary | {"sent": traffic.sent, "failed": dict(traffic.failures)}))
+    return 0
+
+
 def cmd_local_alarm(args: argparse.Namespace) -> int:
     args.local = True
     # The alarm is in whichever environment's account has it.
@@ -564,6 +581,17 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--variant", default="good", choices=SAMPLE_VARIANTS)
     publish.add_argument("--pipeline", default="sentiment-service")
     publish.set_defaults(func=cmd_local_publish)
+
+    traffic = local.add_parser(
+        "traffic",
+        help="send users' traffic to an environment's alias for a while (what a canary analysis judges)",
+    )
+    traffic.add_argument("--pipeline", default="sentiment-service")
+    traffic.add_argument("--environment", choices=("preprod", "prod"), default="prod")
+    traffic.add_argument(
+        "--seconds", type=_bounded_int(1, 3600), default=60, help="how long (1-3600, default 60)"
+    )
+    traffic.set_defaults(func=cmd_local_traffic)
 
     alarm = local.add_parser("alarm", help="set an alarm's state (the local plane never evaluates alarms)")
     alarm.add_argument("name")

@@ -12,6 +12,10 @@ Variants exist so the control plane's demo and tests can promote builds that fai
 * ``slow-in-prod``: exactly ``good`` unless ``STAGE`` is ``prod``, where every ``/score`` takes
   ``SLOW_SCORE_SECONDS`` longer (a slow prod-only dependency): its checks pass and no error is raised, but
   its p99 Duration regresses far beyond any canary analysis margin.
+* ``errors-in-prod``: exactly ``good`` unless ``STAGE`` is ``prod``, where a text with any non-ASCII
+  character goes through a (simulated) prod-only normaliser that is broken: scoring it raises (a Lambda
+  error; the API answers 500). The pipeline's checks, the service's own tests and its hook send
+  only ASCII texts and pass; only users' traffic fails, and the canary analysis judges its error rate.
 * ``fails-own-tests``: ``/score`` answers a blank text with a neutral score instead of refusing it; the
   pipeline's HTTP checks never send one and pass, the service's own test Lambda (``selftest``) fails in
   preprod.
@@ -42,6 +46,10 @@ class DependencyUnavailable(RuntimeError):
     """The prod-only dependency of the ``fails-in-prod`` variant is down."""
 
 
+class NormaliserFailed(RuntimeError):
+    """The prod-only text normaliser of the ``errors-in-prod`` variant refused a non-ASCII text."""
+
+
 def describe() -> dict[str, str]:
     """The build fields every health answer carries."""
     return {"version": SHA, "variant": VARIANT}
@@ -68,6 +76,8 @@ def analyse(text: str) -> dict[str, float | str]:
     check_dependencies()
     if VARIANT == "slow-in-prod" and os.environ.get("STAGE") == "prod":
         time.sleep(SLOW_SCORE_SECONDS)
+    if VARIANT == "errors-in-prod" and os.environ.get("STAGE") == "prod" and not text.isascii():
+        raise NormaliserFailed("prod text normaliser cannot handle non-ASCII text (errors-in-prod build)")
     result = scoring.analyse(text)
     if VARIANT == "fails-preprod":
         result["label"] = "negative"

@@ -2,15 +2,18 @@
 
 On AWS a prod alias serves real traffic, and that traffic is what the canary analysis judges (Lambda's
 per-version metrics of invocations through the alias). Nothing sends requests to the local plane unless
-something is told to: ``TrafficGenerator`` replays the pipeline's own checks (their method, path and
-body) against the environment's ``base_url`` (the alias, through ``/_local/fn/{function}/{alias}``) from a
-few threads until stopped. The canary checks do not count: they call the new versions directly, not
-through the alias, so Lambda records them without an ``ExecutedVersion``.
+something is told to: ``TrafficGenerator`` sends the pipeline's own checks (their method, path and body)
+and a few requests of users the checks never make (``USER_REQUESTS``) against the environment's
+``base_url`` (the alias, through ``/_local/fn/{function}/{alias}``) from a few threads until stopped.
+Each thread sends the same fixed mix in turn, so every request keeps its share of the traffic (with the
+sample's three checks, each of the five requests is a fifth). The canary checks do not count: they call
+the new versions directly, not through the alias, so Lambda records them without an ``ExecutedVersion``.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from types import TracebackType
 
@@ -19,27 +22,43 @@ import requests
 from promotion.models.config import HttpCheck
 from promotion.pipeline.checks import CheckTransportError, HttpTransport
 
+# What the sample service's users send that its checks never do: other reviews, one of them with accented
+# characters (the ``errors-in-prod`` build fails on those in prod only).
+USER_REQUESTS: tuple[HttpCheck, ...] = tuple(
+    HttpCheck.model_validate({"name": name, "method": "POST", "path": "/score", "json": {"text": text}})
+    for name, text in [
+        ("user-review", "Not bad at all, I would recommend it to a friend"),
+        ("user-review-accented", "Très bien: great service, I recommend it"),
+    ]
+)
+
 
 class TrafficGenerator:
     def __init__(
         self,
         base_url: str,
-        requests_to_send: Sequence[HttpCheck],
+        checks: Sequence[HttpCheck],
         *,
+        users: Sequence[HttpCheck] = USER_REQUESTS,
         threads: int = 3,
         pause_seconds: float = 0.02,
     ) -> None:
-        if not requests_to_send:
+        if not checks and not users:
             raise ValueError("traffic needs at least one request to send")
         self._base_url = base_url
-        self._requests = list(requests_to_send)
+        self._requests = [*checks, *users]
         self._threads = threads
         self._pause = pause_seconds
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
         self._lock = threading.Lock()
         self.sent = 0
-        self.failed = 0
+        # Requests answered 5xx or not at all, by name.
+        self.failures: Counter[str] = Counter()
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
 
     def start(self) -> TrafficGenerator:
         for index in range(self._threads):
@@ -67,7 +86,8 @@ class TrafficGenerator:
                 failed = True
             with self._lock:
                 self.sent += 1
-                self.failed += int(failed)
+                if failed:
+                    self.failures[check.name] += 1
             self._stop.wait(self._pause)
 
     def __enter__(self) -> TrafficGenerator:

@@ -181,6 +181,11 @@ def test_every_command_with_nothing_set_up_or_bad_arguments_is_one_line_and_exit
             "(see: promote start --help)",
         ),
         (
+            ["local", "traffic", "--seconds", "0"],
+            "promote local traffic: error: argument --seconds: must be from 1 to 3600, got 0 "
+            "(see: promote local traffic --help)",
+        ),
+        (
             ["local", "up", "--pipeline-file", "missing.json"],
             "promote: --pipeline-file missing.json: no such file",
         ),

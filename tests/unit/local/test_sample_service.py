@@ -264,6 +264,26 @@ def test_fails_in_prod_fails_in_prod(
     assert call(service.app.handler, http_event("POST", "/score", "{}"))[0] == 400
 
 
+@pytest.mark.parametrize("stage", [None, "preprod", "prod"])
+def test_errors_in_prod_fails_only_non_ascii_texts_and_only_in_prod(
+    load_service: Callable[..., Service], monkeypatch: pytest.MonkeyPatch, stage: str | None
+) -> None:
+    service = load_service("errors-in-prod")
+    if stage:
+        monkeypatch.setenv("STAGE", stage)
+    accented = "Très bien: great service, I recommend it"
+    # What the pipeline's checks send is served everywhere ...
+    assert score(service, POSITIVE)[1]["label"] == "positive"
+    assert score(service, NEGATIVE)[1]["label"] == "negative"
+    assert call(service.app.handler, http_event("GET", "/health"))[0] == 200
+    # ... a text with a non-ASCII character raises (a Lambda error) in prod only.
+    if stage == "prod":
+        with pytest.raises(service.variants.NormaliserFailed):
+            score(service, accented)
+    else:
+        assert score(service, accented)[1]["label"] == "positive"
+
+
 # ---- the pipeline config's checks against each variant --------------------------------------------------
 
 
@@ -303,6 +323,7 @@ class InProcessTransport:
         ("fails-preprod", False, False),
         ("fails-in-prod", True, False),
         ("slow-in-prod", True, True),
+        ("errors-in-prod", True, True),
     ],
 )
 def test_pipeline_checks_catch_each_variant_where_intended(
