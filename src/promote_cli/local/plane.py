@@ -67,6 +67,12 @@ def free_port(host: str) -> int:
         return int(probe.getsockname()[1])
 
 
+def naming_order(resources: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """A template's resources in the order their physical names can be resolved: log groups are named
+    after the resources they log for (``/aws/lambda/${Function}``), so they come last."""
+    return sorted(resources.items(), key=lambda item: item[1]["Type"] == "AWS::Logs::LogGroup")
+
+
 @dataclass
 class PlaneOptions:
     host: str = "127.0.0.1"
@@ -473,10 +479,7 @@ class LocalControlPlane:
         }
         # Physical ids are deterministic, so every Ref and GetAtt resolves before anything is created,
         # except secrets, whose ARN moto makes up: those are created first.
-        # Log groups are named after the resources they log for, so they are named last.
-        for logical_id, resource in sorted(
-            resources.items(), key=lambda item: item[1]["Type"] == "AWS::Logs::LogGroup"
-        ):
+        for logical_id, resource in naming_order(resources):
             self._name_resource(resolver, logical_id, resource, stack)
         sm = self.client("secretsmanager")
         for logical_id, resource in resources.items():
@@ -879,7 +882,7 @@ class LocalControlPlane:
             parameters=parameter_defaults(template, values),
             conditions=template.conditions,
         )
-        for logical_id, resource in template.resources.items():
+        for logical_id, resource in naming_order(template.resources):
             self._name_resource(resolver, logical_id, resource, resolver.pseudo["AWS::StackName"])
         lam = self.client("lambda", account)
         package = sample.build_package("good", sample.BOOTSTRAP_SHA)

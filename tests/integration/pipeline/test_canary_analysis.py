@@ -316,6 +316,7 @@ def test_a_held_bake_gets_its_verdict_when_the_traffic_comes(
     analysis = CanaryAnalysis.model_validate(bake["analysis"])
     (worker_analysis,) = analysis.functions
     assert analysis.verdict == worker_analysis.verdict == "pass"
+    assert analysis.held is True
     assert worker_analysis.new.version == promotion.after()["prod"]["worker"]["version"]
     assert worker_analysis.new.invocations == minimum
     recorded = ledger_entry(plane, promotion)

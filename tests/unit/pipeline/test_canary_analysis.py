@@ -164,8 +164,15 @@ def test_hold_keeps_the_bake_polling_past_its_end_then_fails() -> None:
     assert (again.done, again.wait_seconds, again.elapsed_seconds) == (False, 10, 90)
     with pytest.raises(CanaryAnalysisFailed, match="after holding 30s past the bake"):
         apply_to_bake(progress(90), analysis("inconclusive"), settings, mode="bake")
-    # a verdict reached while holding ends the bake
-    assert apply_to_bake(progress(80), analysis("pass"), settings, mode="bake").done is True
+    # a verdict reached while holding ends the bake, and the analysis says it was held for
+    passed = apply_to_bake(progress(80), analysis("pass"), settings, mode="bake")
+    assert passed.done is True
+    assert passed.analysis is not None
+    assert (passed.analysis.verdict, passed.analysis.held) == ("pass", True)
+    # one reached on time was not
+    on_time = apply_to_bake(progress(60), analysis("pass"), settings, mode="bake").analysis
+    assert on_time is not None
+    assert on_time.held is False
 
 
 def test_the_analysis_is_off_by_default() -> None:

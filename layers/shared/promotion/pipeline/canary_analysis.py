@@ -211,6 +211,9 @@ def apply_to_bake(
     """
     if analysis.verdict == "fail":
         raise CanaryAnalysisFailed(analysis.summary())
+    if mode == "bake" and progress.elapsed_seconds > progress.duration_seconds:
+        # Only a hold polls past the bake's duration: this verdict was waited for.
+        analysis = analysis.model_copy(update={"held": True})
     if (
         mode == "gate"
         or analysis.verdict == "pass"
