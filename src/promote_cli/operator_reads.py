@@ -36,9 +36,9 @@ def _when(epoch: Any) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _one_line(text: str, limit: int = DETAIL_CHARS) -> str:
+def _one_line(text: str, limit: int | None = DETAIL_CHARS) -> str:
     flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+    return flat if limit is None or len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def event_rows(events: list[dict[str, Any]]) -> list[str]:
@@ -63,7 +63,8 @@ def event_rows(events: list[dict[str, Any]]) -> list[str]:
                 action.upper() if mark else action,
                 str(event.get("actor", "")),
                 str(event.get("channel", "")),
-                _one_line(detail),
+                # What an alarming event says is shown whole (a forged completion's claimed approver).
+                _one_line(detail, limit=None if mark else DETAIL_CHARS),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
@@ -136,9 +137,7 @@ def check_verdict(report: dict[str, Any]) -> str:
     where = f"{report['repo']} at {report['api_url']}"
     if report.get("ok"):
         return f"GitHub answered: the pipeline's token sees {where} (HTTP {report['status']}){left}"
-    if report.get("reachable"):
-        return f"GitHub refused: {report.get('error')} for {where}{left}"
-    return f"GitHub unreachable from the control plane: {report.get('error')} ({where})"
+    return f"the control plane cannot use GitHub for {where}: {report.get('error')}{left}"
 
 
 def cmd_github_check(args: argparse.Namespace, client: OperatorClient) -> int:
@@ -155,7 +154,8 @@ def cmd_github_check(args: argparse.Namespace, client: OperatorClient) -> int:
         print(f"checked at {_when(report.get('checked_at'))}")
     verdict = check_verdict(report)
     if report.get("ok"):
-        print(verdict)
+        if not args.json:
+            print(verdict)
         return 0
     print(f"promote: {verdict}", file=sys.stderr)
     return 1
