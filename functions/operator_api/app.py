@@ -1,5 +1,6 @@
 """Operator API: list waiting approvals and decide one, roll an environment back at once, freeze and unfreeze
-a pipeline, override its deployment windows for one promotion; each as the IAM caller API Gateway verified."""
+a pipeline, override its deployment windows for one promotion; each as the IAM caller API Gateway verified.
+Read the approval audit of a request or a promotion, and check GitHub as the control plane sees it."""
 
 from __future__ import annotations
 
@@ -9,19 +10,25 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.adapters.config_store import SsmPipelineConfigStore
+from promotion.approvals.audit_view import ExecutionLookup
 from promotion.approvals.runtime import approval_services, audit_log
+from promotion.github.runtime import github_checker
 from promotion.http.operator_routes import OperatorApiDeps, build_resolver
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import emergency_rollback_runner, operator_controls
 from promotion.settings import control_plane_settings
 
 _settings = control_plane_settings()
+_configs = SsmPipelineConfigStore(_settings.pipeline_config_prefix, max_age=_settings.cache_seconds)
+_controls = operator_controls()
 app = build_resolver(
     OperatorApiDeps(
         services=approval_services(),
-        configs=SsmPipelineConfigStore(_settings.pipeline_config_prefix, max_age=_settings.cache_seconds),
+        configs=_configs,
         emergency_rollback=emergency_rollback_runner(audit_log()),
-        controls=operator_controls(),
+        controls=_controls,
+        executions=ExecutionLookup(_controls.state_machine_arn, _controls.execution_status),
+        github_check=github_checker(_configs),
     )
 )
 

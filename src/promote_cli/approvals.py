@@ -1,4 +1,5 @@
-"""``promote approvals list``, ``promote approve ID``, ``promote reject ID --reason ...``.
+"""``promote approvals list``, ``promote approve ID``, ``promote reject ID --reason ...`` (``promote approvals
+audit`` is in ``promote_cli.operator_reads``).
 
 Operators decide server-side: these commands call the control plane's IAM-authorized operator routes
 (``GET /operator/approvals``, ``POST /operator/approvals/{id}``), signed with SigV4 from the caller's own AWS
@@ -179,8 +180,8 @@ def _decide(args: argparse.Namespace, client: OperatorClient, decision: str) -> 
     return 0
 
 
-def add_commands(commands: Any, *, local_state: LocalState, stack_name: StackName) -> None:
-    """Register the approval commands on ``promote``'s subparsers."""
+def add_commands(commands: Any, *, local_state: LocalState, stack_name: StackName) -> Any:
+    """Register the approval commands on ``promote``'s subparsers; returns ``approvals``' own subparsers."""
 
     def run(
         handler: Callable[[argparse.Namespace, OperatorClient], int],
@@ -218,3 +219,4 @@ def add_commands(commands: Any, *, local_state: LocalState, stack_name: StackNam
     reject.add_argument("--reason", required=True, help="why (kept in the audit and the failure cause)")
     add_api_url(reject)
     reject.set_defaults(func=run(lambda args, client: _decide(args, client, "reject")))
+    return listing

@@ -30,7 +30,7 @@ from botocore.exceptions import (
 )
 
 from promote_cli import approvals as approvals_cli
-from promote_cli import execution_commands, github_connect, pipeline_commands
+from promote_cli import execution_commands, github_connect, operator_reads, pipeline_commands
 from promote_cli import operator_controls as operator_controls_cli
 from promote_cli import publish as publishing
 from promote_cli import rollback as rollback_cli
@@ -684,11 +684,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=cmd_demo)
 
-    approvals_cli.add_commands(
+    approvals = approvals_cli.add_commands(
         commands,
         local_state=_local_state,
         stack_name=_stack_name,
     )
+    operator_reads.add_audit_command(approvals, local_state=_local_state, stack_name=_stack_name)
     # pipeline validate|put|show|list|schema
     pipeline_commands.add_commands(
         commands,
@@ -696,14 +697,15 @@ def build_parser() -> argparse.ArgumentParser:
         session_args=_session_args,
         stack_name=_stack_name,
     )
-    # github connect
-    github_connect.add_commands(
+    # github connect|check
+    github = github_connect.add_commands(
         commands,
         control=_control,
         local_state=_local_state,
         session_args=_session_args,
         stack_name=_stack_name,
     )
+    operator_reads.add_github_check_command(github, local_state=_local_state, stack_name=_stack_name)
     # executions, describe, watch, cancel, graph
     execution_commands.add_commands(
         commands, control=_control, local_state=_local_state, session_args=_session_args

@@ -266,9 +266,11 @@ def add_commands(
     local_state: LocalState,
     session_args: SessionArgs,
     stack_name: StackName,
-) -> None:
-    """Register ``github connect`` on ``promote``'s subparsers."""
-    github = commands.add_parser("github", help="connect a pipeline's GitHub repository")
+) -> Any:
+    """Register ``github connect`` on ``promote``'s subparsers; returns ``github``'s own subparsers."""
+    github = commands.add_parser(
+        "github", help="connect a pipeline's GitHub repository, check the control plane reaches it"
+    )
     github_commands = github.add_subparsers(dest="github_command", required=True, metavar="COMMAND")
     connect_parser = github_commands.add_parser(
         "connect",
@@ -293,3 +295,4 @@ def add_commands(
     connect_parser.set_defaults(
         func=lambda args: cmd_connect(args, control, local_state, session_args, stack_name)
     )
+    return github_commands

@@ -12,10 +12,13 @@ import copy
 import json
 import secrets
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from promote_cli.local.github_stub import GitHubStub
 from promotion.github.webhook import sign
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "github"
@@ -237,3 +240,16 @@ def comparison(
         "commits": commits,
         "files": listed,
     }
+
+
+@contextmanager
+def running_stub(*tokens: str) -> Iterator[GitHubStub]:
+    """The local GitHub stand-in, serving on 127.0.0.1 and accepting ``tokens``, until the block ends."""
+    stub = GitHubStub()
+    for token in tokens:
+        stub.accept_token(token)
+    stub.start()
+    try:
+        yield stub
+    finally:
+        stub.stop()

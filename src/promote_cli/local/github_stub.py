@@ -14,6 +14,10 @@ Only what "Decide approval path" (commit identity, the Dependabot proof) and the
   otherwise, when both commits are in the branch history the plane provides (the commits CI published
   builds for, in publishing order), ahead/behind/identical from their order, with each commit's author
   unknown (so nothing is proven by it); 404 for anything else
+- ``GET  /repos/{owner}/{repo}``                          the repository, with the token's ``permissions``
+  on it (pull, triage, push: what a pipeline token needs)
+- ``GET  /rate_limit``                                      the rate limit left (5,000 an hour, less one per
+  API request this stand-in answered); ``promote github check`` reads both
 - ``GET|POST /repos/{owner}/{repo}/deployments``          recorded here, listed newest first
 - ``GET|POST /repos/{owner}/{repo}/deployments/{id}/statuses``
 - ``GET|POST /repos/{owner}/{repo}/hooks``, ``GET|PATCH .../hooks/{id}``, ``POST .../hooks/{id}/pings``,
@@ -42,6 +46,7 @@ from promote_cli.local.serving import LocalServer
 
 MAX_REQUEST_BYTES = 1024 * 1024
 _REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
+_REPOSITORY = re.compile(_REPO + r"$")
 _PULLS = re.compile(_REPO + r"/commits/(?P<sha>[^/]+)/pulls$")
 _COMMIT = re.compile(_REPO + r"/commits/(?P<sha>[^/]+)$")
 _PULL_COMMITS = re.compile(_REPO + r"/pulls/(?P<number>[0-9]+)/commits$")
@@ -54,6 +59,7 @@ _HOOK_PINGS = re.compile(_REPO + r"/hooks/(?P<id>[0-9]+)/pings$")
 _HOOK_DELIVERIES = re.compile(_REPO + r"/hooks/(?P<id>[0-9]+)/deliveries(?:/(?P<delivery>[0-9]+))?$")
 # What GitHub shows instead of a hook's secret.
 MASKED_SECRET = "********"  # noqa: S105 - the mask, not a secret
+RATE_LIMIT = 5000
 _DEPLOYMENT_STATES = {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
 
 
@@ -258,7 +264,31 @@ class GitHubStub(LocalServer):
         status, answer = self._api(method, path, query, body)
         self._send(request, status, answer)
 
+    def rate_limit(self) -> dict[str, int]:
+        """GitHub's ``core`` rate limit as the stand-in counts it: every API request it answered uses one."""
+        used = min(RATE_LIMIT, sum(1 for _, path in self.requests if not path.startswith("/_local/")))
+        hour = int(datetime.now(UTC).timestamp()) // 3600 * 3600
+        return {"limit": RATE_LIMIT, "remaining": RATE_LIMIT - used, "reset": hour + 3600, "used": used}
+
     def _api(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        if path == "/rate_limit" and method == "GET":
+            core = self.rate_limit()
+            return 200, {"resources": {"core": core}, "rate": core}
+        if (found := _REPOSITORY.match(path)) and method == "GET":
+            owner, name = found["owner"], found["name"]
+            return 200, {
+                "name": name,
+                "full_name": f"{owner}/{name}",
+                "owner": {"login": owner, "type": "Organization"},
+                "private": True,
+                "permissions": {
+                    "admin": False,
+                    "maintain": False,
+                    "push": True,
+                    "triage": True,
+                    "pull": True,
+                },
+            }
         if (found := _PULLS.match(path)) and method == "GET":
             with self._lock:
                 return 200, self._pulls.get((_key(f"{found['owner']}/{found['name']}"), found["sha"]), [])

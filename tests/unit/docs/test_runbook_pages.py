@@ -47,6 +47,8 @@ READ_ONLY_COMMANDS = {
     ("watch",),
     ("graph",),
     ("approvals", "list"),
+    ("approvals", "audit"),
+    ("github", "check"),
     ("pipeline", "show"),
     ("pipeline", "list"),
     ("check-isolation",),

@@ -10,6 +10,8 @@ non-2xx answer, an answer of the wrong shape — is one exception, ``GitHubUnava
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -126,9 +128,18 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def _repo_path(repo: str) -> str:
+def repo_path(repo: str) -> str:
     owner, _, name = repo.partition("/")
     return f"/repos/{_segment(owner)}/{_segment(name)}"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """GitHub's answer to a GET, whatever its status: ``document`` None when the body is not JSON."""
+
+    status: int
+    headers: Mapping[str, str]
+    document: Any
 
 
 class GitHubClient:
@@ -173,6 +184,21 @@ class GitHubClient:
         except ValueError as error:
             raise GitHubUnavailable(f"{method} {path}: answer is not JSON") from error
 
+    def probe(self, path: str) -> Probe:
+        """``GET path`` answered as it came (a 401 or 404 included); ``GitHubUnavailable`` only when GitHub
+        did not answer at all."""
+        try:
+            response = self._session.get(
+                self._root + path, headers=self._headers, timeout=self._timeout, allow_redirects=False
+            )
+        except requests.RequestException as error:
+            raise GitHubUnavailable(f"GET {path}: {type(error).__name__}") from error
+        try:
+            document = response.json()
+        except ValueError:
+            document = None
+        return Probe(response.status_code, {k.lower(): v for k, v in response.headers.items()}, document)
+
     def _typed(self, model: type[Any], document: Any, what: str) -> Any:
         try:
             return model.model_validate(document)
@@ -188,11 +214,11 @@ class GitHubClient:
 
     # ---- reads ----------------------------------------------------------------------------------
     def pulls_for_commit(self, repo: str, sha: str) -> list[PullRequest]:
-        path = f"{_repo_path(repo)}/commits/{_segment(sha)}/pulls"
+        path = f"{repo_path(repo)}/commits/{_segment(sha)}/pulls"
         return self._typed_list(PullRequest, self._call("GET", path, params={"per_page": 100}), path)
 
     def commit(self, repo: str, sha: str) -> CompareCommit:
-        path = f"{_repo_path(repo)}/commits/{_segment(sha)}"
+        path = f"{repo_path(repo)}/commits/{_segment(sha)}"
         # The files are not read here: one page is enough for the author, committer and signature.
         commit: CompareCommit = self._typed(
             CompareCommit, self._call("GET", path, params={"per_page": 1}), path
@@ -200,12 +226,12 @@ class GitHubClient:
         return commit
 
     def pull_commits(self, repo: str, number: int) -> list[CompareCommit]:
-        path = f"{_repo_path(repo)}/pulls/{number}/commits"
+        path = f"{repo_path(repo)}/pulls/{number}/commits"
         params = {"per_page": PULL_COMMITS_LIMIT}
         return self._typed_list(CompareCommit, self._call("GET", path, params=params), path)
 
     def compare(self, repo: str, base: str, head: str) -> Comparison:
-        path = f"{_repo_path(repo)}/compare/{_segment(base)}...{_segment(head)}"
+        path = f"{repo_path(repo)}/compare/{_segment(base)}...{_segment(head)}"
         # One page of up to 250 commits; callers refuse a comparison that does not fit (total_commits).
         comparison: Comparison = self._typed(
             Comparison, self._call("GET", path, params={"per_page": 250}), path
@@ -213,12 +239,12 @@ class GitHubClient:
         return comparison
 
     def deployments(self, repo: str, *, sha: str, environment: str, task: str) -> list[Deployment]:
-        path = f"{_repo_path(repo)}/deployments"
+        path = f"{repo_path(repo)}/deployments"
         params = {"sha": sha, "environment": environment, "task": task, "per_page": 30}
         return self._typed_list(Deployment, self._call("GET", path, params=params), path)
 
     def deployment_statuses(self, repo: str, deployment_id: int) -> list[DeploymentStatus]:
-        path = f"{_repo_path(repo)}/deployments/{deployment_id}/statuses"
+        path = f"{repo_path(repo)}/deployments/{deployment_id}/statuses"
         return self._typed_list(DeploymentStatus, self._call("GET", path, params={"per_page": 1}), path)
 
     # ---- writes ---------------------------------------------------------------------------------
@@ -233,7 +259,7 @@ class GitHubClient:
         payload: dict[str, Any],
         production: bool,
     ) -> Deployment:
-        path = f"{_repo_path(repo)}/deployments"
+        path = f"{repo_path(repo)}/deployments"
         body = {
             "ref": sha,
             "task": task,
@@ -259,7 +285,7 @@ class GitHubClient:
         log_url: str | None,
         environment_url: str | None,
     ) -> DeploymentStatus:
-        path = f"{_repo_path(repo)}/deployments/{deployment_id}/statuses"
+        path = f"{repo_path(repo)}/deployments/{deployment_id}/statuses"
         # auto_inactive keeps its default (true): a new success makes the older ones inactive.
         body: dict[str, Any] = {"state": state, "description": description[:140]}
         if log_url:

@@ -11,17 +11,22 @@ from typing import Any
 
 import requests
 from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from promotion.adapters import aws
+from promotion.adapters.config_store import PipelineConfigStore
 from promotion.dal.deliveries import DynamoDeliveryStore
 from promotion.errors import InvalidPipelineConfig
+from promotion.github.check import GitHubCheck, TokenUnavailable, check_github
 from promotion.github.client import GitHubClient
 from promotion.github.dependabot import GitHubDependabotProver, LambdaProdCommit
 from promotion.github.deployment_status import GitHubDeploymentReporter, RunningExecutionLocator
 from promotion.github.identity import GitHubCommitIdentity
 from promotion.github.webhook import WebhookDeps, WebhookKeys
+from promotion.http.read_routes import RunGitHubCheck
 from promotion.models.config import PipelineConfig, api_token_prefix, secret_name, webhook_secret_prefix
 from promotion.observability import metrics, trace_requests
+from promotion.pipeline.operator_controls import known_pipeline
 from promotion.runtime import attestation_key, pipeline_configs
 from promotion.settings import control_plane_settings
 
@@ -97,3 +102,24 @@ def webhook_deps() -> WebhookDeps:
         webhook_secret_prefix=webhook_secret_prefix(settings.stack_name),
         attestation_key=attestation_key,
     )
+
+
+def pipeline_token(config: PipelineConfig) -> str | None:
+    """``github_token``, its failures (a secret missing, or named outside the stack's prefix) as
+    ``TokenUnavailable``: what ``promote github check`` reports instead of failing."""
+    try:
+        return github_token(config)
+    except InvalidPipelineConfig as error:
+        raise TokenUnavailable(str(error)) from None
+    except GetParameterError as error:
+        raise TokenUnavailable(f"{config.github.token_secret_id}: {error}") from None
+
+
+def github_checker(configs: PipelineConfigStore) -> RunGitHubCheck:
+    """``GET /operator/pipelines/{pipeline}/github``: the pipeline's GitHub, as seen from here."""
+
+    def run(pipeline: str, now: int) -> GitHubCheck:
+        config = known_pipeline(configs, pipeline)
+        return check_github(config, token_of=pipeline_token, session=_session(), now=now)
+
+    return run

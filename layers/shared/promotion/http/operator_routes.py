@@ -1,5 +1,5 @@
-"""The operator routes behind ``promote approvals list|approve|reject``, ``promote rollback``, ``promote
-freeze|unfreeze`` and ``promote window override``, authorized by IAM (SigV4).
+"""The operator routes behind ``promote approvals list|approve|reject|audit``, ``promote rollback``, ``promote
+freeze|unfreeze``, ``promote window override`` and ``promote github check``, authorized by IAM (SigV4).
 
 API Gateway verifies the caller's signature and their ``execute-api:Invoke`` permission before the function
 runs, and puts who they are in ``requestContext.authorizer.iam``. That verified ARN is the only identity
@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from promotion.adapters.config_store import PipelineConfigStore
+from promotion.approvals.audit_view import ExecutionLookup
 from promotion.approvals.collaborators import ApprovalServices, DecisionNotDelivered
 from promotion.approvals.decisions import decide_by_operator
 from promotion.approvals.rules import operator_approver
@@ -30,6 +31,7 @@ from promotion.errors import (
 from promotion.http.bodies import BodyInvalid, json_body
 from promotion.http.control_routes import CONTROL_ERROR_STATUS, add_control_routes
 from promotion.http.errors import DECISION_ERROR_STATUS, ErrorStatus, status_of
+from promotion.http.read_routes import RunGitHubCheck, add_read_routes
 from promotion.http.requester import requester_of
 from promotion.http.rollback_routes import ROLLBACK_ERROR_STATUS, RunRollback, add_rollback_route
 from promotion.models.approval import ApprovalRecord
@@ -79,6 +81,10 @@ class OperatorApiDeps:
     emergency_rollback: RunRollback | None = None
     # POST /operator/pipelines/{pipeline}/freeze|unfreeze|window-override; None: those routes are not served.
     controls: OperatorControls | None = None
+    # GET /operator/executions/{name}/audit (the promotion state machine's executions); None: not served.
+    executions: ExecutionLookup | None = None
+    # GET /operator/pipelines/{pipeline}/github; None: not served.
+    github_check: RunGitHubCheck | None = None
 
 
 def caller_arn(raw_event: dict[str, Any]) -> str:
@@ -159,6 +165,16 @@ def build_resolver(deps: OperatorApiDeps) -> APIGatewayHttpResolver:
                 "caller": caller,
             },
         )
+
+    add_read_routes(
+        app,
+        services,
+        executions=deps.executions,
+        github_check=deps.github_check,
+        caller=lambda: caller_arn(app.current_event.raw_event),
+        clock=deps.clock,
+        answer=_json,
+    )
 
     if deps.emergency_rollback is not None:
         add_rollback_route(
