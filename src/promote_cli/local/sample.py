@@ -16,7 +16,15 @@ from typing import Any
 from promote_cli import publish
 
 SAMPLE_DIR: Path = Path(__file__).resolve().parents[3] / "examples" / "sentiment-service"
-VARIANTS = ("good", "fails-preprod", "fails-in-prod", "slow-in-prod", "fails-own-tests", "fails-pre-traffic")
+VARIANTS = (
+    "good",
+    "fails-preprod",
+    "fails-in-prod",
+    "slow-in-prod",
+    "fails-own-tests",
+    "fails-own-tests-in-prod",
+    "fails-pre-traffic",
+)
 BOOTSTRAP_SHA = "bootstrap"
 # The local plane's operator (an IAM user with the template's operator policy); pipeline.local.json maps
 # its ARN, arn:aws:iam::123456789012:user/local-operator, to the sample's approver in approval.operators.
