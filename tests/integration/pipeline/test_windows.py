@@ -261,6 +261,11 @@ def test_a_freeze_of_preprod_fails_before_anything_is_deployed(plane: LocalContr
     assert (described["status"], described.get("error")) == ("FAILED", "DeploymentWindowClosed")
     assert "preprod's deployment window is closed (freeze: preprod rebuild)" in described["cause"]
     states = promotion.states()
-    assert states[:3] == ["Load pipeline config", "Fetch artifact", "Check preprod deployment window"]
+    assert states[:4] == [
+        "Load pipeline config",
+        "Fetch artifact",
+        "Deployment windows for preprod?",
+        "Check preprod deployment window",
+    ]
     assert "Check and lock preprod" not in states
     assert promotion.after() == promotion.before
