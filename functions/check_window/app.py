@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.adapters import aws
@@ -13,22 +19,50 @@ from promotion.dal.window_overrides import DynamoWindowOverrideStore
 from promotion.models.config import PipelineConfig
 from promotion.models.steps import CheckWindowRequest
 from promotion.observability import logger, metrics, tracer
-from promotion.runtime import event_publisher, mailer, parse_request
+from promotion.pipeline.windows import waiting_slack_blocks
+from promotion.runtime import event_publisher, mailer, parse_request, slack_bot_poster
 from promotion.settings import control_plane_settings
 from promotion.steps import check_window as check_window_step
 
+# Once per promotion and environment: a check retried with the same request after its notice went out (its
+# first closed check is the only one that announces) must not tell the team twice.
+_persistence = DynamoDBPersistenceLayer(table_name=control_plane_settings().idempotency_table)
+_once = IdempotencyConfig(event_key_jmespath="[execution_arn, environment]", expires_after_seconds=7 * 86_400)
 
-def _announce(config: PipelineConfig, subject: str, text: str, event: dict[str, Any]) -> None:
-    """The promotion starts waiting for prod's window: the topic's subscribers and the team hear when."""
+
+@idempotent_function(data_keyword_argument="event", persistence_store=_persistence, config=_once)  # type: ignore[untyped-decorator]
+def _send_waiting_notice(
+    *, config: PipelineConfig, subject: str, text: str, event: dict[str, Any]
+) -> dict[str, Any]:
+    """The topic's subscribers, the team's emails and the Slack channel of the pipeline's approvals."""
     event_publisher().publish(subject=subject, event=event)
     if config.notifications.emails:
         mailer().send(to=list(config.notifications.emails), subject=subject, text=text)
+    slack = config.approval.slack
+    if slack is not None and "slack" in config.approval.channels:
+        try:
+            slack_bot_poster().post(
+                slack.channel, text=f"{subject}\n\n{text}", blocks=waiting_slack_blocks(subject, text)
+            )
+        except Exception:
+            # Slack is an extra channel: its outage must not fail the promotion the email already told of.
+            metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
+            logger.exception(
+                "waiting notice not posted to Slack", extra={"execution": event["execution_arn"]}
+            )
+    return {"announced": event["execution_arn"], "environment": event["environment"]}
+
+
+def _announce(config: PipelineConfig, subject: str, text: str, event: dict[str, Any]) -> None:
+    """The promotion starts waiting for its window: everyone who hears of the pipeline's promotions, once."""
+    _send_waiting_notice(config=config, subject=subject, text=text, event=event)
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    _once.register_lambda_context(context)
     settings = control_plane_settings()
     # Read afresh at every check: a freeze declared or a window changed while a promotion waits applies
     # at its next check.

@@ -125,23 +125,54 @@ def _bake_progress(result: str | None) -> BakeProgress | None:
     return progress if progress.duration_seconds > 0 else None
 
 
-def window_note(result: str | None) -> str | None:
-    """What a "Check deployment window" result says worth a line: a closed window (why, when it opens,
-    when it checks again) or an override; None for any other result, or a window simply open."""
+# The states whose result is a deployment window's answer, and the environment each answers for.
+WINDOW_CHECKS = {"Check deployment window": "prod", "Check preprod deployment window": "preprod"}
+
+
+def window_answer(result: str | None) -> dict[str, Any] | None:
+    """A "Check deployment window" result (``open``, ``reason``, ``opens_at``, ``wait_until``, ...), or
+    None when ``result`` is not one."""
     if result is None or '"wait_until"' not in result:
         return None
     try:
         answer = json.loads(result)
     except ValueError:
         return None
-    if not isinstance(answer, dict) or "open" not in answer:
-        return None
+    return answer if isinstance(answer, dict) and "open" in answer else None
+
+
+def window_summary(answer: Mapping[str, Any]) -> str:
+    """A window's answer in a few words: closed, why, when it opens and when it checks again; or open, why."""
     if not answer["open"]:
         return (
-            f"deployment window closed ({answer.get('reason')}): opens {answer.get('opens_at')}, "
+            f"closed ({answer.get('reason')}): opens {answer.get('opens_at')}, "
             f"next check {answer.get('wait_until')}"
         )
+    return f"open ({answer.get('reason')})"
+
+
+def window_note(result: str | None) -> str | None:
+    """What a "Check deployment window" result says worth a line: a closed window (why, when it opens,
+    when it checks again) or an override; None for any other result, or a window simply open."""
+    answer = window_answer(result)
+    if answer is None:
+        return None
+    if not answer["open"]:
+        return f"deployment window {window_summary(answer)}"
     return f"deployment window: {answer.get('reason')}" if answer.get("override") else None
+
+
+def latest_window(view: ExecutionView) -> dict[str, Any] | None:
+    """The newest window check's answer, with the environment it answers for and whether the execution is
+    waiting for that window now (``promote describe``); None when no window was checked."""
+    current = view.current
+    for visit in reversed(view.visits):
+        environment = WINDOW_CHECKS.get(visit.name)
+        answer = window_answer(visit.result) if environment else None
+        if answer is not None:
+            waiting = current is not None and current.kind == "Wait" and not answer["open"]
+            return {"environment": environment, "waiting": waiting, **answer}
+    return None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ from promote_cli.execution_history import (
     cause_message,
     describe_view,
     format_seconds,
+    latest_window,
     read_history,
+    window_summary,
 )
 from promotion.naming import parse_execution_name
 
@@ -213,6 +215,8 @@ def describe(
         "states": describe_view(view, stopped or now),
         "error": error,
         "cause": cause_message(cause) if cause else None,
+        # The newest deployment window answer: why it is closed, when it opens (and whether it waits now).
+        "window": latest_window(view),
     }
 
 
@@ -265,6 +269,14 @@ def render_description(report: Mapping[str, Any]) -> list[Any]:
         facts.add_row("duration", format_seconds(report["seconds"]))
     if report["current_state"]:
         facts.add_row("current state", report["current_state"])
+    window = report.get("window")
+    if window:
+        summary = window_summary(window)
+        if window["waiting"]:
+            summary = f"waiting: {summary}"
+        facts.add_row(
+            f"{window['environment']} window", Text(summary, style="yellow" if not window["open"] else "")
+        )
     if report["error"]:
         facts.add_row("error", Text(report["error"], style="red"))
         facts.add_row("cause", Text(report["cause"] or ""))

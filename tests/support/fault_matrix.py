@@ -502,17 +502,19 @@ APPROVAL_TIMEOUT_PIPELINE = "fault-matrix-approval-timeout"
 
 
 def matrix_pipeline_document(name: str, **changes: Any) -> str:
-    """The sample pipeline under ``name``: a canary rollout (so "Check alarms during rollout" runs), one
-    integration and one canary check (the ones the failing builds fail: the faults, not the checks, are
-    under test, and every check is an invocation of a service function), and ``changes`` merged into its
-    sections."""
+    """The sample pipeline under ``name``: a canary rollout (so "Check alarms during rollout" runs),
+    deployment windows on both environments that are always open (so both window checks run: a pipeline
+    without windows skips them), one integration and one canary check (the ones the failing builds fail:
+    the faults, not the checks, are under test, and every check is an invocation of a service function),
+    and ``changes`` merged into its sections."""
     document = json.loads(SAMPLE_PIPELINE_FILE.read_text())
     document["name"] = name
     document["rollout"] = {"strategy": "canary", "canary_percent": 10, "interval_seconds": 1}
+    document["windows"] = {"environments": ["preprod", "prod"]}
     document["checks"] = [c for c in document["checks"] if c["name"] == "score-positive"]
     document["canary_checks"] = [c for c in document["canary_checks"] if c["name"] == "score-positive"]
     for section, values in changes.items():
-        document[section] = {**document.get(section, {}), **values}
+        document[section] = {**(document.get(section) or {}), **values}
     return json.dumps(document)
 
 

@@ -14,6 +14,24 @@ class BadRequest(ValueError):
     """The request cannot be served as sent: answered with 400 and the message."""
 
 
+def request_event(
+    method: str, path: str, body: str | None = None, *, base64_body: bool = False
+) -> dict[str, Any]:
+    """The event API Gateway's HTTP API sends a function for ``method path`` (what a test invokes it with)."""
+    if body is not None and base64_body:
+        body = base64.b64encode(body.encode()).decode()
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": dict(JSON_HEADERS),
+        "requestContext": {"http": {"method": method, "path": path}, "stage": "$default"},
+        "body": body,
+        "isBase64Encoded": base64_body,
+    }
+
+
 def is_http_event(event: Any) -> bool:
     return (
         isinstance(event, dict)

@@ -2,13 +2,15 @@
 
 The control plane invokes this function's new version with the ``release-promotion/test/v1`` contract
 (docs/release-policy.md in the control plane): ``environment``, ``base_url``, ``pipeline``, ``sha``,
-``versions`` and ``execution``, plus ``"hook": "pre_traffic"`` when it runs as the pre-traffic hook. It
-answers ``{"passed": bool, "cases": [{"name", "passed", "detail", "seconds"}, ...]}``.
+``versions``, ``functions`` and ``execution``, plus ``"hook": "pre_traffic"`` when it runs as the pre-traffic
+hook. It answers ``{"passed": bool, "cases": [{"name", "passed", "detail", "seconds"}, ...]}``.
 
-* As the test Lambda, it calls the environment's HTTP API at ``base_url``: health, a blank text refused,
-  the same text scored twice alike, concurrent requests, and each answer's latency under a bound. In
-  preprod the aliases moved at deploy, so ``base_url`` serves the build under test; in prod the alias still
-  serves the previous build until traffic shifts (the control plane's canary checks call the new versions).
+* As the test Lambda, it calls the api function at the version under test (``functions["api"]`` at
+  ``versions["api"]``) directly, with API Gateway's HTTP API events: health (serving the commit under
+  test), a blank text refused, the same text scored twice alike, concurrent requests, and each answer's
+  latency under a bound. Not through ``base_url``: in prod its alias still serves the previous build until
+  traffic shifts, and the tests would judge the build already live. Its role may invoke the service's
+  functions (template.yaml).
 * As the pre-traffic hook, it checks this build itself, in this environment, before any traffic reaches it:
   it is the commit under test, it runs in the stage it was invoked for, the stage has the schema migrations
   the build needs, and its scorer answers.
@@ -19,12 +21,11 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpapi
 import scoring
 import variants
 
@@ -33,6 +34,7 @@ LATENCY_BOUND_SECONDS = 3.0
 CONCURRENT_REQUESTS = 3
 REQUEST_TIMEOUT_SECONDS = 5.0
 SAMPLE_TEXT = "I love this service, it is fast and works great"
+API_KEY = "api"  # the key of the api function in the request's functions and versions
 
 Case = dict[str, Any]
 
@@ -42,25 +44,43 @@ class Answer:
         self.status, self.document, self.seconds = status, document, seconds
 
 
-def call(base_url: str, method: str, path: str, body: Any = None) -> Answer:
-    if not base_url.startswith(("https://", "http://")):
-        raise ValueError(f"base_url {base_url!r} is not an http(s) URL")
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(  # noqa: S310 (http(s) only, checked above)
-        base_url.rstrip("/") + path, data=data, method=method, headers={"content-type": "application/json"}
-    )
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:  # noqa: S310
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, raw = error.code, error.read()
-    seconds = time.monotonic() - started
-    try:
-        document = json.loads(raw)
-    except ValueError:
-        document = raw.decode("utf-8", "replace")
-    return Answer(status, document, seconds)
+class ApiUnderTest:
+    """The api function at the version under test, invoked directly, as API Gateway would invoke it.
+
+    Not through ``base_url``: in prod the alias behind it serves the previous build until traffic shifts,
+    and the tests must judge the build being promoted.
+    """
+
+    def __init__(self, lambda_client: Any, function_name: str, version: str) -> None:
+        self._lambda, self.function_name, self.version = lambda_client, function_name, version
+
+    def call(self, method: str, path: str, body: Any = None) -> Answer:
+        started = time.monotonic()
+        response = self._lambda.invoke(
+            FunctionName=self.function_name,
+            Qualifier=self.version,
+            Payload=json.dumps(
+                httpapi.request_event(method, path, json.dumps(body) if body is not None else None)
+            ).encode(),
+        )
+        raw = response["Payload"].read()
+        seconds = time.monotonic() - started
+        answer = json.loads(raw or b"null")
+        if response.get("FunctionError") or not isinstance(answer, dict):
+            # What API Gateway answers when the integration fails.
+            return Answer(502, answer, seconds)
+        try:
+            document = json.loads(answer.get("body") or "null")
+        except ValueError:
+            document = answer.get("body")
+        return Answer(int(answer.get("statusCode", 502)), document, seconds)
+
+
+def api_under_test(event: dict[str, Any], lambda_client: Any) -> ApiUnderTest:
+    functions, versions = event.get("functions") or {}, event.get("versions") or {}
+    if API_KEY not in functions or API_KEY not in versions:
+        raise ValueError(f"the request names no {API_KEY!r} function and version under test")
+    return ApiUnderTest(lambda_client, str(functions[API_KEY]), str(versions[API_KEY]))
 
 
 def case(name: str, check: Callable[[], str | None]) -> Case:
@@ -78,23 +98,21 @@ def case(name: str, check: Callable[[], str | None]) -> Case:
     }
 
 
-def api_cases(event: dict[str, Any]) -> list[Case]:
-    base_url = str(event["base_url"])
+def api_cases(event: dict[str, Any], api: ApiUnderTest) -> list[Case]:
     timings: list[float] = []
 
     def score(text: str) -> Answer:
-        answer = call(base_url, "POST", "/score", {"text": text})
+        answer = api.call("POST", "/score", {"text": text})
         timings.append(answer.seconds)
         return answer
 
     def health() -> str | None:
-        answer = call(base_url, "GET", "/health")
+        answer = api.call("GET", "/health")
         if answer.status != 200 or not isinstance(answer.document, dict):
             return f"status {answer.status}: {answer.document!r}"
         if answer.document.get("status") != "ok":
             return f"status is {answer.document.get('status')!r}"
-        # Only preprod's aliases serve the build under test at this point (prod's move at "Shift traffic").
-        if event["environment"] == "preprod" and answer.document.get("version") != event["sha"]:
+        if answer.document.get("version") != event["sha"]:
             return f"serves version {answer.document.get('version')!r}, not {event['sha']!r}"
         return None
 
@@ -165,5 +183,10 @@ def pre_traffic_cases(event: dict[str, Any]) -> list[Case]:
 def handler(event: Any, context: Any) -> dict[str, Any]:
     if not isinstance(event, dict) or event.get("contract") != CONTRACT:
         raise ValueError(f"expected a {CONTRACT} test request")
-    cases = pre_traffic_cases(event) if event.get("hook") == "pre_traffic" else api_cases(event)
+    if event.get("hook") == "pre_traffic":
+        cases = pre_traffic_cases(event)
+    else:
+        import boto3  # only the test run calls AWS; the hook does not pay for the import
+
+        cases = api_cases(event, api_under_test(event, boto3.client("lambda")))
     return {"passed": all(c["passed"] for c in cases), "cases": cases}

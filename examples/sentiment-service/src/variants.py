@@ -19,6 +19,9 @@ Variants exist so the control plane's demo and tests can promote builds that fai
 * ``fails-own-tests``: ``/score`` answers a blank text with a neutral score instead of refusing it; the
   pipeline's HTTP checks never send one and pass, the service's own test Lambda (``selftest``) fails in
   preprod.
+* ``fails-own-tests-in-prod``: exactly ``good`` unless ``STAGE`` is ``prod``, where ``/score`` takes a blank
+  text as ``fails-own-tests`` does: the HTTP checks, the hook and every test in preprod pass; in prod the
+  test Lambda, which calls the new version before traffic shifts, fails it.
 * ``fails-pre-traffic``: exactly ``good``, except that in ``prod`` the build's pre-traffic hook finds a
   (simulated) schema migration missing, so prod is rolled back before any traffic moves.
 """
@@ -62,7 +65,9 @@ def check_dependencies() -> None:
 
 
 def refuses_blank_text() -> bool:
-    """Whether ``/score`` refuses a blank text (every variant but ``fails-own-tests``)."""
+    """Whether `/score` refuses a blank text (not `fails-own-tests`; `fails-own-tests-in-prod` in prod)."""
+    if VARIANT == "fails-own-tests-in-prod":
+        return os.environ.get("STAGE") != "prod"
     return VARIANT != "fails-own-tests"
 
 

@@ -13,9 +13,10 @@ policies, the KMS key policy or S3 bucket policy where the resource has one, and
 for ``sts:AssumeRole``. A refusal gets the error AWS sends for that protocol. Requests signed with a key
 IAM does not know (the administrator's) go on unchecked.
 
-Lambda invocations never reach the server (the runtime answers them in process), so the runtime asks
-``authorize_invoke`` first: the calling handler's role, or the state machine's role for the ASL
-interpreter's calls.
+Lambda invocations made in this process never reach the server (the runtime answers them in process), so
+the runtime asks ``authorize_invoke`` first: the calling handler's role, or the state machine's role for the
+ASL interpreter's calls. A service function's own Invoke (from its environment's process, signed as its
+role) reaches the server and is checked here like any other request.
 """
 
 from __future__ import annotations

@@ -132,6 +132,8 @@ class LocalControlPlane:
         self.iam: IamEnforcement | None = None
         self._clients: dict[tuple[int, str, str, str], Any] = {}
         self._clients_lock = threading.Lock()
+        # A service function's role ARN -> the environment its code calls AWS with (its role's credentials).
+        self._service_roles: dict[str, dict[str, str]] = {}
         # Environment -> the deployer role in that environment's account.
         self.deployer_roles: dict[str, str] = {}
         for account in accounts.ENVIRONMENT_ACCOUNTS.values():
@@ -176,6 +178,7 @@ class LocalControlPlane:
             timeout=10,
         ).raise_for_status()
         self.runtime.install_hook()
+        self.runtime.give_service_functions(self._service_function_environment)
 
         template = translate(options.template, region=options.region)
         self.github.start()
@@ -399,6 +402,29 @@ class LocalControlPlane:
                     )
                 )
             return self._clients[key]
+
+    def _service_function_environment(self, role_arn: str) -> dict[str, str]:
+        """What Lambda gives a service function to call AWS with: its execution role's credentials (here
+        also the plane's endpoint). Assumed once per role by the administrator, whoever is acting."""
+        with self._clients_lock:
+            if role_arn not in self._service_roles:
+                sts = boto3.client(
+                    "sts",
+                    region_name=self.options.region,
+                    endpoint_url=self.aws_endpoint_url,
+                    aws_access_key_id=LOCAL_ENV_DEFAULTS["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=LOCAL_ENV_DEFAULTS["AWS_SECRET_ACCESS_KEY"],
+                )
+                issued = sts.assume_role(
+                    RoleArn=role_arn, RoleSessionName=role_arn.rsplit("/", 1)[-1][:64], DurationSeconds=43200
+                )["Credentials"]
+                self._service_roles[role_arn] = {
+                    "AWS_ACCESS_KEY_ID": str(issued["AccessKeyId"]),
+                    "AWS_SECRET_ACCESS_KEY": str(issued["SecretAccessKey"]),
+                    "AWS_SESSION_TOKEN": str(issued["SessionToken"]),
+                    "AWS_ENDPOINT_URL": self.aws_endpoint_url,
+                }
+            return dict(self._service_roles[role_arn])
 
     def _client_in(self, account: str, service: str) -> Any:
         return self.client(service, account)
@@ -672,7 +698,7 @@ class LocalControlPlane:
             self.client("iam", account).create_role(
                 RoleName=physical, AssumeRolePolicyDocument=json.dumps(properties["AssumeRolePolicyDocument"])
             )
-            apply_role_policies(self.client("iam"), physical, properties)
+            apply_role_policies(self.client("iam", account), physical, properties)
         elif kind == "AWS::IAM::ManagedPolicy":
             self.client("iam").create_policy(
                 PolicyName=physical.rsplit("/", 1)[1],

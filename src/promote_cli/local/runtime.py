@@ -10,6 +10,12 @@ Docker-based runtime:
   invocations of that version, as Lambda keeps execution environments (see ``warm_workers``). An
   invocation through an alias records Lambda's per-version metrics in CloudWatch (AWS/Lambda Invocations,
   Errors, Duration by ExecutedVersion; ``record_invocation_metrics``), which the canary analysis reads.
+  As on Lambda, a service function's environment holds its execution role's credentials (and the plane's
+  endpoint, ``give_service_functions``), so its own AWS calls are made as that role.
+
+Calls from outside this process (a service function calling Lambda's Invoke, as the sample's test Lambda
+does) reach moto's server instead; ``install_hook`` routes those to the same dispatch (the server's IAM
+middleware has already checked the caller's ``lambda:InvokeFunction``).
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ from promote_cli.local.warm_workers import (
 Handler = Callable[[Any, Any], Any]
 # What a control-plane handler runs as (its execution role's credentials), by function name.
 HandlerIdentity = Callable[[str], AbstractContextManager[object]]
+# A service function's AWS environment (credentials of its execution role, the endpoint) by role ARN.
+ServiceEnvironment = Callable[[str], dict[str, str]]
 # None when the principal signing an Invoke (by access key) may invoke the function (by ARN); else the error
 # code and message Lambda answers with.
 InvokeGuard = Callable[[str | None, str], tuple[str, str] | None]
@@ -189,6 +197,7 @@ class LocalLambdaRuntime:
         self._identity: HandlerIdentity = lambda _name: nullcontext()
         self._invoke_guard: InvokeGuard | None = None
         self._environments = WarmEnvironments()
+        self._service_environment: ServiceEnvironment = lambda _role: {}
         # Accounts besides the control plane's that hold service functions (searched for a caller whose
         # account is unknown, such as the HTTP front door).
         self._target_accounts: list[str] = []
@@ -197,6 +206,10 @@ class LocalLambdaRuntime:
         """Run each control-plane handler as its role, and check each Invoke's caller first."""
         self._identity = identity
         self._invoke_guard = guard
+
+    def give_service_functions(self, environment: ServiceEnvironment) -> None:
+        """What a service function's environment gets to call AWS as its role (variables by role ARN)."""
+        self._service_environment = environment
 
     def close(self) -> None:
         """End the service functions' warm environments."""
@@ -318,6 +331,7 @@ class LocalLambdaRuntime:
                         "AWS_LAMBDA_FUNCTION_VERSION": str(function.version),
                         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
                         "LOCAL_INVOKED_FUNCTION_ARN": function.function_arn,
+                        **self._service_environment(str(function.role)),
                         **{str(k): str(v) for k, v in (function.environment_vars or {}).items()},
                     }.items()
                 )
@@ -404,6 +418,26 @@ class LocalLambdaRuntime:
             boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None
         boto3.DEFAULT_SESSION.events.register("before-call.lambda.Invoke", self._before_invoke)
+        self._serve_server_invokes()
+
+    def _serve_server_invokes(self) -> None:
+        """Answer the Invokes that reach moto's server (from other processes) here too, not in Docker."""
+        from moto.awslambda.responses import LambdaResponse
+
+        runtime = self
+
+        def invoke(response: Any) -> tuple[int, dict[str, str], bytes]:
+            function = urllib.parse.unquote(response.path.rsplit("/", 2)[-2])
+            qualifier = (response.querystring.get("Qualifier") or [None])[0]
+            body = response.body
+            payload = body.encode() if isinstance(body, str) else bytes(body or b"")
+            result = runtime.invoke(function, payload, qualifier, account=str(response.backend.account_id))
+            headers = {"content-type": "application/json", "x-amz-executed-version": result.executed_version}
+            if result.function_error:
+                headers["x-amz-function-error"] = result.function_error
+            return 200, headers, result.payload
+
+        LambdaResponse.invoke = invoke  # type: ignore[method-assign,assignment]
 
     def _before_invoke(
         self, params: dict[str, Any], request_signer: Any = None, **_: Any

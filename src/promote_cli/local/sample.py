@@ -23,6 +23,7 @@ VARIANTS = (
     "slow-in-prod",
     "errors-in-prod",
     "fails-own-tests",
+    "fails-own-tests-in-prod",
     "fails-pre-traffic",
 )
 BOOTSTRAP_SHA = "bootstrap"

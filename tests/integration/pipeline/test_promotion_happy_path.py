@@ -16,8 +16,8 @@ from tests.support.promotion import (
 HAPPY_PATH = [
     "Load pipeline config",
     "Fetch artifact",
-    "Check preprod deployment window",
-    "Preprod deployment window open?",
+    # The sample pipeline has no deployment windows: nothing invokes the window check.
+    "Deployment windows for preprod?",
     "Check and lock preprod",
     "Deploy to preprod",
     "Run integration tests",
@@ -27,8 +27,7 @@ HAPPY_PATH = [
     "Approval needed?",
     "Wait for approval",
     "Verify approval",
-    "Check deployment window",
-    "Deployment window open?",
+    "Deployment windows for prod?",
     "Check and lock prod",
     "Deploy to prod",
     "Run canary checks",
@@ -42,6 +41,7 @@ HAPPY_PATH = [
 
 def test_approved_promotion_puts_the_pinned_build_in_both_environments(plane) -> None:
     # Given a good build and a started promotion waiting for approval
+    calls_before = len(plane.runtime.invocations)
     with captured_log_lines() as log_lines:
         promotion = publish_and_start(plane, variant="good")
         wait_for_state(plane, promotion.execution_arn, "Wait for approval")
@@ -60,6 +60,10 @@ def test_approved_promotion_puts_the_pinned_build_in_both_environments(plane) ->
     assert states[: len(HAPPY_PATH)] == HAPPY_PATH
     assert states[-4:] == ["Record success", "Notify success", "Promoted or deployed?", "Promoted"]
     assert "Approval bypassed" not in states
+    # no window check was invoked, in either environment (the pipeline has no deployment windows)
+    invoked = {name for name, _ in plane.runtime.invocations[calls_before:]}
+    assert invoked
+    assert not {name for name in invoked if "CheckWindow" in name}
     # the bake polled the alarms more than once (4 s bake, 2 s polls)
     assert states.count("Check prod alarms") == 3
 

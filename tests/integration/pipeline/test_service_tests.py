@@ -21,7 +21,7 @@ from tests.integration.pipeline.test_promotion_paths import (
     state_output,
     versions,
 )
-from tests.support.promotion import Promotion, publish_and_start, wait_for_state
+from tests.support.promotion import Promotion, derived_pipeline, publish_and_start, wait_for_state
 
 
 def ledger_entry(plane: LocalControlPlane, promotion: Promotion, environment: str) -> LedgerEntry:
@@ -110,3 +110,52 @@ def test_a_failing_pre_traffic_hook_rolls_prod_back_before_any_traffic_moves(
     assert "failed: CanaryFailed; prod rolled back" in notice["subject"]
     assert failed_case in notice["text"]
     assert failed_case in (ledger_entry(plane, promotion, "prod").detail or "")
+
+
+def test_the_services_own_test_lambda_judges_the_new_version_in_prod_before_traffic_moves(
+    plane: LocalControlPlane,
+) -> None:
+    # Given a canary rollout (prod's alias keeps serving the previous build until "Shift traffic", unlike
+    # all_at_once, which moves it at "Deploy to prod") and a build that takes a blank text only in prod
+    # (preprod's tests, the hook and every HTTP check pass), approved after preprod
+    healthy_prod_alarms(plane)
+    pipeline = derived_pipeline(
+        plane,
+        "own-tests-canary",
+        rollout={"strategy": "canary", "canary_percent": 10, "interval_seconds": 60},
+    )
+    promotion = publish_and_start(plane, variant="fails-own-tests-in-prod", pipeline=pipeline)
+    wait_for_state(plane, promotion.execution_arn, "Wait for approval")
+    calls_before_prod = len(plane.runtime.invocations)
+    approve(plane, promotion)
+
+    # When prod's canary step runs the service's own test Lambda
+    described = ended(plane, promotion, "FAILED", "CanaryFailed")
+
+    # Then it judged the new api version (not the alias, which still served the old build) and failed it,
+    # before any traffic moved
+    failed_case = "tests/blank-text-refused: a blank text got status 200, expected 400"
+    assert failed_case in described["cause"]
+    states = promotion.states()
+    assert in_order(states, ["Deploy to prod", "Run canary checks", "Roll back prod"])
+    assert "Shift traffic" not in states
+    deployed = {
+        f["key"]: f["version"]
+        for f in state_output(plane, promotion.execution_arn, "Deploy to prod")["prod"]["functions"]
+    }
+    prod_api_calls = {
+        qualifier
+        for name, qualifier in plane.runtime.invocations[calls_before_prod:]
+        if name == "svc-sentiment-prod-api"
+    }
+    assert prod_api_calls == {deployed["api"]}
+    # every case but that one passed on the new version, health included (it serves the commit under test)
+    assert "1/" in described["cause"]
+    assert "tests/health" not in described["cause"]
+
+    # And prod is back on what it ran before
+    after = promotion.after()
+    assert versions(after["prod"]) == versions(promotion.before["prod"])
+    (notice,) = notices(plane, promotion.sha)
+    assert "failed: CanaryFailed; prod rolled back" in notice["subject"]
+    assert failed_case in notice["text"]

@@ -3,17 +3,20 @@ read afresh, an operator's override, a freeze that fails prod but not an emergen
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 import requests
+from rich.console import Console
 
 from promote_cli.execution_history import read_history, timeline
+from promote_cli.executions import describe, render_description
 from promote_cli.local.plane import LocalControlPlane
 from tests.support.operator_cli import promote
 from tests.support.pipelines import SAMPLE_PIPELINE_FILE
@@ -27,6 +30,7 @@ from tests.support.promotion import (
     serving_now,
     wait_for_approval_links,
     wait_for_end,
+    wait_for_state,
 )
 
 PIPELINE = "windowed-service"
@@ -94,6 +98,8 @@ class Finished:
     described: dict[str, Any]
     windows: list[dict[str, Any]]
     prod: dict[str, str]
+    # `promote describe` of it while it waited for the window: the report, and its text
+    waiting: tuple[dict[str, Any], str] | None = None
 
 
 def finished(plane: LocalControlPlane, promotion: Promotion) -> Finished:
@@ -111,7 +117,7 @@ def waited(plane: LocalControlPlane) -> Finished:
     (link, *_) = wait_for_approval_links(plane, promotion)
     # While it waits for approval, a freeze is declared that ends a few seconds after the approval.
     now = datetime.now(UTC)
-    ends = now + timedelta(seconds=8)
+    ends = now + timedelta(seconds=12)
     put_windows(
         plane,
         freezes=[freeze(now - timedelta(minutes=1), ends, "database migration")],
@@ -120,7 +126,20 @@ def waited(plane: LocalControlPlane) -> Finished:
     )
     declare_ahead_of_prod(plane, promotion.config, promotion.sha)
     assert decide_via_link(link, "approve", "ship it").status_code == 200
-    return finished(plane, promotion)
+    wait_for_state(plane, promotion.execution_arn, "Wait for deployment window")
+    waiting = described(plane, promotion)
+    return replace(finished(plane, promotion), waiting=waiting)
+
+
+def described(plane: LocalControlPlane, promotion: Promotion) -> tuple[dict[str, Any], str]:
+    """What `promote describe` shows of the execution now: its report (`--json`) and its text."""
+    sfn = plane.client("stepfunctions")
+    report = describe(sfn, sfn.describe_execution(executionArn=promotion.execution_arn))
+    console = Console(file=io.StringIO(), width=400)
+    for part in render_description(report):
+        console.print(part)
+    assert isinstance(console.file, io.StringIO)
+    return report, console.file.getvalue()
 
 
 def test_a_promotion_reaching_prod_in_a_freeze_waits_for_its_end_then_deploys(
@@ -168,6 +187,17 @@ def test_a_promotion_reaching_prod_in_a_freeze_waits_for_its_end_then_deploys(
         f"deployment window closed (freeze: database migration): opens {first['opens_at']}, "
         f"next check {first['wait_until']}"
     ) in watched(plane, waited.promotion.execution_arn)
+    # And so does `promote describe` while it waits (and, after, the answer that let it through)
+    assert waited.waiting is not None
+    report, text = waited.waiting
+    assert report["current_state"] == "Wait for deployment window"
+    assert report["window"] == {"environment": "prod", "waiting": True, **first}
+    assert (
+        f"prod window    waiting: closed (freeze: database migration): opens {first['opens_at']}, "
+        f"next check {first['wait_until']}"
+    ) in text
+    after, _ = described(plane, waited.promotion)
+    assert after["window"] == {"environment": "prod", "waiting": False, **last}
 
 
 # ---- an operator's override lets one promotion through -----------------------------------------------------
@@ -261,6 +291,11 @@ def test_a_freeze_of_preprod_fails_before_anything_is_deployed(plane: LocalContr
     assert (described["status"], described.get("error")) == ("FAILED", "DeploymentWindowClosed")
     assert "preprod's deployment window is closed (freeze: preprod rebuild)" in described["cause"]
     states = promotion.states()
-    assert states[:3] == ["Load pipeline config", "Fetch artifact", "Check preprod deployment window"]
+    assert states[:4] == [
+        "Load pipeline config",
+        "Fetch artifact",
+        "Deployment windows for preprod?",
+        "Check preprod deployment window",
+    ]
     assert "Check and lock preprod" not in states
     assert promotion.after() == promotion.before

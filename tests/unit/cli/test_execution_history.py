@@ -144,6 +144,7 @@ def test_describe_reports_states_retries_and_the_failure_without_a_stack_trace()
     assert "Traceback" not in report["cause"]
     assert report["pipeline"] == "recorded-unpublished"
     assert report["attempt"] == 1
+    assert report["window"] is None  # no deployment window was checked
     assert report["input"]["pipeline"] == "recorded-unpublished"
     fetch = next(state for state in report["states"] if state["state"] == "Fetch artifact")
     assert fetch["retries"] == [

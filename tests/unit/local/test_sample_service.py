@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import importlib
+import importlib.util
 import io
 import json
 import sys
@@ -36,6 +36,19 @@ class Service:
     worker: ModuleType
     scoring: ModuleType
     variants: ModuleType
+
+
+def _import_sample_module(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"sample_{name}", sample.SAMPLE_DIR / "src" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The sample's own HTTP API event builder (its test Lambda invokes the api with it too).
+SAMPLE_HTTPAPI = _import_sample_module("httpapi")
 
 
 def _import_service(code_dir: Path, module_names: list[str], monkeypatch: pytest.MonkeyPatch) -> Service:
@@ -73,18 +86,7 @@ def load_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..
 def http_event(
     method: str, path: str, body: str | None = None, *, base64_body: bool = False
 ) -> dict[str, Any]:
-    if body is not None and base64_body:
-        body = base64.b64encode(body.encode()).decode()
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json"},
-        "requestContext": {"http": {"method": method, "path": path}, "stage": "$default"},
-        "body": body,
-        "isBase64Encoded": base64_body,
-    }
+    return SAMPLE_HTTPAPI.request_event(method, path, body, base64_body=base64_body)
 
 
 def call(handler: Callable[[dict[str, Any], Any], dict[str, Any]], event: dict[str, Any]) -> tuple[int, Any]:

@@ -40,6 +40,11 @@ REQUEST = ServiceTestRequest(
     pipeline="sentiment-service",
     sha=SHA,
     versions={"api": "7", "tests": "7", "worker": "7"},
+    functions={
+        "api": "svc-sentiment-preprod-api",
+        "tests": "svc-sentiment-preprod-tests",
+        "worker": "svc-sentiment-preprod-worker",
+    },
     execution=EXECUTION,
 )
 
@@ -84,6 +89,11 @@ def test_the_request_is_the_documented_contract_and_only_the_hook_says_hook() ->
         "pipeline": "sentiment-service",
         "sha": SHA,
         "versions": {"api": "7", "tests": "7", "worker": "7"},
+        "functions": {
+            "api": "svc-sentiment-preprod-api",
+            "tests": "svc-sentiment-preprod-tests",
+            "worker": "svc-sentiment-preprod-worker",
+        },
         "execution": EXECUTION,
     }
     hook = REQUEST.model_copy(update={"hook": "pre_traffic"})

@@ -10,6 +10,7 @@ from promotion.dal.window_overrides import WindowOverride
 from promotion.errors import DeploymentWindowClosed
 from promotion.models.config import PipelineConfig
 from promotion.models.steps import CheckWindowRequest
+from promotion.pipeline.windows import waiting_slack_blocks
 from promotion.steps.check_window import check_window
 from tests.support.pipelines import sample_config
 
@@ -135,3 +136,10 @@ def test_preprod_is_held_only_when_the_windows_name_it() -> None:
         update={"promotion": later.promotion.model_copy(update={"preprod_window": first})}
     )
     assert check_window(Configs(both), Overrides(), carried)["waiting_since"] == first["waiting_since"]
+
+
+def test_the_waiting_notice_on_slack_is_its_subject_then_its_text_escaped() -> None:
+    blocks = waiting_slack_blocks("p abc waits for prod's deployment window", "Why:        freeze: a <b> & c")
+    assert [block["text"]["type"] for block in blocks] == ["mrkdwn", "mrkdwn"]
+    assert blocks[0]["text"]["text"] == "*p abc waits for prod's deployment window*"
+    assert blocks[1]["text"]["text"] == "```Why:        freeze: a &lt;b&gt; &amp; c```"

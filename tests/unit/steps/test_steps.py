@@ -90,6 +90,32 @@ def test_load_pipeline_hands_the_state_machine_its_timing_settings() -> None:
     assert settings["repo"] == "example-org/sentiment-service"
     assert settings["approval_timeout_seconds"] == 600
     assert (settings["bake_seconds"], settings["poll_seconds"]) == (4, 2)
+    # no deployment windows: the ASL's "Deployment windows for ...?" Choices skip both window checks
+    assert settings["windows"] == {"preprod": False, "prod": False}
+
+
+@pytest.mark.parametrize(
+    ("windows", "held"),
+    [
+        ({}, {"preprod": False, "prod": True}),
+        ({"environments": ["preprod", "prod"]}, {"preprod": True, "prod": True}),
+        ({"environments": ["preprod"]}, {"preprod": True, "prod": False}),
+    ],
+)
+def test_load_pipeline_says_which_environments_the_windows_hold(
+    windows: dict[str, Any], held: dict[str, bool]
+) -> None:
+    request = LoadPipelineRequest.model_validate(
+        {
+            "input": {
+                "pipeline": "sentiment-service",
+                "sha": SHA,
+                "trigger": {"source": "cli", "requested_by": "dev"},
+            }
+        }
+    )
+    settings = load_pipeline_step.load_pipeline(ConfigStore(sample_config(windows=windows)), request)
+    assert settings.to_payload()["windows"] == held
 
 
 def test_load_pipeline_for_an_unknown_pipeline() -> None:

@@ -87,7 +87,7 @@ class SlackSdkPoster:
 
 
 # ---- messages ---------------------------------------------------------------------------------------
-def _mrkdwn(text: str) -> str:
+def mrkdwn(text: str) -> str:
     # Slack's own escaping: these three characters are control characters in mrkdwn.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -98,11 +98,11 @@ def _facts(record: ApprovalRecord, expires: str) -> list[dict[str, Any]]:
     # "verified" only when GitHub's API named the author's account ("Decide approval path").
     verified = "verified" if commit.author_confirmed else "NOT verified"
     fields = [
-        f"*Repository*\n{_mrkdwn(record.repo)}",
+        f"*Repository*\n{mrkdwn(record.repo)}",
         f"*Commit*\n<{record.compare_url}|{record.sha[:12]}>"
         if record.compare_url
         else f"*Commit*\n{record.sha}",
-        f"*Author*\n{_mrkdwn(author)} ({verified})",
+        f"*Author*\n{mrkdwn(author)} ({verified})",
         f"*Expires*\n{expires}",
     ]
     blocks: list[dict[str, Any]] = [
@@ -110,11 +110,11 @@ def _facts(record: ApprovalRecord, expires: str) -> list[dict[str, Any]]:
     ]
     if commit.message:
         blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": "> " + _mrkdwn(commit.message[:500])}}
+            {"type": "section", "text": {"type": "mrkdwn", "text": "> " + mrkdwn(commit.message[:500])}}
         )
-    context = [f"Preprod: {_mrkdwn(record.preprod_report)}"]
+    context = [f"Preprod: {mrkdwn(record.preprod_report)}"]
     if record.console_url:
-        context.append(f"<{record.console_url}|Execution {_mrkdwn(record.execution_name)}>")
+        context.append(f"<{record.console_url}|Execution {mrkdwn(record.execution_name)}>")
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line} for line in context]})
     return blocks
 
@@ -156,13 +156,13 @@ def closed_blocks(record: ApprovalRecord, *, outcome: str, expires: str) -> list
     """The message once nothing can be decided any more: same facts, no buttons, the outcome on top."""
     given = [f"{who}: {input_text(vote.inputs)}" for who, vote in record.votes.items() if vote.inputs]
     inputs = (
-        [{"type": "context", "elements": [{"type": "mrkdwn", "text": _mrkdwn("Input " + "; ".join(given))}]}]
+        [{"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn("Input " + "; ".join(given))}]}]
         if given
         else []
     )
     return [
         {"type": "header", "text": {"type": "plain_text", "text": approval_text(record)[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{_mrkdwn(outcome)}*"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{mrkdwn(outcome)}*"}},
         *inputs,
         *_facts(record, expires),
     ]

@@ -101,8 +101,16 @@ def parse_execution_input(raw: dict[str, Any]) -> ExecutionInput:
         raise InvalidExecutionInput(describe_validation_error(error)) from error
 
 
+class WindowsHeld(_Model):
+    """Which environments the pipeline's deployment windows hold: a Choice skips the window check (a
+    Lambda invocation and its Choice) of an environment they do not hold."""
+
+    preprod: bool = False
+    prod: bool = False
+
+
 class PipelineSettings(_Model):
-    """The few config values the state machine itself needs (Wait and timeout paths)."""
+    """The few config values the state machine itself needs (Wait and timeout paths, Choices)."""
 
     pipeline: str
     repo: str
@@ -111,6 +119,7 @@ class PipelineSettings(_Model):
     poll_seconds: int
     mode: str = "promote"
     target: str = "prod"
+    windows: WindowsHeld = WindowsHeld()
 
 
 class PinnedArtifact(_Model):

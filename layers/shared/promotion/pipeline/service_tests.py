@@ -2,11 +2,12 @@
 
 A pipeline may name, per environment, a function of the build as its test Lambda and one as its pre-traffic
 hook (``environments.<env>.service_tests``). Each is invoked at the version this promotion published (not
-through its alias: in prod the alias still serves the previous build until "Shift traffic"), as the
-environment's deployer role, with::
+through its alias: in prod with a gradual rollout the alias still serves the previous build until "Shift
+traffic"), as the environment's deployer role, with::
 
     {"contract": "release-promotion/test/v1", "environment": "preprod", "base_url": "https://...",
      "pipeline": "sentiment-service", "sha": "<commit>", "versions": {"api": "7", ...},
+     "functions": {"api": "svc-sentiment-preprod-api", ...},
      "execution": "<execution name>", "hook": "pre_traffic"}       # "hook" only for the hook
 
 and answers ``{"passed": bool, "cases": [{"name", "passed", "detail", "seconds"}, ...]}``. Its cases become
@@ -47,6 +48,10 @@ class ServiceTestRequest(BaseModel):
     pipeline: str
     sha: str
     versions: dict[str, str]
+    # The same keys' function names: ``functions[key]`` at ``versions[key]`` is the code under test, which a
+    # test invokes directly (in prod the alias, and so ``base_url``, serves the previous build until
+    # "Shift traffic").
+    functions: dict[str, str] = Field(default_factory=dict)
     execution: str
     hook: Literal["pre_traffic"] | None = None
 

@@ -269,3 +269,13 @@ def waiting_notice(
         f"{pipeline} --execution {execution_name} --reason ...",
     ]
     return subject, "\n".join(lines)
+
+
+def waiting_slack_blocks(subject: str, text: str) -> list[dict[str, Any]]:
+    """The waiting notice as a Slack message: its subject in bold, then its text as sent by email."""
+    from promotion.approvals.slack import mrkdwn
+
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{mrkdwn(subject)}*"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"```{mrkdwn(text)}```"}},
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from promotion.adapters.config_store import PipelineConfigStore
 from promotion.models.execution import (
     PipelineSettings,
+    WindowsHeld,
 )
 from promotion.models.steps import (
     LoadPipelineRequest,
@@ -13,6 +14,8 @@ from promotion.models.steps import (
 
 def load_pipeline(configs: PipelineConfigStore, request: LoadPipelineRequest) -> PipelineSettings:
     config = configs.get(request.input.pipeline)
+    # Whether there are windows is read once, here; what they say is read afresh at every window check.
+    held = config.windows.environments if config.windows is not None else []
     return PipelineSettings(
         pipeline=config.name,
         repo=config.repo,
@@ -21,4 +24,5 @@ def load_pipeline(configs: PipelineConfigStore, request: LoadPipelineRequest) ->
         poll_seconds=config.bake.poll_interval_seconds,
         mode=request.input.mode,
         target=request.input.target,
+        windows=WindowsHeld(preprod="preprod" in held, prod="prod" in held),
     )

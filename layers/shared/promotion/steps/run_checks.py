@@ -122,6 +122,7 @@ class _OwnTests:
             pipeline=self._request.pipeline,
             sha=self._request.sha,
             versions={f.key: f.version for f in self._deployment.functions},
+            functions={f.key: f.function_name for f in self._deployment.functions},
             execution=self._request.execution_name,
             hook="pre_traffic" if hook else None,
         )
