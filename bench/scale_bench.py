@@ -1,6 +1,7 @@
 """Benchmark: scale and cost of one control plane, measured on one local plane.
 
     .venv/bin/python bench/scale_bench.py [--pipelines 20] [--racing 5] [--deliveries 200] [--senders 16]
+                                          [--phase many|race|cost|alarm|webhook ...]
 
 One `promote local up` with a copy of the sample service per pipeline (`--sample-copy`), then, in order:
 
@@ -92,6 +93,9 @@ from tests.support.promotion import (  # noqa: E402
 ASL = ROOT / "statemachine" / "promotion.asl.json"
 SAMPLE_PIPELINE = "sentiment-service"
 RACE, ALARM, HOOKS = "race", "alarm", "hooks"
+# The bench's parts, in the order they run (the numbered list above), and the copy each one promotes.
+PHASES = ("many", "race", "cost", "alarm", "webhook")
+PHASE_COPIES = {"race": RACE, "alarm": ALARM, "webhook": HOOKS}
 # A watch as long as the alternatives are priced for: 5 minutes of alarms after the deploy.
 WATCH_SECONDS = 300
 # Error names a racing promotion may rightly end with (docs/approvals.md, docs/rollout.md).
@@ -660,23 +664,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--senders", type=_positive, default=16, help="deliveries in flight at once")
     parser.add_argument("--alarm-trials", type=_positive, default=2)
     parser.add_argument("--init-runs", type=_positive, default=1, help="cold imports per function (median)")
+    parser.add_argument(
+        "--phase",
+        action="append",
+        choices=PHASES,
+        help="run only this part (repeatable; default: all, in order). `--phase cost` alone is the cost "
+        "per promotion, on a plane with only the pipelines it needs",
+    )
     args = parser.parse_args(argv)
+    wanted = [phase for phase in PHASES if phase in (args.phase or PHASES)]
 
-    services = [f"scale{i:02d}" for i in range(1, args.pipelines + 1)]
-    options = [option for service in [*services, RACE, ALARM, HOOKS] for option in ("--sample-copy", service)]
+    services = [f"scale{i:02d}" for i in range(1, args.pipelines + 1)] if "many" in wanted else []
+    # The sample copies each phase promotes (the cost phase uses the sample service itself).
+    copies = [*services, *(name for phase, name in PHASE_COPIES.items() if phase in wanted)]
+    options = [option for service in copies for option in ("--sample-copy", service)]
     checks = Checks()
     began = time.monotonic()
     with local_plane(options) as plane:
         print(f"local plane up in {time.monotonic() - began:.0f} s with {len(options) // 2 + 1} pipelines")
-        phases: list[Callable[[], None]] = [
-            lambda: many_pipelines(plane, services, checks),
-            lambda: racing(plane, args.racing, checks),
-            lambda: cost_per_promotion(plane, args.init_runs, checks),
-            lambda: alarm_to_rollback(plane, args.alarm_trials, checks),
-            lambda: webhook_burst(plane, args.deliveries, args.senders, checks),
-        ]
-        for phase in phases:
-            phase()
+        phases: dict[str, Callable[[], None]] = {
+            "many": lambda: many_pipelines(plane, services, checks),
+            "race": lambda: racing(plane, args.racing, checks),
+            "cost": lambda: cost_per_promotion(plane, args.init_runs, checks),
+            "alarm": lambda: alarm_to_rollback(plane, args.alarm_trials, checks),
+            "webhook": lambda: webhook_burst(plane, args.deliveries, args.senders, checks),
+        }
+        for phase in wanted:
+            phases[phase]()
     print(
         f"\nscale bench took {time.monotonic() - began:.0f} s on {os.cpu_count()} CPUs "
         f"(load average {os.getloadavg()[1]:.1f} over the last 5 minutes)"
