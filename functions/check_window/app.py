@@ -3,6 +3,7 @@ override), and if not, until when the promotion waits."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -34,23 +35,34 @@ _once = IdempotencyConfig(event_key_jmespath="[execution_arn, environment]", exp
 def _send_waiting_notice(
     *, config: PipelineConfig, subject: str, text: str, event: dict[str, Any]
 ) -> dict[str, Any]:
-    """The topic's subscribers, the team's emails and the Slack channel of the pipeline's approvals."""
-    event_publisher().publish(subject=subject, event=event)
+    """The topic's subscribers, the team's emails and the Slack channel of the pipeline's approvals.
+
+    Each channel is best effort: the promotion waits whether or not the team heard of it (the console and
+    ``promote describe`` say why and until when), and a notice must never fail the window check."""
+    execution = event["execution_arn"]
+    _best_effort("topic", execution, lambda: event_publisher().publish(subject=subject, event=event))
     if config.notifications.emails:
-        mailer().send(to=list(config.notifications.emails), subject=subject, text=text)
+        emails = list(config.notifications.emails)
+        _best_effort("email", execution, lambda: mailer().send(to=emails, subject=subject, text=text))
     slack = config.approval.slack
     if slack is not None and "slack" in config.approval.channels:
-        try:
-            slack_bot_poster().post(
-                slack.channel, text=f"{subject}\n\n{text}", blocks=waiting_slack_blocks(subject, text)
-            )
-        except Exception:
-            # Slack is an extra channel: its outage must not fail the promotion the email already told of.
-            metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
-            logger.exception(
-                "waiting notice not posted to Slack", extra={"execution": event["execution_arn"]}
-            )
+        channel = slack.channel
+        _best_effort(
+            "Slack",
+            execution,
+            lambda: slack_bot_poster().post(
+                channel, text=f"{subject}\n\n{text}", blocks=waiting_slack_blocks(subject, text)
+            ),
+        )
     return {"announced": event["execution_arn"], "environment": event["environment"]}
+
+
+def _best_effort(channel: str, execution: str, send: Callable[[], object]) -> None:
+    try:
+        send()
+    except Exception:
+        metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
+        logger.exception("waiting notice not sent", extra={"execution": execution, "channel": channel})
 
 
 def _announce(config: PipelineConfig, subject: str, text: str, event: dict[str, Any]) -> None:

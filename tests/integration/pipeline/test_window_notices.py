@@ -10,6 +10,7 @@ from typing import Any
 
 from promote_cli.local.plane import LocalControlPlane
 from tests.support.fault_matrix import deployed_definition, state_targets
+from tests.support.faults import AwsFault, aws_fault
 from tests.support.pipelines import SAMPLE_PIPELINE_FILE
 from tests.support.promotion import new_sha, outbox
 
@@ -102,3 +103,27 @@ def test_the_waiting_notice_is_sent_once_per_promotion_however_often_the_check_r
     again = plane.runtime.invoke(check, first_check(f"{PIPELINE}-{sha[:12]}-a2", sha))
     assert again.function_error is None, again.payload
     assert (len(notices(plane, sha)["email"]), len(notices(plane, sha)["slack"])) == (2, 2)
+
+
+def test_a_notice_channel_that_fails_neither_fails_the_check_nor_is_retried(plane: LocalControlPlane) -> None:
+    # Given a frozen pipeline whose email cannot be sent (SES refuses), and a promotion's first window check
+    put_frozen_pipeline(plane)
+    check = state_targets(deployed_definition(plane))["Check deployment window"].function_name
+    sha = new_sha()
+    request = first_check(f"{PIPELINE}-{sha[:12]}-a1", sha)
+    refused = AwsFault(
+        "sesv2", "SendEmail", when=lambda params: sha[:12] in params["Content"]["Simple"]["Subject"]["Data"]
+    )
+
+    # When Step Functions invokes it, and again with the same request
+    with aws_fault(refused):
+        answers = [plane.runtime.invoke(check, request) for _ in range(2)]
+
+    # Then the check still answers closed, and when it opens (a notice never fails the promotion) ...
+    for answer in answers:
+        assert answer.function_error is None, answer.payload
+        assert json.loads(answer.payload)["open"] is False
+    # ... SES was asked once, the other channel told the team once, and the retry sent nothing again
+    assert refused.hits == 1
+    sent = notices(plane, sha)
+    assert (len(sent["email"]), len(sent["slack"])) == (0, 1)
