@@ -123,6 +123,19 @@ class RemotePlane:
             config=self._config,
         )
 
+    def environment_client(self, environment: str, service: str) -> Any:
+        """A client in the environment's own account (the ready line's ``accounts``), as
+        ``LocalControlPlane.environment_client``: the service's functions and alarms live there."""
+        from promote_cli.local.accounts import account_client
+
+        return account_client(
+            service,
+            self._ready["accounts"][environment],
+            region=self._ready["region"],
+            endpoint_url=self._ready["aws_endpoint_url"],
+            config=self._config,
+        )
+
     def webhook_url(self, pipeline: str) -> str:
         return f"{self.api_url}/webhooks/github/{pipeline}"
 

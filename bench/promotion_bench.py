@@ -111,6 +111,8 @@ class LambdaFunction:
     name: str
     module_file: Path
     environment: dict[str, str]
+    logical_id: str = ""
+    memory_mb: int = 512
 
 
 def _placeholder(reference: str, parameters: dict[str, Any]) -> str:
@@ -161,7 +163,15 @@ def template_functions() -> list[LambdaFunction]:
             **{name: _resolve(value, parameters) for name, value in variables.items()},
         }
         module_file = ROOT / properties["CodeUri"] / f"{module_name}.py"
-        functions.append(LambdaFunction(Path(properties["CodeUri"]).name, module_file, environment))
+        functions.append(
+            LambdaFunction(
+                Path(properties["CodeUri"]).name,
+                module_file,
+                environment,
+                logical_id=logical_id,
+                memory_mb=int(environment["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]),
+            )
+        )
     return sorted(functions, key=lambda function: function.name)
 
 
@@ -200,6 +210,16 @@ class ImportTimes:
     def add(self, sample: tuple[float, float]) -> None:
         self.wall.append(sample[0])
         self.cpu.append(sample[1])
+
+
+def cold_import_cpu_seconds(function: LambdaFunction | None, runs: int) -> float:
+    """Median CPU seconds of ``function``'s cold import in Lambda's environment (``import boto3`` alone
+    for None): what its INIT costs, whatever else the machine is doing."""
+    if function is None:
+        samples = [_import_once(None, LAMBDA_RUNTIME_ENVIRONMENT)[1] for _ in range(runs)]
+    else:
+        samples = [_import_once(function.module_file, function.environment)[1] for _ in range(runs)]
+    return statistics.median(samples)
 
 
 def cold_imports(functions: list[LambdaFunction], runs: int) -> tuple[ImportTimes, dict[str, ImportTimes]]:

@@ -84,6 +84,7 @@ from tests.support.promotion import (  # noqa: E402
     history,
     new_sha,
     publish_for,
+    serving_now,
     succeeded_at,
     wait_for_approval_links,
     wait_for_end,
@@ -173,11 +174,10 @@ class Run:
 def start_promotions(plane: RemotePlane, pipelines: Sequence[str], variants: Sequence[str]) -> list[Run]:
     """Publish every build first (CI order: the i-th is the i-th newest-but-one), then start them all."""
     ctl = control(plane)
-    lam = plane.client("lambda")
     staged = []
     for pipeline, variant in zip(pipelines, variants, strict=True):
         config = ctl.pipeline(pipeline)
-        before = {env: serving(lam, config, env) for env in ("preprod", "prod")}
+        before = serving_now(plane, config)
         sha = new_sha()
         staged.append((config, sha, before, publish_for(plane, config, sha, variant), variant))
     runs = []
@@ -330,8 +330,7 @@ def measure_promotion(plane: RemotePlane, log: AwsRequestLog, variant: str, labe
     an approver opens the emailed link and approves; every AWS request the handlers make is recorded."""
     ctl = control(plane)
     config = ctl.pipeline(SAMPLE_PIPELINE)
-    lam = plane.client("lambda")
-    before = {env: serving(lam, config, env) for env in ("preprod", "prod")}
+    before = serving_now(plane, config)
     sha = new_sha()
     build = publish_for(plane, config, sha, variant)
     log.start()
@@ -386,28 +385,23 @@ class FunctionFacts:
 
 
 def function_facts(names: set[str], stack: str, runs: int) -> dict[str, FunctionFacts]:
-    """Memory from template.yaml (after the SAM transform, Globals applied); INIT as the handler module's
-    cold import in a fresh interpreter (median of ``runs``), as promotion_bench measures it."""
-    from promotion_bench import cold_import
+    """Memory from template.yaml (Globals applied); INIT as the handler module's cold import in a fresh
+    interpreter with Lambda's environment, in CPU seconds (median of ``runs``), as promotion_bench
+    measures it: CPU time is what the import costs; this shared machine's wall time is not."""
+    from promotion_bench import cold_import_cpu_seconds, template_functions
 
-    from promote_cli.local.template import translate
-
-    template = translate(ROOT / "template.yaml", region="us-east-1")
-    facts = {}
-    for name in sorted(names):
-        logical = name.removeprefix(f"{stack}-")
-        memory = int(template.resources[logical]["Properties"].get("MemorySize", 128))
-        source = template.function_sources[logical]
-        module = source.code_dir / (source.handler.rpartition(".")[0].replace(".", "/") + ".py")
-        facts[name] = FunctionFacts(memory, cold_import(module, runs))
-    return facts
+    by_name = {f"{stack}-{function.logical_id}": function for function in template_functions()}
+    return {
+        name: FunctionFacts(by_name[name].memory_mb, cold_import_cpu_seconds(by_name[name], runs))
+        for name in sorted(names)
+    }
 
 
 def boto3_import_seconds(runs: int) -> float:
-    """The yardstick for the cold imports: ``import boto3`` alone in a fresh interpreter."""
-    from promotion_bench import cold_import
+    """The yardstick for the cold imports: ``import boto3`` alone in a fresh interpreter (CPU seconds)."""
+    from promotion_bench import cold_import_cpu_seconds
 
-    return cold_import(None, runs)
+    return cold_import_cpu_seconds(None, runs)
 
 
 @dataclass
@@ -571,7 +565,11 @@ def alarm_to_rollback(plane: RemotePlane, trials: int, checks: Checks) -> None:
     poll = int(document["bake"]["poll_interval_seconds"])
     bound = poll + 2.0
     print(f"\n4. alarm to rollback ({trials} trials, poll interval {poll} s, bound {bound:.0f} s)")
-    cloudwatch, lam = plane.client("cloudwatch"), plane.client("lambda")
+    # The service's alarms and functions live in prod's own account.
+    cloudwatch, lam = (
+        plane.environment_client("prod", "cloudwatch"),
+        plane.environment_client("prod", "lambda"),
+    )
     alarm = document["environments"]["prod"]["alarms"][0]
     latencies = []
     for _ in range(trials):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 from promote_cli.local.template import Resolver, TemplateError, list_parameters, parameter_defaults, translate
 
@@ -60,9 +61,11 @@ def deployer_role_arns(stack_name: str) -> dict[str, str]:
     }
 
 
-def account_client(service: str, account: str, *, region: str, endpoint_url: str) -> Any:
+def account_client(
+    service: str, account: str, *, region: str, endpoint_url: str, config: Config | None = None
+) -> Any:
     """A client acting in ``account`` as its administrator (the local stand-in for a profile there)."""
-    client = boto3.client(service, region_name=region, endpoint_url=endpoint_url)
+    client = boto3.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
 
     def in_account(params: dict[str, Any], **_: Any) -> None:
         params.setdefault("headers", {})[ACCOUNT_HEADER] = account
