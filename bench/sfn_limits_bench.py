@@ -46,16 +46,17 @@ def pipeline_document(plane: Any, functions: int) -> str:
     from promote_cli.local import sample
     from tests.support.pipelines import SAMPLE_PIPELINE_FILE
 
-    lam = plane.client("lambda")
-    cloudwatch = plane.client("cloudwatch")
     package = sample.build_package("good", sample.BOOTSTRAP_SHA)
     document = json.loads(SAMPLE_PIPELINE_FILE.read_text())
     document["name"] = PIPELINE
     for env, settings in document["environments"].items():
+        # In the environment's own account, under the service's name prefix: where its deployer role acts.
+        lam = plane.environment_client(env, "lambda")
+        cloudwatch = plane.environment_client(env, "cloudwatch")
         template = lam.get_function_configuration(FunctionName=settings["functions"]["worker"])
         for index in range(len(settings["functions"]), functions):
             key = f"fn{index:02d}"
-            name = f"svc-bench-{env}-{key}"
+            name = f"svc-sentiment-{env}-bench-{key}"
             lam.create_function(
                 FunctionName=name,
                 Runtime=template["Runtime"],
@@ -85,8 +86,11 @@ def pipeline_document(plane: Any, functions: int) -> str:
                 settings["alarms"].append(alarm)
     checks = [c for c in document["canary_checks"] if "function" not in c]
     health = next(c for c in document["canary_checks"] if c.get("function") == "worker")
-    for key in document["environments"]["prod"]["functions"]:
-        if key != document["environments"]["prod"]["http_entry"]:
+    prod = document["environments"]["prod"]
+    # Every function serving traffic gets its health check; the service's own test Lambda answers tests.
+    not_serving = {prod["http_entry"], *prod.get("service_tests", {}).values()}
+    for key in prod["functions"]:
+        if key not in not_serving:
             checks.append({**health, "name": f"{key}-health", "function": key})
     document["canary_checks"] = checks
     document["rollout"] = {"strategy": "linear", "step_percent": 10, "interval_seconds": 60}
@@ -171,7 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - started
 
     if described["status"] != "SUCCEEDED":
-        print(f"sfn_limits_bench: the promotion ended {described['status']}: {described.get('error')}")
+        print(
+            f"sfn_limits_bench: the promotion ended {described['status']}: {described.get('error')}: "
+            f"{str(described.get('cause'))[-600:]}"
+        )
         return 1
     retries = sum(fault.hits for fault in faults)
     visits = Counter(
