@@ -4,10 +4,11 @@ console listing the demo's promotions until Ctrl-C stops it with one line."""
 from __future__ import annotations
 
 import os
-import selectors
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import IO
 
@@ -17,17 +18,29 @@ DEMO_TIMEOUT = 600
 
 
 def _lines_until(stream: IO[str], marker: str, *, timeout: float) -> list[str]:
-    """The lines read up to and including the first that starts with ``marker``."""
-    selector = selectors.DefaultSelector()
-    selector.register(stream, selectors.EVENT_READ)
+    """The lines read up to and including the first that starts with ``marker``.
+
+    A thread reads the lines: the demo writes its last lines at once and then only waits, so a select on
+    the pipe would see nothing more while those lines sit in the reader's buffer."""
+    arrived: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            arrived.put(line)
+            if line.startswith(marker):
+                return  # the rest is read by communicate() at the end
+        arrived.put("")  # end of output
+
+    threading.Thread(target=read, daemon=True).start()
     lines: list[str] = []
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not selector.select(timeout=1):
-            continue
-        line = stream.readline()
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = arrived.get(timeout=left)
+        except queue.Empty:
+            break
         if not line:
-            raise AssertionError("demo exited early:\n" + "".join(lines))
+            raise AssertionError("demo exited early:\n" + "\n".join(lines))
         lines.append(line.rstrip("\n"))
         if line.startswith(marker) or line.startswith("demo failed"):
             return lines
