@@ -4,7 +4,7 @@ Read the approval audit of a request or a promotion, and check GitHub as the con
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -12,11 +12,21 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from promotion.adapters.config_store import SsmPipelineConfigStore
 from promotion.approvals.audit_view import ExecutionLookup
 from promotion.approvals.runtime import approval_services, audit_log
-from promotion.github.runtime import github_checker
 from promotion.http.operator_routes import OperatorApiDeps, build_resolver
 from promotion.observability import logger, metrics, tracer
 from promotion.runtime import emergency_rollback_runner, operator_controls
 from promotion.settings import control_plane_settings
+
+if TYPE_CHECKING:
+    from promotion.github.check import GitHubCheck
+
+
+def _check_github(pipeline: str, now: int) -> GitHubCheck:
+    # requests and the GitHub client load on the first GitHub check: no other operator route uses them.
+    from promotion.github.runtime import github_checker
+
+    return github_checker(_configs)(pipeline, now)
+
 
 _settings = control_plane_settings()
 _configs = SsmPipelineConfigStore(_settings.pipeline_config_prefix, max_age=_settings.cache_seconds)
@@ -28,7 +38,7 @@ app = build_resolver(
         emergency_rollback=emergency_rollback_runner(audit_log()),
         controls=_controls,
         executions=ExecutionLookup(_controls.state_machine_arn, _controls.execution_status),
-        github_check=github_checker(_configs),
+        github_check=_check_github,
     )
 )
 

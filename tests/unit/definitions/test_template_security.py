@@ -60,6 +60,8 @@ def test_each_function_reads_only_the_secrets_it_uses(template: dict[str, Any]) 
         # operator function also posts an emergency rollback's GitHub deployment status.
         "OperatorApiFunction": {"Ref:SlackBotTokenSecret", API_TOKENS},
         "VerifyApprovalFunction": {"Ref:SlackBotTokenSecret"},
+        # The "waits for the deployment window" notice goes to the approvals' Slack channel too.
+        "CheckWindowFunction": {"Ref:SlackBotTokenSecret"},
     }
     actual = {logical_id: secret_grants(f) for logical_id, f in functions.items() if secret_grants(f)}
     assert actual == expected

@@ -6,6 +6,7 @@ sessions and the webhook's pieces.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -23,7 +24,6 @@ from promotion.github.dependabot import GitHubDependabotProver, LambdaProdCommit
 from promotion.github.deployment_status import GitHubDeploymentReporter, RunningExecutionLocator
 from promotion.github.identity import GitHubCommitIdentity
 from promotion.github.webhook import WebhookDeps, WebhookKeys
-from promotion.http.read_routes import RunGitHubCheck
 from promotion.models.config import PipelineConfig, api_token_prefix, secret_name, webhook_secret_prefix
 from promotion.observability import metrics, trace_requests
 from promotion.pipeline.operator_controls import known_pipeline
@@ -115,7 +115,7 @@ def pipeline_token(config: PipelineConfig) -> str | None:
         raise TokenUnavailable(f"{config.github.token_secret_id}: {error}") from None
 
 
-def github_checker(configs: PipelineConfigStore) -> RunGitHubCheck:
+def github_checker(configs: PipelineConfigStore) -> Callable[[str, int], GitHubCheck]:
     """``GET /operator/pipelines/{pipeline}/github``: the pipeline's GitHub, as seen from here."""
 
     def run(pipeline: str, now: int) -> GitHubCheck:

@@ -13,15 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from promotion.approvals.audit_view import ExecutionLookup, approval_audit, execution_audit
-from promotion.approvals.collaborators import ApprovalServices
-from promotion.github.check import GitHubCheck
+
+if TYPE_CHECKING:
+    # Types only: the GitHub check's module loads requests, which the operator function imports on its
+    # first GitHub check, not at cold start (tests/unit/steps/test_handler_imports.py).
+    from promotion.approvals.collaborators import ApprovalServices
+    from promotion.github.check import GitHubCheck
 
 # (pipeline, now) -> the report; raises ``UnknownPipeline``.
-RunGitHubCheck = Callable[[str, int], GitHubCheck]
+RunGitHubCheck = Callable[[str, int], "GitHubCheck"]
 
 
 def add_read_routes(
