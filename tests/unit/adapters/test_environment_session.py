@@ -9,8 +9,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
+from promotion.adapters import aws
 from promotion.adapters.environment_session import (
     REFRESH_MARGIN_SECONDS,
     EnvironmentSessions,
@@ -284,3 +286,28 @@ def test_the_environments_own_functions_and_alarms_go_through() -> None:
     clients.cloudwatch.describe_alarms(AlarmNames=["svc-sentiment-prod-api-errors"])
     lambda_stub.assert_no_pending_responses()
     cloudwatch_stub.assert_no_pending_responses()
+
+
+def test_a_test_lambda_deployed_beside_the_service_may_be_invoked_and_nothing_else() -> None:
+    factory = Factory()
+    sts = boto3.client("sts", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    environment_target = target(
+        "prod", role_arn=None, service_tests={"test_function": {"function_name": "svc-sentiment-prod-suite"}}
+    )
+    clients = EnvironmentSessions(sts, factory, require_role=False).clients(
+        "sentiment-service", "prod", environment_target, execution_name=EXECUTION
+    )
+    # Past the guard, the request meets the closed port: it was allowed out.
+    with pytest.raises(EndpointConnectionError):
+        clients.lambda_client.invoke(FunctionName="svc-sentiment-prod-suite")
+    with pytest.raises(OutsideEnvironmentScope, match="not a function of prod"):
+        clients.lambda_client.update_function_code(FunctionName="svc-sentiment-prod-suite", ZipFile=b"x")
+
+
+def test_a_test_lambda_client_waits_the_configured_time_and_never_sends_a_run_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    waiting = aws.client_as("lambda", None, read_timeout=45)
+    assert (waiting.meta.config.read_timeout, waiting.meta.config.retries["total_max_attempts"]) == (45, 1)
+    assert aws.client_as("lambda", None).meta.config.read_timeout == 30
