@@ -1,9 +1,10 @@
 """The service's own test Lambda and pre-traffic hook: the ``release-promotion/test/v1`` contract.
 
-A pipeline may name, per environment, a function of the build as its test Lambda and one as its pre-traffic
-hook (``environments.<env>.service_tests``). Each is invoked at the version this promotion published (not
-through its alias: in prod with a gradual rollout the alias still serves the previous build until "Shift
-traffic"), as the environment's deployer role, with::
+A pipeline may name, per environment, a test Lambda and a pre-traffic hook
+(``environments.<env>.service_tests``). A function of the build is invoked at the version this promotion
+published (not through its alias: in prod with a gradual rollout the alias still serves the previous build
+until "Shift traffic"); one deployed beside the service, as it is deployed (its ``$LATEST`` or qualifier).
+Each is invoked as the environment's deployer role, waiting ``timeout_seconds`` for the answer, with::
 
     {"contract": "release-promotion/test/v1", "environment": "preprod", "base_url": "https://...",
      "pipeline": "sentiment-service", "sha": "<commit>", "versions": {"api": "7", ...},
