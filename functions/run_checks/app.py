@@ -8,6 +8,8 @@ from typing import Any
 import requests
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from promotion.adapters.environment_session import EnvironmentClients
+from promotion.models.config import Environment
 from promotion.models.steps import RunChecksRequest
 from promotion.observability import logger, metrics, trace_requests, tracer
 from promotion.runtime import environment_clients, parse_request, pipeline_configs
@@ -29,15 +31,16 @@ def _session() -> requests.Session:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, RunChecksRequest)
+
     # The integration checks call preprod over HTTP (no AWS credentials); the canary invokes prod's new
     # versions, and the service's own test Lambda and hook are invoked, as the environment's deployer role.
+    def clients(environment: Environment) -> EnvironmentClients:
+        return environment_clients(request.pipeline, environment, execution_name=request.execution_name)
+
     return run_checks_step.run_check_suite(
         pipeline_configs(),
-        lambda environment: (
-            environment_clients(
-                request.pipeline, environment, execution_name=request.execution_name
-            ).lambda_client
-        ),
+        lambda environment: clients(environment).lambda_client,
         _session(),
         request,
+        test_clients=lambda environment, seconds: clients(environment).lambda_client_waiting(seconds),
     ).to_payload()

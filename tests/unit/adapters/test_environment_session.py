@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -9,8 +12,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
+from promotion.adapters import aws
 from promotion.adapters.environment_session import (
     REFRESH_MARGIN_SECONDS,
     EnvironmentSessions,
@@ -19,6 +24,7 @@ from promotion.adapters.environment_session import (
 )
 from promotion.errors import EnvironmentAccessDenied, InvalidPipelineConfig, OutsideEnvironmentScope
 from promotion.models.config import EnvironmentTarget, parse_pipeline_config
+from promotion.pipeline.service_tests import ServiceTestFunction, ServiceTestRequest, run_test_function
 from tests.support.pipelines import sample_config_dict
 
 PREPROD_ROLE = "arn:aws:iam::222222222222:role/release-promotion-deployer-preprod"
@@ -284,3 +290,64 @@ def test_the_environments_own_functions_and_alarms_go_through() -> None:
     clients.cloudwatch.describe_alarms(AlarmNames=["svc-sentiment-prod-api-errors"])
     lambda_stub.assert_no_pending_responses()
     cloudwatch_stub.assert_no_pending_responses()
+
+
+def test_a_test_lambda_deployed_beside_the_service_may_be_invoked_and_nothing_else() -> None:
+    factory = Factory()
+    sts = boto3.client("sts", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    environment_target = target(
+        "prod", role_arn=None, service_tests={"test_function": {"function_name": "svc-sentiment-prod-suite"}}
+    )
+    clients = EnvironmentSessions(sts, factory, require_role=False).clients(
+        "sentiment-service", "prod", environment_target, execution_name=EXECUTION
+    )
+    # Past the guard, the request meets the closed port: it was allowed out.
+    with pytest.raises(EndpointConnectionError):
+        clients.lambda_client.invoke(FunctionName="svc-sentiment-prod-suite")
+    with pytest.raises(OutsideEnvironmentScope, match="not a function of prod"):
+        clients.lambda_client.update_function_code(FunctionName="svc-sentiment-prod-suite", ZipFile=b"x")
+
+
+def test_a_test_lambda_client_waits_the_configured_time_and_never_sends_a_run_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    waiting = aws.client_as("lambda", None, read_timeout=45)
+    assert (waiting.meta.config.read_timeout, waiting.meta.config.retries["total_max_attempts"]) == (45, 1)
+    assert aws.client_as("lambda", None).meta.config.read_timeout == 30
+
+
+def test_a_test_run_that_never_answers_fails_after_the_timeout_and_is_sent_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a Lambda endpoint that accepts the invocation and never answers
+    accepted: list[socket.socket] = []
+    server = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(
+        target=lambda: [accepted.append(server.accept()[0]) for _ in range(3)], daemon=True
+    ).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", f"http://127.0.0.1:{server.getsockname()[1]}")
+    for name, value in (
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "x"),
+        ("AWS_SECRET_ACCESS_KEY", "y"),
+    ):
+        monkeypatch.setenv(name, value)
+    suite = ServiceTestFunction("svc-sentiment-prod-suite", "svc-sentiment-prod-suite", None)
+    request = ServiceTestRequest(
+        environment="prod", base_url="https://x", pipeline="p", sha="a" * 40, versions={}, execution=EXECUTION
+    )
+
+    # When the suite is invoked with a 1 s timeout
+    started = time.monotonic()
+    (result,) = run_test_function(
+        aws.client_as("lambda", None, read_timeout=1), suite, request, timeout_seconds=1
+    )
+
+    # Then the run fails saying so, about a second later, and the invocation was sent once
+    assert result.detail == (
+        "svc-sentiment-prod-suite:$LATEST did not answer within 1 s (service_tests.timeout_seconds)"
+    )
+    assert time.monotonic() - started < 5
+    assert len(accepted) == 1
+    server.close()

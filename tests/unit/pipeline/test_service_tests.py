@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import pytest
 import requests
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from promotion.errors import (
     CanaryFailed,
@@ -16,7 +16,14 @@ from promotion.errors import (
     InvalidExecutionInput,
     InvalidPipelineConfig,
 )
-from promotion.models.config import PipelineConfig, parse_pipeline_config
+from promotion.models.config import (
+    DEFAULT_SERVICE_TEST_SECONDS,
+    MAX_SERVICE_TEST_SECONDS,
+    RUN_CHECKS_TIMEOUT_SECONDS,
+    PipelineConfig,
+    parse_pipeline_config,
+    shared_name_prefix,
+)
 from promotion.models.execution import CheckReport, CheckResult, EnvironmentDeployment
 from promotion.models.steps import RunChecksRequest
 from promotion.pipeline.service_tests import (
@@ -29,7 +36,9 @@ from promotion.pipeline.service_tests import (
     run_test_function,
 )
 from promotion.steps import run_checks as run_checks_step
+from tests.support.paths import REPO_ROOT
 from tests.support.pipelines import sample_config_dict
+from tests.support.templates import load_template
 
 SHA = "a" * 40
 EXECUTION = "sentiment-service-aaaaaaaaaaaa-a1"
@@ -65,14 +74,22 @@ class CannedLambda:
     def __init__(self, payload: Any, *, function_error: str | None = None, raw: bytes | None = None) -> None:
         self._body = raw if raw is not None else json.dumps(payload).encode()
         self._function_error = function_error
-        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.calls: list[tuple[str, str | None, dict[str, Any]]] = []
 
-    def invoke(self, *, FunctionName: str, Qualifier: str, Payload: bytes) -> dict[str, Any]:
+    def invoke(self, *, FunctionName: str, Payload: bytes, Qualifier: str | None = None) -> dict[str, Any]:
         self.calls.append((FunctionName, Qualifier, json.loads(Payload)))
         response: dict[str, Any] = {"StatusCode": 200, "Payload": io.BytesIO(self._body)}
         if self._function_error:
             response["FunctionError"] = self._function_error
         return response
+
+
+class RefusingLambda:
+    def __init__(self, code: str) -> None:
+        self._code = code
+
+    def invoke(self, **_: Any) -> dict[str, Any]:
+        raise ClientError({"Error": {"Code": self._code, "Message": "no"}}, "Invoke")
 
 
 class SilentLambda:
@@ -173,7 +190,7 @@ def test_a_run_that_says_it_failed_without_a_failed_case_fails() -> None:
 # ---- invoking it -----------------------------------------------------------------------------------
 def test_the_test_lambda_is_invoked_at_the_version_under_test_with_the_contract() -> None:
     lam = CannedLambda(answer(("auth", True)))
-    results = run_test_function(lam, TESTS, REQUEST)
+    results = run_test_function(lam, TESTS, REQUEST, timeout_seconds=30)
     assert [r.passed for r in results] == [True]
     function, qualifier, payload = lam.calls[0]
     assert (function, qualifier, payload["contract"], payload["sha"]) == (
@@ -199,11 +216,23 @@ def test_the_test_lambda_is_invoked_at_the_version_under_test_with_the_contract(
             "svc-sentiment-preprod-tests:7 raised Sandbox.Timedout: Task timed out after 20.00 seconds",
         ),
         (CannedLambda(None, raw=b'{"ok": true}'), "svc-sentiment-preprod-tests:7: answer does not follow"),
-        (SilentLambda(), "invoke svc-sentiment-preprod-tests:7: ReadTimeoutError"),
+        (
+            SilentLambda(),
+            "svc-sentiment-preprod-tests:7 did not answer within 30 s (service_tests.timeout_seconds)",
+        ),
+        (
+            RefusingLambda("AccessDeniedException"),
+            "invoke svc-sentiment-preprod-tests:7: preprod's deployer role may not invoke it "
+            "(AccessDeniedException): roles/deployer.yaml grants lambda:InvokeFunction only under",
+        ),
+        (
+            RefusingLambda("ResourceNotFoundException"),
+            "invoke svc-sentiment-preprod-tests:7: no such function or qualifier in preprod's account",
+        ),
     ],
 )
 def test_no_answer_by_the_contract_is_one_failed_result_saying_why(lam: Any, detail: str) -> None:
-    results = run_test_function(lam, TESTS, REQUEST)
+    results = run_test_function(lam, TESTS, REQUEST, timeout_seconds=30)
     assert len(results) == 1
     assert (results[0].name, results[0].passed, results[0].source) == ("tests (run)", False, "test_function")
     assert results[0].detail.startswith(detail), results[0].detail
@@ -265,9 +294,9 @@ class OwnTests:
 
     def __init__(self, *, hook: dict[str, Any], tests: dict[str, Any]) -> None:
         self._hook, self._tests = hook, tests
-        self.calls: list[tuple[str, str, str | None]] = []
+        self.calls: list[tuple[str, str | None, str | None]] = []
 
-    def invoke(self, *, FunctionName: str, Qualifier: str, Payload: bytes) -> dict[str, Any]:
+    def invoke(self, *, FunctionName: str, Payload: bytes, Qualifier: str | None = None) -> dict[str, Any]:
         event = json.loads(Payload)
         if "contract" in event:
             self.calls.append((FunctionName, Qualifier, event.get("hook")))
@@ -304,7 +333,15 @@ def deployment(environment: str) -> EnvironmentDeployment:
     )
 
 
-def run(suite: str, lam: OwnTests, service: OkService, *, sha: str | None = SHA) -> CheckReport:
+def run(
+    suite: str,
+    lam: OwnTests,
+    service: OkService,
+    *,
+    sha: str | None = SHA,
+    document: dict[str, Any] | None = None,
+    waits: list[tuple[str, float]] | None = None,
+) -> CheckReport:
     environment = "preprod" if suite == "integration" else "prod"
     request = RunChecksRequest.model_validate(
         {
@@ -315,9 +352,15 @@ def run(suite: str, lam: OwnTests, service: OkService, *, sha: str | None = SHA)
             "deployment": deployment(environment).model_dump(),
         }
     )
-    configs = cast(Any, Store(parse_pipeline_config(sample_config_dict(), source="test")))
+    configs = cast(Any, Store(parse_pipeline_config(document or sample_config_dict(), source="test")))
+
+    def test_clients(environment: str, seconds: float) -> OwnTests:
+        if waits is not None:
+            waits.append((environment, seconds))
+        return lam
+
     return run_checks_step.run_check_suite(
-        configs, lambda _environment: lam, cast(requests.Session, service), request
+        configs, lambda _environment: lam, cast(requests.Session, service), request, test_clients
     )
 
 
@@ -370,3 +413,119 @@ def test_the_service_tests_need_the_commit_under_test() -> None:
     lam = OwnTests(hook=answer(("ready", True)), tests=answer(("auth", True)))
     with pytest.raises(InvalidExecutionInput, match="need the preprod deployment and the commit they test"):
         run("integration", lam, OkService(), sha=None)
+
+
+# ---- a test Lambda deployed beside the service, and the time it has --------------------------------------
+BESIDE = {"function_name": "svc-sentiment-prod-suite"}
+
+
+def with_service_tests(environment: str, **settings: Any) -> dict[str, Any]:
+    document = sample_config_dict()
+    document["environments"][environment]["service_tests"] = settings
+    return document
+
+
+@pytest.mark.parametrize(
+    ("deployed", "invoked"),
+    [(BESIDE, None), ({**BESIDE, "qualifier": "stable"}, "stable")],
+)
+def test_a_test_lambda_deployed_beside_the_service_is_invoked_as_deployed(
+    deployed: dict[str, str], invoked: str | None
+) -> None:
+    # Given prod's test Lambda is deployed beside the service (its hook is still the build's own)
+    document = with_service_tests(
+        "prod", test_function=deployed, pre_traffic_hook="tests", timeout_seconds=45
+    )
+    lam = OwnTests(hook=answer(("ready", True)), tests=answer(("auth", True)))
+    waits: list[tuple[str, float]] = []
+
+    report = run("canary", lam, OkService(), document=document, waits=waits)
+
+    # Then it is invoked at its $LATEST (no qualifier) or its qualifier; the hook at the new version
+    assert lam.calls == [
+        ("svc-sentiment-prod-tests", "5", "pre_traffic"),
+        ("svc-sentiment-prod-suite", invoked, None),
+    ]
+    # And its cases join the report under its own name; each invocation waits the configured time
+    assert report.results[-1].name == "svc-sentiment-prod-suite/auth"
+    assert waits == [("prod", 45), ("prod", 45)]
+
+
+def test_a_failing_test_lambda_deployed_beside_the_service_fails_the_step() -> None:
+    document = with_service_tests("preprod", test_function={"function_name": "svc-sentiment-preprod-suite"})
+    lam = OwnTests(hook=answer(("ready", True)), tests=answer(("auth", False)))
+    with pytest.raises(IntegrationTestsFailed, match=r"svc-sentiment-preprod-suite/auth: auth broke$"):
+        run("integration", lam, OkService(), document=document)
+
+
+def test_a_deployed_test_lambda_is_labelled_with_what_is_invoked() -> None:
+    lam = SilentLambda()
+    beside = ServiceTestFunction("svc-sentiment-preprod-suite", "svc-sentiment-preprod-suite", None)
+    (result,) = run_test_function(lam, beside, REQUEST, timeout_seconds=12.5)
+    assert result.detail == (
+        "svc-sentiment-preprod-suite:$LATEST did not answer within 12.5 s (service_tests.timeout_seconds)"
+    )
+    assert beside.invoke_arguments() == {"FunctionName": "svc-sentiment-preprod-suite"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "why"),
+    [
+        (
+            {"test_function": {"function_name": "team-suite"}},
+            r"service_tests function team-suite is outside the environment's function name prefix "
+            r"'svc-sentiment-prod-'",
+        ),
+        (
+            {"test_function": {"function_name": "svc-sentiment-preprod-suite"}},
+            "outside the environment's function name prefix",
+        ),
+        (
+            {
+                "pre_traffic_hook": {
+                    "function_name": "arn:aws:lambda:us-east-1:222222222222:function:svc-sentiment-prod-suite"
+                }
+            },
+            "is in account 222222222222, role_arn in account 333333333333",
+        ),
+        (
+            {"test_function": {"function_name": "svc-sentiment-prod-tests"}},
+            "is one of functions: name its key",
+        ),
+        (
+            {"test_function": {"function_name": "svc-sentiment-prod-suite", "qualifier": "$LATEST!"}},
+            "qualifier",
+        ),
+        ({"test_function": "tests", "timeout_seconds": 361}, "timeout_seconds"),
+        ({"test_function": "tests", "timeout_seconds": 0}, "timeout_seconds"),
+    ],
+)
+def test_a_test_lambda_the_deployer_role_may_not_invoke_is_refused_at_validation(
+    settings: dict[str, Any], why: str
+) -> None:
+    with pytest.raises(InvalidPipelineConfig, match=why):
+        parse_pipeline_config(with_service_tests("prod", **settings), source="test")
+
+
+def test_a_deployed_test_lambda_by_arn_in_the_environments_account_is_accepted() -> None:
+    arn = "arn:aws:lambda:us-east-1:333333333333:function:svc-sentiment-prod-suite"
+    document = with_service_tests("prod", test_function={"function_name": arn, "qualifier": "live"})
+    tests = parse_pipeline_config(document, source="test").environments.prod.service_tests
+    assert tests.deployed_functions()[0].label() == "svc-sentiment-prod-suite:live"
+    assert tests.function_keys() == []
+    assert tests.timeout_seconds == DEFAULT_SERVICE_TEST_SECONDS
+
+
+def test_the_function_name_prefix_is_what_the_environments_functions_share() -> None:
+    assert shared_name_prefix({"svc-a-prod-api", "svc-a-prod-worker"}) == "svc-a-prod-"
+    assert shared_name_prefix({"svc-a-prod-api"}) == "svc-a-prod-"
+    assert shared_name_prefix({"svc_a_api", "svc_a_apx"}) == "svc_a_"
+    assert shared_name_prefix({"alpha", "beta"}) == ""
+
+
+def test_the_longest_test_runs_fit_in_the_run_checks_functions_timeout() -> None:
+    # The hook and the test Lambda may each take the longest timeout; the HTTP checks need time too.
+    template = load_template(REPO_ROOT / "template.yaml")
+    timeout = template["Resources"]["RunChecksFunction"]["Properties"]["Timeout"]
+    assert timeout == RUN_CHECKS_TIMEOUT_SECONDS
+    assert 2 * MAX_SERVICE_TEST_SECONDS + 180 <= timeout <= 900  # 900 s: Lambda's own limit

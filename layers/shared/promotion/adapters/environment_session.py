@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -43,8 +43,13 @@ class SessionCredentials:
     expires_at: float
 
 
-# (service, credentials or None for the function's own) -> a boto3 client.
-ClientFactory = Callable[[str, SessionCredentials | None], Any]
+class ClientFactory(Protocol):
+    """(service, credentials or None for the function's own) -> a boto3 client; with ``read_timeout``, one
+    that waits that many seconds for an answer and sends each request once (no retry)."""
+
+    def __call__(
+        self, service: str, credentials: SessionCredentials | None, /, *, read_timeout: float | None = None
+    ) -> Any: ...
 
 
 def session_name(execution_name: str) -> str:
@@ -69,7 +74,7 @@ class EnvironmentClients:
     def __init__(
         self,
         environment: Environment,
-        make: Callable[[str], Any],
+        make: Callable[..., Any],
         role_arn: str | None,
     ) -> None:
         self.environment = environment
@@ -84,6 +89,11 @@ class EnvironmentClients:
     def cloudwatch(self) -> Any:
         return self._make("cloudwatch")
 
+    def lambda_client_waiting(self, seconds: float) -> Any:
+        """A Lambda client that waits ``seconds`` for an invocation's answer and never sends it twice (a
+        test run is not repeated because it was slow): for the service's own test Lambdas."""
+        return self._make("lambda", read_timeout=seconds)
+
 
 class _ScopeGuard:
     """Refuses a request on a function or alarm outside the environment, before it is signed."""
@@ -91,16 +101,21 @@ class _ScopeGuard:
     def __init__(self, environment: Environment, target: EnvironmentTarget) -> None:
         self._environment = environment
         self._functions = target.function_names()
+        # Test Lambdas deployed beside the service: invoked, never changed.
+        self._invoked_only = target.deployed_test_names()
         self._alarms = set(target.alarms)
         self._account = target.account
 
-    def check_function(self, params: dict[str, Any], **_: Any) -> None:
+    def check_function(self, params: dict[str, Any], model: Any = None, **_: Any) -> None:
         requested = str(params.get("FunctionName", ""))
         account = function_account(requested)
         if account is not None and self._account is not None and account != self._account:
             raise OutsideEnvironmentScope(
                 f"{requested} is in account {account}; {self._environment} is account {self._account}"
             )
+        invoke = model is not None and getattr(model, "name", None) == "Invoke"
+        if invoke and function_name(requested) in self._invoked_only:
+            return
         if function_name(requested) not in self._functions:
             raise OutsideEnvironmentScope(
                 f"{requested!r} is not a function of {self._environment} "
@@ -171,7 +186,7 @@ class EnvironmentSessions:
         factory = self._client_factory
         clients = EnvironmentClients(
             environment,
-            lambda service: _guarded(factory(service, credentials), service, guard),
+            lambda service, **options: _guarded(factory(service, credentials, **options), service, guard),
             target.role_arn,
         )
         expires_at = credentials.expires_at if credentials is not None else float("inf")

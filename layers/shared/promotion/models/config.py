@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -54,29 +54,88 @@ class HttpCheck(_Strict):
     )
 
 
+# The run_checks function's Timeout (template.yaml) holds the hook and the test Lambda (each up to
+# timeout_seconds) and the pipeline's HTTP checks: 900 s = 2 x 360 s + 180 s for the checks.
+RUN_CHECKS_TIMEOUT_SECONDS = 900
+MAX_SERVICE_TEST_SECONDS = 360
+DEFAULT_SERVICE_TEST_SECONDS = 120
+_FUNCTION_NAME_OR_ARN = r"^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:)?[A-Za-z0-9_-]{1,64}$"
+_NAME_SEPARATORS = re.compile(r"[-_]")
+
+
+class DeployedTestFunction(_Strict):
+    """A test Lambda deployed beside the service and not promoted with the build: invoked as deployed."""
+
+    function_name: str = Field(
+        pattern=_FUNCTION_NAME_OR_ARN,
+        max_length=140,
+        description="Its name or ARN, in the environment's account and under the environment's function "
+        "name prefix (the deployer role's FunctionNamePrefix, roles/deployer.yaml)",
+    )
+    qualifier: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,128}$",
+        description="An alias or version to invoke (default: its $LATEST)",
+    )
+
+    def label(self) -> str:
+        return f"{function_name(self.function_name)}:{self.qualifier or '$LATEST'}"
+
+
+# A key of the environment's functions (shipped in the build), or a function deployed beside the service.
+TestFunction = Annotated[str, Field(min_length=1)] | DeployedTestFunction
+
+
 class ServiceTestSettings(_Strict):
     """The service's own test Lambda and pre-traffic hook in one environment (docs/release-policy.md).
 
-    Each names a key of the environment's ``functions``: a function shipped in the build, deployed with the
-    rest, and invoked at the version this promotion published (never through its alias), so the tests that
-    run are the commit's own. Both off by default.
+    Each is either a key of the environment's ``functions`` (a string): a function shipped in the build,
+    deployed with the rest, and invoked at the version this promotion published (never through its alias),
+    so the tests that run are the commit's own; or ``{"function_name", "qualifier"}``: a function deployed
+    beside the service, not promoted with the build, invoked as it is deployed. Both off by default.
     """
 
-    test_function: str | None = Field(
+    test_function: TestFunction | None = Field(
         default=None,
-        min_length=1,
-        description="Function key invoked after the HTTP checks (preprod integration, prod canary) with "
-        "the release-promotion/test/v1 contract; its cases join the check report",
+        description="Invoked after the HTTP checks (preprod integration, prod canary) with the "
+        "release-promotion/test/v1 contract; its cases join the check report. A function key, or "
+        "{function_name, qualifier} for a test Lambda deployed beside the service",
     )
-    pre_traffic_hook: str | None = Field(
+    pre_traffic_hook: TestFunction | None = Field(
         default=None,
-        min_length=1,
-        description="Function key invoked with the same contract and hook 'pre_traffic' before the checks, "
-        "before any prod traffic moves; its failure fails the step",
+        description="Invoked with the same contract and hook 'pre_traffic' before the checks, before any "
+        "prod traffic moves; its failure fails the step. A function key, or {function_name, qualifier}",
+    )
+    timeout_seconds: int = Field(
+        default=DEFAULT_SERVICE_TEST_SECONDS,
+        ge=1,
+        le=MAX_SERVICE_TEST_SECONDS,
+        description="How long the test Lambda and the hook each have to answer; past it the run fails "
+        f"(at most {MAX_SERVICE_TEST_SECONDS}: both fit in run_checks' {RUN_CHECKS_TIMEOUT_SECONDS} s "
+        "with the HTTP checks)",
     )
 
     def function_keys(self) -> list[str]:
-        return [key for key in (self.pre_traffic_hook, self.test_function) if key is not None]
+        return [key for key in (self.pre_traffic_hook, self.test_function) if isinstance(key, str)]
+
+    def deployed_functions(self) -> list[DeployedTestFunction]:
+        return [
+            function
+            for function in (self.pre_traffic_hook, self.test_function)
+            if isinstance(function, DeployedTestFunction)
+        ]
+
+
+def shared_name_prefix(names: set[str]) -> str:
+    """The start the environment's function names share, cut after its last ``-`` or ``_``: the least the
+    deployer role's FunctionNamePrefix covers when it covers them all ("" when they share none)."""
+    if not names:
+        return ""
+    first, last = min(names), max(names)  # what the smallest and the largest share, all share
+    length = next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), len(first))
+    common = first[:length]
+    cut = max((m.end() for m in _NAME_SEPARATORS.finditer(common)), default=0)
+    return common[:cut]
 
 
 class EnvironmentTarget(_Strict):
@@ -122,9 +181,36 @@ class EnvironmentTarget(_Strict):
         for key in self.service_tests.function_keys():
             if key not in self.functions:
                 raise ValueError(
-                    f"service_tests names {key!r}, which is not one of functions {sorted(self.functions)}"
+                    f"service_tests names {key!r}, which is not one of functions {sorted(self.functions)}; "
+                    'a test Lambda deployed beside the service is {"function_name": ...}'
                 )
+        self._deployed_tests_in_scope()
         return self
+
+    def _deployed_tests_in_scope(self) -> None:
+        """A test Lambda deployed beside the service is one the environment's deployer role may invoke: in
+        its account and under the name prefix the role grants (roles/deployer.yaml's FunctionNamePrefix
+        covers the environment's functions, so at least the start their names share)."""
+        prefix = shared_name_prefix(self.function_names())
+        for deployed in self.service_tests.deployed_functions():
+            name = function_name(deployed.function_name)
+            account = function_account(deployed.function_name)
+            if account is not None and self.account is not None and account != self.account:
+                raise ValueError(
+                    f"service_tests function {deployed.function_name} is in account {account}, "
+                    f"role_arn in account {self.account}"
+                )
+            if name in self.function_names():
+                raise ValueError(
+                    f"service_tests function {name} is one of functions: name its key to test the "
+                    "version this promotion publishes"
+                )
+            if not prefix or not name.startswith(prefix):
+                raise ValueError(
+                    f"service_tests function {name} is outside the environment's function name prefix "
+                    f"{prefix!r} (the start of {sorted(self.function_names())}): the deployer role may "
+                    "invoke only functions under its FunctionNamePrefix (roles/deployer.yaml)"
+                )
 
     @property
     def account(self) -> str | None:
@@ -134,6 +220,10 @@ class EnvironmentTarget(_Strict):
     def function_names(self) -> set[str]:
         """The environment's functions by bare name (a function may be configured by ARN)."""
         return {function_name(name) for name in self.functions.values()}
+
+    def deployed_test_names(self) -> set[str]:
+        """The test Lambdas deployed beside the service, by bare name (invoked, never changed)."""
+        return {function_name(f.function_name) for f in self.service_tests.deployed_functions()}
 
 
 def function_account(name_or_arn: str) -> str | None:
@@ -163,7 +253,9 @@ class Environments(_Strict):
         # In one account (or with one role) a name shared by both environments would let one environment's
         # credentials change the other's function.
         if self.preprod.account == self.prod.account:
-            shared = self.preprod.function_names() & self.prod.function_names()
+            shared = (self.preprod.function_names() | self.preprod.deployed_test_names()) & (
+                self.prod.function_names() | self.prod.deployed_test_names()
+            )
             if shared:
                 raise ValueError(
                     f"preprod and prod share functions {sorted(shared)} in one account; each environment "

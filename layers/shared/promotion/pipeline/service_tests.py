@@ -1,9 +1,10 @@
 """The service's own test Lambda and pre-traffic hook: the ``release-promotion/test/v1`` contract.
 
-A pipeline may name, per environment, a function of the build as its test Lambda and one as its pre-traffic
-hook (``environments.<env>.service_tests``). Each is invoked at the version this promotion published (not
-through its alias: in prod with a gradual rollout the alias still serves the previous build until "Shift
-traffic"), as the environment's deployer role, with::
+A pipeline may name, per environment, a test Lambda and a pre-traffic hook
+(``environments.<env>.service_tests``). A function of the build is invoked at the version this promotion
+published (not through its alias: in prod with a gradual rollout the alias still serves the previous build
+until "Shift traffic"); one deployed beside the service, as it is deployed (its ``$LATEST`` or qualifier).
+Each is invoked as the environment's deployer role, waiting ``timeout_seconds`` for the answer, with::
 
     {"contract": "release-promotion/test/v1", "environment": "preprod", "base_url": "https://...",
      "pipeline": "sentiment-service", "sha": "<commit>", "versions": {"api": "7", ...},
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from botocore.exceptions import ClientError, ReadTimeoutError
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from promotion.models.config import Environment
@@ -111,14 +113,21 @@ def parse_answer(payload: bytes) -> ServiceTestAnswer:
 
 @dataclass(frozen=True)
 class ServiceTestFunction:
-    """One function of the environment, at the version under test."""
+    """The function to invoke: one of the environment's at the version under test (``version``), or a test
+    Lambda deployed beside the service as it is deployed (its qualifier, or ``$LATEST`` when None)."""
 
     key: str
     function_name: str
-    version: str
+    version: str | None
 
     def label(self) -> str:
-        return f"{self.function_name}:{self.version}"
+        return f"{self.function_name}:{self.version or '$LATEST'}"
+
+    def invoke_arguments(self) -> dict[str, str]:
+        arguments = {"FunctionName": self.function_name}
+        if self.version is not None:
+            arguments["Qualifier"] = self.version
+        return arguments
 
 
 def answer_results(
@@ -148,9 +157,13 @@ def run_test_function(
     function: ServiceTestFunction,
     request: ServiceTestRequest,
     *,
+    timeout_seconds: float,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[CheckResult]:
-    """Invoke ``function`` with ``request``; its cases, or one failed result saying why there are none."""
+    """Invoke ``function`` with ``request``; its cases, or one failed result saying why there are none.
+
+    ``lambda_client`` waits ``timeout_seconds`` for the answer and never sends the run twice (a read
+    timeout is not retried): a run that takes longer fails as one that did not answer in time."""
     source: Source = "pre_traffic_hook" if request.hook == "pre_traffic" else "test_function"
     prefix = f"pre-traffic {function.key}" if source == "pre_traffic_hook" else function.key
     started = clock()
@@ -159,11 +172,16 @@ def run_test_function(
         return int((clock() - started) * 1000)
 
     try:
-        response = lambda_client.invoke(
-            FunctionName=function.function_name, Qualifier=function.version, Payload=request.payload()
-        )
+        response = lambda_client.invoke(**function.invoke_arguments(), Payload=request.payload())
         payload = response["Payload"].read()
-    except Exception as error:  # any failure to get an answer (denied, read timeout, throttled) fails the run
+    except ReadTimeoutError:
+        detail = (
+            f"{function.label()} did not answer within {timeout_seconds:g} s (service_tests.timeout_seconds)"
+        )
+        return [_failed_run(prefix, source, detail, elapsed_ms())]
+    except ClientError as error:
+        return [_failed_run(prefix, source, _invoke_refused(function, request, error), elapsed_ms())]
+    except Exception as error:  # any other failure to get an answer (out of scope, throttled) fails the run
         return [
             _failed_run(
                 prefix, source, f"invoke {function.label()}: {type(error).__name__}: {error}", elapsed_ms()
@@ -176,6 +194,18 @@ def run_test_function(
     except MalformedTestAnswer as error:
         return [_failed_run(prefix, source, f"{function.label()}: {error}", elapsed_ms())]
     return answer_results(answer, function, source)
+
+
+def _invoke_refused(function: ServiceTestFunction, request: ServiceTestRequest, error: ClientError) -> str:
+    code = str(error.response.get("Error", {}).get("Code", "Unknown"))
+    if code in ("AccessDenied", "AccessDeniedException"):
+        return (
+            f"invoke {function.label()}: {request.environment}'s deployer role may not invoke it ({code}): "
+            "roles/deployer.yaml grants lambda:InvokeFunction only under the environment's FunctionNamePrefix"
+        )
+    if code == "ResourceNotFoundException":
+        return f"invoke {function.label()}: no such function or qualifier in {request.environment}'s account"
+    return f"invoke {function.label()}: {code}: {error}"
 
 
 def _function_error(payload: bytes) -> str:

@@ -14,7 +14,13 @@ from promotion.errors import (
     InvalidExecutionInput,
     PromotionError,
 )
-from promotion.models.config import Environment, EnvironmentTarget
+from promotion.models.config import (
+    DeployedTestFunction,
+    Environment,
+    EnvironmentTarget,
+    TestFunction,
+    function_name,
+)
 from promotion.models.execution import (
     CheckReport,
     CheckResult,
@@ -34,6 +40,8 @@ from promotion.pipeline.service_tests import ServiceTestFunction, ServiceTestReq
 
 # The environment's Lambda client, as its deployer role (made only when a step needs it).
 LambdaClients = Callable[[Environment], Any]
+# The same, waiting up to the given seconds for an invocation's answer and never retrying one.
+TestLambdaClients = Callable[[Environment, float], Any]
 
 
 def run_check_suite(
@@ -41,6 +49,7 @@ def run_check_suite(
     lambda_clients: LambdaClients,
     session: requests.Session,
     request: RunChecksRequest,
+    test_clients: TestLambdaClients | None = None,
 ) -> CheckReport:
     """The pre-traffic hook first (when configured), then the pipeline's checks, then (when they passed) the
     service's own test Lambda; one report. Any failure raises the suite's error (``IntegrationTestsFailed``
@@ -67,7 +76,13 @@ def run_check_suite(
             default_key=target.http_entry,
         )
     tests = target.service_tests
-    own = _OwnTests(target, lambda_clients, request, deployment, environment)
+    own = _OwnTests(
+        target,
+        test_clients or (lambda environment, _seconds: lambda_clients(environment)),
+        request,
+        deployment,
+        environment,
+    )
     hook: list[CheckResult] = []
     if tests.pre_traffic_hook is not None:
         # Before anything else calls the new versions, and before any traffic moves to them.
@@ -92,30 +107,36 @@ def run_check_suite(
 
 
 class _OwnTests:
-    """Invokes the service's own test Lambda or hook of one environment at the version under test."""
+    """Invokes the service's own test Lambda or hook of one environment: a function of the build at the
+    version under test, or one deployed beside the service as it is deployed."""
 
     def __init__(
         self,
         target: EnvironmentTarget,
-        lambda_clients: LambdaClients,
+        test_clients: TestLambdaClients,
         request: RunChecksRequest,
         deployment: EnvironmentDeployment | None,
         environment: Environment,
     ) -> None:
         self._target = target
-        self._lambda_clients = lambda_clients
+        self._test_clients = test_clients
         self._request = request
         self._deployment = deployment
         self._environment = environment
 
-    def run(self, key: str, *, hook: bool = False) -> list[CheckResult]:
+    def run(self, test: TestFunction, *, hook: bool = False) -> list[CheckResult]:
         if self._deployment is None or self._request.sha is None:
             raise InvalidExecutionInput(
                 f"the service's own tests need the {self._environment} deployment and the commit they test"
             )
         functions = self._deployment.by_key()
-        if key not in functions:
-            raise InvalidExecutionInput(f"the {self._environment} deployment has no function {key!r}")
+        if isinstance(test, DeployedTestFunction):
+            name = function_name(test.function_name)
+            function = ServiceTestFunction(name, test.function_name, test.qualifier)
+        elif test in functions:
+            function = ServiceTestFunction(test, functions[test].function_name, functions[test].version)
+        else:
+            raise InvalidExecutionInput(f"the {self._environment} deployment has no function {test!r}")
         run = ServiceTestRequest(
             environment=self._environment,
             base_url=self._target.base_url,
@@ -126,5 +147,6 @@ class _OwnTests:
             execution=self._request.execution_name,
             hook="pre_traffic" if hook else None,
         )
-        function = ServiceTestFunction(key, functions[key].function_name, functions[key].version)
-        return run_test_function(self._lambda_clients(self._environment), function, run)
+        seconds = self._target.service_tests.timeout_seconds
+        client = self._test_clients(self._environment, seconds)
+        return run_test_function(client, function, run, timeout_seconds=seconds)
