@@ -88,7 +88,8 @@ def pipeline_document(plane: Any, functions: int) -> str:
     health = next(c for c in document["canary_checks"] if c.get("function") == "worker")
     prod = document["environments"]["prod"]
     # Every function serving traffic gets its health check; the service's own test Lambda answers tests.
-    not_serving = {prod["http_entry"], *prod.get("service_tests", {}).values()}
+    named_tests = [value for value in prod.get("service_tests", {}).values() if isinstance(value, str)]
+    not_serving = {prod["http_entry"], *named_tests}
     for key in prod["functions"]:
         if key not in not_serving:
             checks.append({**health, "name": f"{key}-health", "function": key})
