@@ -201,6 +201,9 @@ class LocalLambdaRuntime:
         # Accounts besides the control plane's that hold service functions (searched for a caller whose
         # account is unknown, such as the HTTP front door).
         self._target_accounts: list[str] = []
+        # moto's own answer to an Invoke on its server, while ``install_hook`` replaces it.
+        self._moto_invoke: Any = None
+        self._installed_invoke: Any = None
 
     def enforce_iam(self, identity: HandlerIdentity, guard: InvokeGuard) -> None:
         """Run each control-plane handler as its role, and check each Invoke's caller first."""
@@ -212,8 +215,10 @@ class LocalLambdaRuntime:
         self._service_environment = environment
 
     def close(self) -> None:
-        """End the service functions' warm environments."""
+        """End the service functions' warm environments, and stop answering Invokes (``install_hook``):
+        a later plane, or any other client of boto3's default session, must not reach this one."""
         self._environments.close()
+        self.uninstall_hook()
 
     def add_target_account(self, account: str) -> None:
         if account not in self._target_accounts:
@@ -420,11 +425,25 @@ class LocalLambdaRuntime:
         boto3.DEFAULT_SESSION.events.register("before-call.lambda.Invoke", self._before_invoke)
         self._serve_server_invokes()
 
+    def uninstall_hook(self) -> None:
+        """Undo ``install_hook``: Invokes go where boto3 and moto send them again."""
+        if boto3.DEFAULT_SESSION is not None:
+            boto3.DEFAULT_SESSION.events.unregister("before-call.lambda.Invoke", self._before_invoke)
+        if self._moto_invoke is not None:
+            from moto.awslambda.responses import LambdaResponse
+
+            # Only while it is still this runtime's answer: a plane started since then keeps its own.
+            if LambdaResponse.invoke is self._installed_invoke:
+                LambdaResponse.invoke = self._moto_invoke  # type: ignore[method-assign]
+            self._moto_invoke = self._installed_invoke = None
+
     def _serve_server_invokes(self) -> None:
         """Answer the Invokes that reach moto's server (from other processes) here too, not in Docker."""
         from moto.awslambda.responses import LambdaResponse
 
         runtime = self
+        if self._moto_invoke is None:
+            self._moto_invoke = LambdaResponse.invoke
 
         def invoke(response: Any) -> tuple[int, dict[str, str], bytes]:
             function = urllib.parse.unquote(response.path.rsplit("/", 2)[-2])
@@ -438,6 +457,7 @@ class LocalLambdaRuntime:
             return 200, headers, result.payload
 
         LambdaResponse.invoke = invoke  # type: ignore[method-assign,assignment]
+        self._installed_invoke = invoke
 
     def _before_invoke(
         self, params: dict[str, Any], request_signer: Any = None, **_: Any
