@@ -7,6 +7,7 @@ import html
 import json
 import secrets
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from promotion.errors import (
     ApproverNotAllowed,
     SelfApprovalRefused,
 )
+from promotion.models.approval import SlackMessageRef
 from promotion.models.config import PipelineConfig
 from promotion.models.execution import CommitIdentity, CommitInfo
 from tests.support.approval_fakes import (
@@ -632,3 +634,33 @@ def test_the_requester_named_in_the_execution_input_is_shown_as_a_claim_and_neve
     (requested,) = [event for event in world.audit.history(record.approval_id) if event.action == "requested"]
     assert requested.actor == "state-machine"
     assert shown in requested.detail
+
+
+def test_a_request_that_times_out_while_its_slack_message_is_posted_still_loses_its_buttons(
+    world: ApprovalWorld,
+) -> None:
+    # Given a Slack approval whose task times out while the request's message is on its way to Slack
+    # (the expiry finds no message to update yet)
+    config = pipeline(
+        channels=["email", "slack"],
+        slack={"channel": "C0APPROVALS", "approvers": {"U0RM": RELEASE}, "team_id": "T0TEAM"},
+    )
+    post = world.slack.post
+
+    def post_while_the_task_times_out(channel: str, **message: Any) -> SlackMessageRef:
+        (pending,) = world.store.list_open()
+        assert AuditedExpirer(world.services).expire_for_execution(pending.execution_arn, at=int(NOW) + 1)
+        assert world.slack.updates == []
+        return post(channel, **message)
+
+    world.slack.post = post_while_the_task_times_out  # type: ignore[method-assign]
+
+    # When the request goes out
+    record = world.ask(config=config, request=request(SHA_A), now=NOW)
+
+    # Then the message, once posted, is updated to say the request expired, without its buttons
+    assert world.store.get(record.approval_id).status == "expired"
+    (update,) = world.slack.updates
+    assert update["message"] == world.store.get(record.approval_id).slack_message
+    assert "Expired" in update["text"]
+    assert not any(block["type"] == "actions" for block in update["blocks"])

@@ -44,6 +44,17 @@ def ms(now: float) -> int:
     return int(now * 1000)
 
 
+def closed_outcome(record: ApprovalRecord) -> str:
+    """What a closed request's Slack message says in place of its buttons, from the record alone."""
+    when = iso(record.decided_at if record.decided_at is not None else record.expires_at)
+    if record.status == "expired":
+        return f"Expired at {when}: nobody decided in time"
+    if record.status == "superseded":
+        return f"Superseded by a newer request at {when}"
+    verb = "Approved" if record.status == "approved" else "Rejected"
+    return f"{verb} by {record.decided_by} via {record.channel} at {when}"
+
+
 # ---- collaborators ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ApprovalServices:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from promotion.approvals.collaborators import ApprovalServices, iso
+from promotion.approvals.collaborators import ApprovalServices, closed_outcome, iso
 from promotion.models.approval import (
     ApprovalRecord,
 )
@@ -19,7 +19,7 @@ def expire(services: ApprovalServices, record: ApprovalRecord, *, now: float) ->
             now=now,
             detail=f"expired at {iso(closed.expires_at)}",
         )
-        services.refresh_slack(closed, outcome=f"Expired at {iso(closed.expires_at)}: nobody decided in time")
+        services.refresh_slack(closed, outcome=closed_outcome(closed))
     return closed
 
 
@@ -35,7 +35,7 @@ def expire_execution(services: ApprovalServices, execution_arn: str, *, now: flo
             now=now,
             detail="the approval task timed out",
         )
-        services.refresh_slack(record, outcome=f"Expired at {iso(now)}: nobody decided in time")
+        services.refresh_slack(record, outcome=closed_outcome(record))
     return closed
 
 

@@ -15,6 +15,7 @@ from promotion.approvals.collaborators import (
     ApprovalRequest,
     ApprovalServices,
     Notifier,
+    closed_outcome,
     iso,
 )
 from promotion.approvals.messages import (
@@ -205,7 +206,12 @@ def _notify(
             text=slack.approval_text(record),
             blocks=slack.approval_blocks(record, expires=iso(record.expires_at)),
         )
-        services.store.set_slack_message(record.approval_id, message)
+        posted = services.store.set_slack_message(record.approval_id, message)
+        if posted.status != "pending":
+            # The request closed (timed out, superseded, decided) while its message was on its way, so
+            # whatever closed it found no message to update: the message is brought up to date here. Each
+            # side writes before it reads the other's write, so at least one of them updates the message.
+            services.refresh_slack(posted, outcome=closed_outcome(posted))
     elif "slack" in channels:
         # Configured but not wired (no bot token secret): say so loudly rather than silently skip it.
         raise RuntimeError("pipeline asks for Slack approvals but no Slack bot token is configured")

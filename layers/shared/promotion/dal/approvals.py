@@ -48,7 +48,7 @@ class ApprovalStore(Protocol):
 
     def list_open(self) -> list[ApprovalRecord]: ...
 
-    def set_slack_message(self, approval_id: str, message: SlackMessageRef) -> None: ...
+    def set_slack_message(self, approval_id: str, message: SlackMessageRef) -> ApprovalRecord: ...
 
 
 class DynamoApprovalStore:
@@ -174,13 +174,16 @@ class DynamoApprovalStore:
                 return sorted(records, key=lambda record: record.requested_at)
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def set_slack_message(self, approval_id: str, message: SlackMessageRef) -> None:
-        self._table.update_item(
+    def set_slack_message(self, approval_id: str, message: SlackMessageRef) -> ApprovalRecord:
+        """The record with its message stored, as it is now: it may have closed while the message went out."""
+        response = self._table.update_item(
             Key={"approval_id": approval_id},
             UpdateExpression="SET slack_message = :message",
             ConditionExpression="attribute_exists(approval_id)",
             ExpressionAttributeValues={":message": message.model_dump()},
+            ReturnValues="ALL_NEW",
         )
+        return ApprovalRecord.from_item(response["Attributes"])
 
     # ---- internals ----------------------------------------------------------------------------
     def _close(
