@@ -15,7 +15,9 @@ TIME_SCALE = 0.1
 
 
 # Package scope, not session: the plane stops after the last integration test, before the unit tests'
-# `mock_aws` resets the moto backends that the plane's background threads read.
+# `mock_aws` resets the moto backends that the plane's background threads read. Under pytest-xdist (make
+# test) each worker process starts its own plane, and a worker runs its integration tests before its unit
+# tests (the scheduler hands tests out in collection order).
 @pytest.fixture(scope="package")
 def plane() -> Iterator[LocalControlPlane]:
     """One local control plane for the integration tests: template.yaml and the real ASL on moto."""
