@@ -42,7 +42,18 @@ REQUESTS_FUNCTIONS = {
     "GitHubWebhookFunction",
 }
 APPROVAL_STACK_MODULES = ("promotion.approvals.runtime", "promotion.approvals.collaborators")
-WATCHED = (*APPROVAL_STACK_MODULES, "slack_sdk", "requests", "aws_xray_sdk.core")
+# The GitHub wing's pieces, each imported at cold start only by the functions whose every request may use it.
+GITHUB_PIECES = {
+    # Signature checks and delivery records: the webhook alone.
+    "promotion.github.webhook": {"GitHubWebhookFunction"},
+    # The Dependabot proof: "Decide approval path" imports it as it builds its prover.
+    "promotion.github.dependabot": set(),
+    # Deployment statuses: the functions that post them (the operator's rollback loads them when it runs).
+    "promotion.github.deployment_status": {"DeployEnvironmentFunction", "NotifyFunction"},
+    # `promote github check`: loaded on the operator function's first check.
+    "promotion.github.check": set(),
+}
+WATCHED = (*APPROVAL_STACK_MODULES, *GITHUB_PIECES, "slack_sdk", "requests", "aws_xray_sdk.core")
 
 _PROBE = """
 import importlib.util, json, sys
@@ -92,7 +103,7 @@ def imported_at_cold_start(logical_id: str) -> set[str]:
 
 
 def test_the_expectations_name_functions_of_the_template() -> None:
-    for expected in (APPROVAL_FUNCTIONS, SLACK_SDK_FUNCTIONS, REQUESTS_FUNCTIONS):
+    for expected in (APPROVAL_FUNCTIONS, SLACK_SDK_FUNCTIONS, REQUESTS_FUNCTIONS, *GITHUB_PIECES.values()):
         assert expected <= set(FUNCTIONS)
 
 
@@ -114,3 +125,14 @@ def test_a_handler_imports_slack_sdk_only_if_it_talks_to_slack_on_every_request(
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
 def test_a_handler_imports_requests_only_if_it_calls_http_apis(logical_id: str) -> None:
     assert ("requests" in imported_at_cold_start(logical_id)) == (logical_id in REQUESTS_FUNCTIONS)
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_a_handler_imports_a_github_piece_only_if_its_requests_use_it(logical_id: str) -> None:
+    imported = imported_at_cold_start(logical_id)
+    wrong = {
+        module: "imported" if module in imported else "missing"
+        for module, users in GITHUB_PIECES.items()
+        if (module in imported) != (logical_id in users)
+    }
+    assert wrong == {}, logical_id

@@ -8,27 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-from promotion.adapters import aws
-from promotion.adapters.config_store import PipelineConfigStore
-from promotion.dal.deliveries import DynamoDeliveryStore
 from promotion.errors import InvalidPipelineConfig
-from promotion.github.check import GitHubCheck, TokenUnavailable, check_github
 from promotion.github.client import GitHubClient
-from promotion.github.dependabot import GitHubDependabotProver, LambdaProdCommit
-from promotion.github.deployment_status import GitHubDeploymentReporter, RunningExecutionLocator
-from promotion.github.identity import GitHubCommitIdentity
-from promotion.github.webhook import WebhookDeps, WebhookKeys
-from promotion.models.config import PipelineConfig, api_token_prefix, secret_name, webhook_secret_prefix
-from promotion.observability import metrics, trace_requests
-from promotion.pipeline.operator_controls import known_pipeline
-from promotion.runtime import attestation_key, pipeline_configs
+from promotion.models.config import PipelineConfig, api_token_prefix, secret_name
+from promotion.observability import trace_requests
 from promotion.settings import control_plane_settings
+
+# Each factory below imports the pieces it builds when it is called: a function imports only the GitHub
+# pieces its own requests use (the webhook's signature checks, the Dependabot proof, deployment statuses),
+# not all of them at cold start (tests/unit/steps/test_handler_imports.py).
+if TYPE_CHECKING:
+    from promotion.adapters.config_store import PipelineConfigStore
+    from promotion.github.check import GitHubCheck
+    from promotion.github.dependabot import GitHubDependabotProver
+    from promotion.github.deployment_status import GitHubDeploymentReporter
+    from promotion.github.identity import GitHubCommitIdentity
+    from promotion.github.webhook import WebhookDeps
 
 # GitHub's API is called through requests: its calls appear in the function's X-Ray trace.
 trace_requests()
@@ -64,15 +64,23 @@ def github_client(config: PipelineConfig) -> GitHubClient | None:
 
 def dependabot_prover(prod_lambda: Any) -> GitHubDependabotProver:
     """``prod_lambda``: a Lambda client acting as prod's deployer role (what prod runs is read there)."""
+    from promotion.github.dependabot import GitHubDependabotProver, LambdaProdCommit
+
     return GitHubDependabotProver(github_client, LambdaProdCommit(prod_lambda))
 
 
 def commit_identities() -> GitHubCommitIdentity:
+    from promotion.github.identity import GitHubCommitIdentity
+
     return GitHubCommitIdentity(github_client)
 
 
 def deployment_reporter() -> GitHubDeploymentReporter:
     """A fresh reporter per invocation: it stops calling GitHub for the rest of one after a failure."""
+    from promotion.adapters import aws
+    from promotion.github.deployment_status import GitHubDeploymentReporter, RunningExecutionLocator
+    from promotion.observability import metrics
+
     settings = control_plane_settings()
     locator = RunningExecutionLocator(aws.client("stepfunctions"), settings.state_machine_arn)
     return GitHubDeploymentReporter(
@@ -89,6 +97,12 @@ def _fetch_secret(secret_id: str, force: bool) -> str:
 
 @cache
 def webhook_deps() -> WebhookDeps:
+    from promotion.adapters import aws
+    from promotion.dal.deliveries import DynamoDeliveryStore
+    from promotion.github.webhook import WebhookDeps, WebhookKeys
+    from promotion.models.config import webhook_secret_prefix
+    from promotion.runtime import attestation_key, pipeline_configs
+
     settings = control_plane_settings()
     if not settings.deliveries_table or not settings.state_machine_arn:
         raise RuntimeError("the webhook function needs DELIVERIES_TABLE and STATE_MACHINE_ARN")
@@ -107,6 +121,10 @@ def webhook_deps() -> WebhookDeps:
 def pipeline_token(config: PipelineConfig) -> str | None:
     """``github_token``, its failures (a secret missing, or named outside the stack's prefix) as
     ``TokenUnavailable``: what ``promote github check`` reports instead of failing."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    from promotion.github.check import TokenUnavailable
+
     try:
         return github_token(config)
     except InvalidPipelineConfig as error:
@@ -117,6 +135,8 @@ def pipeline_token(config: PipelineConfig) -> str | None:
 
 def github_checker(configs: PipelineConfigStore) -> Callable[[str, int], GitHubCheck]:
     """``GET /operator/pipelines/{pipeline}/github``: the pipeline's GitHub, as seen from here."""
+    from promotion.github.check import check_github
+    from promotion.pipeline.operator_controls import known_pipeline
 
     def run(pipeline: str, now: int) -> GitHubCheck:
         config = known_pipeline(configs, pipeline)

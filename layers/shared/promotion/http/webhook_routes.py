@@ -9,13 +9,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from promotion.github.deployment_status import MetricsSink
 from promotion.github.webhook import Delivery, WebhookAnswer, WebhookDeps, receive
 from promotion.observability import logger
+
+if TYPE_CHECKING:
+    from promotion.github.deployment_status import MetricsSink
 
 ROUTE = "/webhooks/github/<pipeline>"
 
