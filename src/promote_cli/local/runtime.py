@@ -15,7 +15,8 @@ Docker-based runtime:
 
 Calls from outside this process (a service function calling Lambda's Invoke, as the sample's test Lambda
 does) reach moto's server instead; ``install_hook`` routes those to the same dispatch (the server's IAM
-middleware has already checked the caller's ``lambda:InvokeFunction``).
+middleware has already checked the caller's ``lambda:InvokeFunction``). Either way an ``Event`` invoke is
+answered 202 at once and runs in a thread of its own, as Lambda queues it.
 """
 
 from __future__ import annotations
@@ -450,7 +451,15 @@ class LocalLambdaRuntime:
             qualifier = (response.querystring.get("Qualifier") or [None])[0]
             body = response.body
             payload = body.encode() if isinstance(body, str) else bytes(body or b"")
-            result = runtime.invoke(function, payload, qualifier, account=str(response.backend.account_id))
+            account = str(response.backend.account_id)
+            invocation_type = {str(k).lower(): str(v) for k, v in response.headers.items()}.get(
+                "x-amz-invocation-type"
+            )
+            if invocation_type == "Event":
+                runtime._queue(function, payload, qualifier, account)
+                # moto's server takes the status from this header, as moto's own invoke sets it.
+                return 202, {"content-type": "application/json", "status": "202"}, b""
+            result = runtime.invoke(function, payload, qualifier, account=account)
             headers = {"content-type": "application/json", "x-amz-executed-version": result.executed_version}
             if result.function_error:
                 headers["x-amz-function-error"] = result.function_error
@@ -458,6 +467,17 @@ class LocalLambdaRuntime:
 
         LambdaResponse.invoke = invoke  # type: ignore[method-assign,assignment]
         self._installed_invoke = invoke
+
+    def _queue(self, function: str, payload: bytes, qualifier: str | None, account: str) -> None:
+        """An asynchronous invoke (``InvocationType: Event``): Lambda queues the event and answers 202 at
+        once, whatever the function then does; so does the local plane, in a thread of its own."""
+        threading.Thread(
+            target=self.invoke,
+            args=(function, payload, qualifier),
+            kwargs={"account": account},
+            name=f"async-{function}",
+            daemon=True,
+        ).start()
 
     def _before_invoke(
         self, params: dict[str, Any], request_signer: Any = None, **_: Any
@@ -482,14 +502,7 @@ class LocalLambdaRuntime:
         body = params.get("body") or b""
         payload = body.encode() if isinstance(body, str) else bytes(body)
         if headers.get("x-amz-invocation-type") == "Event":
-            # Asynchronous invoke: Lambda queues the event and answers 202 at once; so does the local plane.
-            threading.Thread(
-                target=self.invoke,
-                args=(function, payload, qualifier),
-                kwargs={"account": account},
-                name=f"async-{function}",
-                daemon=True,
-            ).start()
+            self._queue(function, payload, qualifier, account)
             accepted: dict[str, Any] = {"StatusCode": 202, "Payload": StreamingBody(io.BytesIO(b""), 0)}
             return AWSResponse(params.get("url", ""), 202, HTTPHeaders(), None), accepted
         result = self.invoke(function, payload, qualifier, account=account)

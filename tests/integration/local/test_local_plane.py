@@ -10,6 +10,7 @@ import boto3
 import pytest
 import requests
 
+from promote_cli.local import accounts
 from promote_cli.local.plane import LocalControlPlane
 from tests.support.paths import REPO_ROOT
 
@@ -183,3 +184,35 @@ def test_an_alias_that_does_not_exist_is_a_404_too(plane: LocalControlPlane) -> 
     )
     assert answer.status_code == 404
     assert "no-such-alias" in answer.json()["error"]
+
+
+def test_an_event_invoke_from_another_process_is_queued_and_answered_202_as_lambda_does(
+    plane: LocalControlPlane,
+) -> None:
+    # Given a Lambda client of its own session (as a service function in its own process has), reaching the
+    # plane over HTTP as preprod's administrator
+    lam = boto3.session.Session().client(
+        "lambda", region_name=plane.options.region, endpoint_url=plane.aws_endpoint_url
+    )
+    account = accounts.ENVIRONMENT_ACCOUNTS["preprod"]
+    lam.meta.events.register_first(
+        "before-call",
+        lambda params, **_: params.setdefault("headers", {}).update({accounts.ACCOUNT_HEADER: account}),
+    )
+    event = json.dumps(
+        {"version": "2.0", "rawPath": "/health", "requestContext": {"http": {"method": "GET"}}}
+    )
+
+    # When it invokes a function asynchronously, Lambda queues the event and answers 202 with no payload
+    queued = lam.invoke(
+        FunctionName="svc-sentiment-preprod-api", Qualifier="live", InvocationType="Event", Payload=event
+    )
+    assert queued["StatusCode"] == 202
+    assert queued["Payload"].read() == b""
+    assert "FunctionError" not in queued
+
+    # and the same invoke waiting for the answer gets the function's own
+    answered = lam.invoke(FunctionName="svc-sentiment-preprod-api", Qualifier="live", Payload=event)
+    assert answered["StatusCode"] == 200
+    assert answered["ExecutedVersion"] != "$LATEST"
+    assert json.loads(answered["Payload"].read())["statusCode"] == 200
