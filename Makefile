@@ -55,8 +55,13 @@ sam-validate: sam-setup
 	$(SAM_VENV)/bin/sam validate --lint -t roles/deployer.yaml
 	$(SAM_VENV)/bin/cfn-lint template.yaml examples/sentiment-service/template.yaml -a cfn_lint_serverless.rules
 
+# Then the build's bytecode, compiled by the runtime's Python: Lambda's code directories are read-only, so
+# without .pyc files in the package every cold start compiles each module it imports from source, and Lambda
+# bills INIT (bench/promotion_bench.py prints the difference). Unchecked-hash .pyc files are used as shipped,
+# whatever times the files get when Lambda unpacks them; sam deploy packages them from .aws-sam/build.
 sam-build: sam-setup
 	PATH="$(PY313_DIR):$$PATH" $(SAM_VENV)/bin/sam build --template-file template.yaml
+	PATH="$(PY313_DIR):$$PATH" python3.13 -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 
 unit: setup
 	$(PYTEST) tests/unit
