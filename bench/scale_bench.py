@@ -200,8 +200,9 @@ def drive(plane: RemotePlane, runs: list[Run], *, timeout: float) -> float:
                 links = approval_links(plane, run.promotion.sha)
                 if links:
                     # A superseded request's page answers 410: that promotion is ending anyway.
-                    if requests.get(links[0], timeout=10).status_code == 200:
-                        decide_via_link(links[0], "approve", "scale bench")
+                    # 30 s: one local plane running twenty promotions at once answers pages slowly.
+                    if requests.get(links[0], timeout=30).status_code == 200:
+                        decide_via_link(links[0], "approve", "scale bench", timeout=60)
                     run.asked = True
             described = sfn.describe_execution(executionArn=run.promotion.execution_arn)
             if described["status"] != "RUNNING":

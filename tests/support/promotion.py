@@ -163,13 +163,16 @@ class ConfirmationForm(HTMLParser):
             self.decisions.append(values.get("value", ""))
 
 
-def decide_via_link(link: str, decision: str, reason: str = "") -> requests.Response:
-    page = requests.get(link, timeout=5)
+def decide_via_link(link: str, decision: str, reason: str = "", *, timeout: float = 10) -> requests.Response:
+    """Open the emailed link's page and post its form; ``timeout``: for the post (the page gets half)."""
+    page = requests.get(link, timeout=timeout / 2)
     assert page.status_code == 200, page.text
     form = ConfirmationForm(page.text)
     assert decision in form.decisions
     return requests.post(
-        urljoin(link, form.action), data={**form.fields, "decision": decision, "reason": reason}, timeout=10
+        urljoin(link, form.action),
+        data={**form.fields, "decision": decision, "reason": reason},
+        timeout=timeout,
     )
 
 
