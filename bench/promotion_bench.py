@@ -277,7 +277,8 @@ def main() -> int:
         f"cold import, median of {args.runs} fresh interpreters in Lambda's environment (tracing on); "
         f"ratio = CPU ms / CPU ms of import boto3, target <= {TARGET_RATIO}x"
     )
-    baseline, floor, handlers = cold_imports(template_functions(), args.runs)
+    functions = template_functions()
+    baseline, floor, handlers = cold_imports(functions, args.runs)
     base_cpu = statistics.median(baseline.cpu)
     floor_cpu = statistics.median(floor.cpu)
     print(f"{'module':40} {'wall ms':>8} {'CPU ms':>8} {'ratio':>7} {'above floor ms':>15}")
@@ -302,32 +303,25 @@ def main() -> int:
     print(
         f"the floor alone (what every handler imports before any code of ours) is {floor_cpu / base_cpu:.2f}x"
     )
-    print_bytecode_cost(template_functions(), args.runs)
+    print_bytecode_cost(next(function for function in functions if function.name == "notify"), args.runs)
     return 0
 
 
-def print_bytecode_cost(functions: list[LambdaFunction], runs: int) -> None:
+def print_bytecode_cost(function: LambdaFunction, runs: int) -> None:
     """What shipping .pyc files saves (make sam-build compiles the build): Lambda's code directories are
     read-only, so a package without them compiles every module it imports at each cold start. Measured here
     by importing with an empty bytecode cache that nothing may write to (every module compiled from source,
     boto3's too, which the runtime's own copy may not need)."""
     import tempfile
 
-    for function in functions:
-        if function.name != "notify":
-            continue
-        shipped = [_import_once(function.module_file, function.environment)[1] for _ in range(runs)]
-        with tempfile.TemporaryDirectory(prefix="no-bytecode-") as empty:
-            environment = {
-                **function.environment,
-                "PYTHONDONTWRITEBYTECODE": "1",
-                "PYTHONPYCACHEPREFIX": empty,
-            }
-            compiled = [_import_once(function.module_file, environment)[1] for _ in range(runs)]
-        print(
-            f"{function.name} without shipped bytecode: {statistics.median(compiled) * 1000:.0f} CPU ms, "
-            f"with it {statistics.median(shipped) * 1000:.0f} CPU ms"
-        )
+    shipped = [_import_once(function.module_file, function.environment)[1] for _ in range(runs)]
+    with tempfile.TemporaryDirectory(prefix="no-bytecode-") as empty:
+        environment = {**function.environment, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": empty}
+        compiled = [_import_once(function.module_file, environment)[1] for _ in range(runs)]
+    print(
+        f"{function.name} without shipped bytecode: {statistics.median(compiled) * 1000:.0f} CPU ms, "
+        f"with it {statistics.median(shipped) * 1000:.0f} CPU ms"
+    )
 
 
 if __name__ == "__main__":
