@@ -1,6 +1,6 @@
 """Benchmark: a happy-path and a rollback-path promotion on the local plane, and handler cold imports.
 
-    .venv/bin/python bench/promotion_bench.py [--runs N] [--cold-import-only]
+    .venv/bin/python bench/promotion_bench.py [--runs N] [--cold-import-only] [--python PATH]
 
 Prints, per path: wall time, state transitions counted from the execution history (states entered plus
 retry attempts, as Step Functions bills them), and their cost at $0.025 per 1,000 transitions.
@@ -16,7 +16,11 @@ SDK behind powertools' Tracer takes a different, much heavier import path outsid
 time here), so a benchmark run in a plain shell measures a cost Lambda never pays and hides the ones it does.
 The ratio is on CPU time of the importing process: this machine is shared, and CPU time is what other
 people's load does not inflate; wall time is printed next to it. Numbers from one run on one machine:
-compare ratios, not absolutes.
+compare ratios, not absolutes. ``--python`` imports with another interpreter, such as a python3.13 virtualenv
+with the layer's requirements (Lambda's runtime version; the numbers differ between Python versions).
+
+Inside Lambda the layer pauses the garbage collector for INIT (promotion/cold_start.py); the handler rows
+include that, and a last row prints what the pause saves on one function.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from _support import PRICE_PER_TRANSITION, ROOT, RemotePlane, transitions
 
 # Each handler's cold import may cost at most this many times `import boto3` alone.
 TARGET_RATIO = 1.5
+# The interpreter each cold import runs in (--python).
+python_executable = sys.executable
 
 
 def run_promotions() -> list[tuple[str, float, int, str]]:
@@ -212,7 +218,9 @@ def _import_once(
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(ROOT / "layers" / "shared"),
     }
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [python_executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
     if out.returncode != 0:
         raise RuntimeError(f"import of {module_file or 'boto3'} failed:\n{out.stderr.strip()}")
     wall, cpu = out.stdout.strip().splitlines()[-1].split()
@@ -264,7 +272,12 @@ def main() -> int:
     parser.add_argument(
         "--cold-import-only", action="store_true", help="skip the promotion paths; only the cold imports"
     )
+    parser.add_argument(
+        "--python", default=sys.executable, help="the interpreter of the cold imports (default: this one)"
+    )
     args = parser.parse_args()
+    global python_executable
+    python_executable = args.python
 
     if not args.cold_import_only:
         print("promotion paths on the local plane (time scale 1.0)")
@@ -303,8 +316,24 @@ def main() -> int:
     print(
         f"the floor alone (what every handler imports before any code of ours) is {floor_cpu / base_cpu:.2f}x"
     )
-    print_bytecode_cost(next(function for function in functions if function.name == "notify"), args.runs)
+    notify = next(function for function in functions if function.name == "notify")
+    print_collector_pause_saving(notify, args.runs)
+    print_bytecode_cost(notify, args.runs)
     return 0
+
+
+def print_collector_pause_saving(function: LambdaFunction, runs: int) -> None:
+    """The same import with the layer's pause of the garbage collector made a no-op, beside the import as
+    shipped (inside Lambda the layer pauses the collector until the first request: cold_start.py)."""
+    without_pause = "import gc; gc.disable = lambda: None; " + _handler_body(function.module_file)
+    paused, collected = [], []
+    for _ in range(runs):
+        paused.append(_import_once(function.module_file, function.environment)[1])
+        collected.append(_import_once(None, function.environment, body=without_pause)[1])
+    print(
+        f"{function.name} with the collector running through INIT: {statistics.median(collected) * 1000:.0f} "
+        f"CPU ms, paused as shipped {statistics.median(paused) * 1000:.0f} CPU ms"
+    )
 
 
 def print_bytecode_cost(function: LambdaFunction, runs: int) -> None:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from promotion.observability import entry_point
 
 from promotion.models.steps import CheckAlarmsRequest
-from promotion.observability import logger, metrics, tracer
 from promotion.runtime import environment_clients, ledger, parse_request, pipeline_configs
 from promotion.steps import check_alarms as check_alarms_step
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+
+@entry_point
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, CheckAlarmsRequest)
     environment = environment_clients(

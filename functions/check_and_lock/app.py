@@ -4,18 +4,21 @@ deployment ledger."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from promotion.observability import entry_point, logger, metrics
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.adapters import aws
 from promotion.github.runtime import github_client
 from promotion.models.steps import PrepareRequest
-from promotion.observability import logger, metrics, tracer
 from promotion.pipeline.prepare import PrepareDeps
 from promotion.runtime import environment_clients, environment_store, ledger, parse_request, pipeline_configs
 from promotion.steps import check_and_lock as check_and_lock_step
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 def _reclaimed(environment: str, stale_owner: str) -> None:
@@ -25,9 +28,7 @@ def _reclaimed(environment: str, stale_owner: str) -> None:
     )
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, PrepareRequest)
     config = pipeline_configs().get(request.pipeline)

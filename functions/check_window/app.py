@@ -4,7 +4,9 @@ override), and if not, until when the promotion waits."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from promotion.observability import entry_point, logger, metrics
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
@@ -12,18 +14,19 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.adapters import aws
 from promotion.adapters.config_store import SsmPipelineConfigStore
 from promotion.dal.window_overrides import DynamoWindowOverrideStore
 from promotion.models.config import PipelineConfig
 from promotion.models.steps import CheckWindowRequest
-from promotion.observability import logger, metrics, tracer
 from promotion.pipeline.windows import waiting_slack_blocks
 from promotion.runtime import event_publisher, mailer, parse_request, slack_bot_poster
 from promotion.settings import control_plane_settings
 from promotion.steps import check_window as check_window_step
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # Once per promotion and environment: a check retried with the same request after its notice went out (its
 # first closed check is the only one that announces) must not tell the team twice.
@@ -70,9 +73,7 @@ def _announce(config: PipelineConfig, subject: str, text: str, event: dict[str, 
     _send_waiting_notice(config=config, subject=subject, text=text, event=event)
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _once.register_lambda_context(context)
     settings = control_plane_settings()

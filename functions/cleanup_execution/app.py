@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from promotion.observability import entry_point, logger, metrics
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.adapters import aws
 from promotion.approvals.runtime import approval_expirer
-from promotion.observability import logger, metrics, tracer
 from promotion.pipeline.cleanup import ExecutionStatusChange, clean_up_after, close_out
 from promotion.pipeline.notify import Outcome, notify_outcome
 from promotion.runtime import (
@@ -23,6 +23,9 @@ from promotion.runtime import (
 )
 from promotion.settings import control_plane_settings
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 
 def _notify(outcome: Outcome) -> None:
     notify_outcome(
@@ -34,9 +37,7 @@ def _notify(outcome: Outcome) -> None:
     )
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     change = parse_request(event.get("detail") or {}, ExecutionStatusChange)
     now = time.time()

@@ -7,21 +7,21 @@ Identity and the Dependabot proof come from GitHub's REST API, asked here, never
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from promotion.observability import entry_point
 
 from promotion.github.runtime import commit_identities, dependabot_prover, github_client
 from promotion.models.steps import DecideApprovalPathRequest
-from promotion.observability import logger, metrics, tracer
 from promotion.pipeline.prepare import ProdReadiness
 from promotion.runtime import environment_clients, environment_store, ledger, parse_request, pipeline_configs
 from promotion.steps import decide_approval_path as decide_approval_path_step
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+
+@entry_point
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, DecideApprovalPathRequest)
     # Prod's alarms are read as prod's deployer role, like every other look at prod.

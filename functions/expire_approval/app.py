@@ -4,23 +4,24 @@ closed (links say so), and a failure the control plane did not send is audited a
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from promotion.observability import entry_point, metrics
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.approvals.runtime import approval_expirer, approval_services
 from promotion.approvals.verification import close_failed_wait
 from promotion.errors import ApprovalNotVerified
 from promotion.models.steps import ExpireApprovalRequest
-from promotion.observability import logger, metrics, tracer
 from promotion.pipeline.cleanup import expire_approval
 from promotion.runtime import parse_request, pipeline_configs
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+
+@entry_point
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, ExpireApprovalRequest)
     if request.failure is not None:

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from promotion.observability import entry_point
 
 from promotion.adapters import aws
 from promotion.models.steps import FetchArtifactRequest
-from promotion.observability import logger, metrics, tracer
 from promotion.runtime import parse_request, pipeline_configs
 from promotion.steps import fetch_artifact as fetch_artifact_step
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+
+@entry_point
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, FetchArtifactRequest)
     return fetch_artifact_step.fetch_artifact(

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from promotion.observability import entry_point, logger, metrics
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.models.steps import EnvironmentRequest
-from promotion.observability import logger, metrics, tracer
 from promotion.runtime import environment_store, parse_request
 from promotion.steps import freeze_environment as freeze_environment_step
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+
+@entry_point
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, EnvironmentRequest)
     metrics.add_metric(name="EnvironmentsFrozen", unit=MetricUnit.Count, value=1)

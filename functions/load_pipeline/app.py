@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from promotion.observability import entry_point
 
 from promotion.models.steps import LoadPipelineRequest
-from promotion.observability import logger, metrics, tracer
 from promotion.runtime import parse_request, pipeline_configs
 from promotion.steps import load_pipeline as load_pipeline_step
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+
+@entry_point
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return load_pipeline_step.load_pipeline(
         pipeline_configs(), parse_request(event, LoadPipelineRequest)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from promotion.observability import entry_point, logger, metrics
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
@@ -10,14 +12,15 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent,
 )
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.github.runtime import deployment_reporter
 from promotion.models.steps import NotifyRequest
-from promotion.observability import logger, metrics, tracer
 from promotion.runtime import event_publisher, mailer, parse_request, pipeline_configs
 from promotion.settings import control_plane_settings
 from promotion.steps import notify as notify_step
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # A retried Notify after a partial success must not send the same message twice.
 _persistence = DynamoDBPersistenceLayer(table_name=control_plane_settings().idempotency_table)
@@ -26,9 +29,7 @@ _idempotency = IdempotencyConfig(
 )
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point
 @idempotent(persistence_store=_persistence, config=_idempotency)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, NotifyRequest)

@@ -6,18 +6,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from promotion.observability import entry_point
+
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.adapters.config_store import SsmPipelineConfigStore
 from promotion.approvals.audit_view import ExecutionLookup
 from promotion.approvals.runtime import approval_services, audit_log
 from promotion.http.operator_routes import OperatorApiDeps, build_resolver
-from promotion.observability import logger, metrics, tracer
 from promotion.runtime import emergency_rollback_runner, operator_controls
 from promotion.settings import control_plane_settings
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
     from promotion.github.check import GitHubCheck
 
 
@@ -43,8 +45,6 @@ app = build_resolver(
 )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -4,21 +4,21 @@ the pipeline, and notify approvers by email (signed links) and Slack (buttons)."
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from promotion.observability import entry_point
 
 from promotion.approvals.runtime import approval_notifier, approval_services
 from promotion.models.steps import RequestApprovalRequest
-from promotion.observability import logger, metrics, tracer
 from promotion.runtime import attestation_key, parse_request, pipeline_configs
 from promotion.settings import control_plane_settings
 from promotion.steps import request_approval as request_approval_step
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+
+@entry_point
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, RequestApprovalRequest)
     notifier = approval_notifier(control_plane_settings().public_api_url)

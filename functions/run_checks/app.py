@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from promotion.observability import entry_point, trace_requests
 
 import requests
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.adapters.environment_session import EnvironmentClients
 from promotion.models.config import Environment
 from promotion.models.steps import RunChecksRequest
-from promotion.observability import logger, metrics, trace_requests, tracer
 from promotion.runtime import environment_clients, parse_request, pipeline_configs
 from promotion.steps import run_checks as run_checks_step
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # The checks call the service through requests: each call appears in the function's X-Ray trace.
 trace_requests()
@@ -26,9 +29,7 @@ def _session() -> requests.Session:
     return session
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, RunChecksRequest)
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from promotion.observability import entry_point, logger
 
 from promotion.models.steps import ShiftTrafficRequest
-from promotion.observability import logger, metrics, tracer
 from promotion.runtime import environment_clients, parse_request, pipeline_configs
 from promotion.steps import shift_traffic as shift_traffic_step
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+
+@entry_point
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, ShiftTrafficRequest)
     prod = environment_clients(request.pipeline, "prod", execution_name=request.execution_name)

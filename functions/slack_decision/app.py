@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from promotion.observability import entry_point
 
 from promotion.approvals.runtime import approval_services, slack_poster
 from promotion.http.slack_routes import SlackDecisionTask
 from promotion.http.slack_worker import handle_click
-from promotion.observability import logger, metrics, tracer
 from promotion.runtime import parse_request
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+
+@entry_point
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     task = parse_request(event, SlackDecisionTask)
     return {"slack_response": handle_click(approval_services(), slack_poster(), task, now=time.time())}

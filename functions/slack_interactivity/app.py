@@ -3,18 +3,21 @@ check the approval input modal of a pipeline with ``approval.inputs``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from promotion.observability import entry_point
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.adapters import aws
 from promotion.approvals.slack_modal import InputModals
 from promotion.dal.approvals import DynamoApprovalStore
 from promotion.http.slack_routes import LambdaDispatch, SlackRouteDeps, build_slack_resolver
-from promotion.observability import logger, metrics, tracer
 from promotion.runtime import slack_bot_poster, slack_signing_secret
 from promotion.settings import control_plane_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 _settings = control_plane_settings()
 app = build_slack_resolver(
@@ -30,8 +33,6 @@ app = build_slack_resolver(
 )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@entry_point(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from promotion.observability import entry_point, metrics
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promotion.approvals.runtime import approval_services, decision_key
 from promotion.approvals.verification import verify_approval
 from promotion.errors import ApprovalNotVerified
 from promotion.models.steps import VerifyApprovalRequest
-from promotion.observability import logger, metrics, tracer
 from promotion.runtime import parse_request
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+
+@entry_point
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event, VerifyApprovalRequest)
     try:

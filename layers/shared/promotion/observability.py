@@ -11,8 +11,13 @@ where they build their sessions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, overload
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
+from promotion.cold_start import resume_collector
 from promotion.correlation import Correlation
 
 logger = Logger()
@@ -23,6 +28,35 @@ metrics = Metrics()
 # process, and one execution's keys must never label another's lines. A warm function's next request
 # replaces them.
 _CORRELATION_KEYS = ("correlation_id", "pipeline", "commit", "repository")
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+@overload
+def entry_point(handler: Handler, /) -> Handler: ...
+@overload
+def entry_point(*, correlation_id_path: str) -> Callable[[Handler], Handler]: ...
+def entry_point(
+    handler: Handler | None = None, /, *, correlation_id_path: str | None = None
+) -> Handler | Callable[[Handler], Handler]:
+    """Every function's ``lambda_handler``: INIT's pause of the garbage collector ends (``cold_start``), then
+    Powertools' Logger context (with the request's correlation id where ``correlation_id_path`` names it),
+    metrics flushed at the end, and an X-Ray subsegment around the handler."""
+
+    def decorate(function: Handler) -> Handler:
+        traced = logger.inject_lambda_context(
+            metrics.log_metrics(tracer.capture_lambda_handler(function)),
+            correlation_id_path=correlation_id_path,
+        )
+
+        @wraps(function)
+        def lambda_handler(event: Any, context: Any) -> Any:
+            resume_collector()
+            return traced(event, context)
+
+        return lambda_handler  # type: ignore[return-value]
+
+    return decorate if handler is None else decorate(handler)
 
 
 def correlate(correlation: Correlation) -> None:

@@ -1,4 +1,5 @@
-"""What each handler imports at cold start: only the collaborators and libraries its own paths use.
+"""What each handler imports at cold start: only the collaborators and libraries its own paths use; and the
+garbage collector paused for that import, resumed by the first request.
 
 Lambda bills the INIT phase (the handler module's import). Each handler is imported in a fresh interpreter
 with the environment Lambda gives it, tracing on (``LAMBDA_TASK_ROOT`` set, ``POWERTOOLS_TRACE_DISABLED``
@@ -12,6 +13,7 @@ import os
 import subprocess
 import sys
 from functools import cache
+from typing import Any
 
 import pytest
 
@@ -56,16 +58,32 @@ GITHUB_PIECES = {
 WATCHED = (*APPROVAL_STACK_MODULES, *GITHUB_PIECES, "slack_sdk", "requests", "aws_xray_sdk.core")
 
 _PROBE = """
-import importlib.util, json, sys
+import gc, importlib.util, json, sys, types
 spec = importlib.util.spec_from_file_location("app", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-print(json.dumps(sorted(name for name in sys.argv[2:] if name in sys.modules)))
+imported = sorted(name for name in sys.argv[2:] if name in sys.modules)
+collector_during_init = gc.isenabled()
+context = types.SimpleNamespace(
+    function_name="unit", memory_limit_in_mb=512, aws_request_id="unit-request",
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:unit",
+)
+try:  # An empty event: the request itself fails, after the entry point has run.
+    module.lambda_handler({}, context)
+except Exception:
+    pass
+print(json.dumps({
+    "imported": imported,
+    "collector_during_init": collector_during_init,
+    "collector_after_first_request": gc.isenabled(),
+    "frozen_objects": gc.get_freeze_count(),
+}))
 """
 
 
 @cache
-def imported_at_cold_start(logical_id: str) -> set[str]:
+def cold_start(logical_id: str) -> dict[str, Any]:
+    """The handler imported in a fresh interpreter as Lambda's INIT does, then sent one (empty) request."""
     properties = FUNCTIONS[logical_id]
     module_name = properties["Handler"].rpartition(".")[0]
     path = REPO_ROOT / properties["CodeUri"] / f"{module_name}.py"
@@ -89,6 +107,9 @@ def imported_at_cold_start(logical_id: str) -> set[str]:
         "POWERTOOLS_SERVICE_NAME": "release-promotion",
         "POWERTOOLS_METRICS_NAMESPACE": "ReleasePromotion",
         "PYDANTIC_DISABLE_PLUGINS": "__all__",
+        # The empty request may reach for AWS: refused at once, never a real endpoint.
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_MAX_ATTEMPTS": "1",
     }
     out = subprocess.run(
         [sys.executable, "-c", _PROBE, str(path), *WATCHED],
@@ -99,7 +120,12 @@ def imported_at_cold_start(logical_id: str) -> set[str]:
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def imported_at_cold_start(logical_id: str) -> set[str]:
+    return set(cold_start(logical_id)["imported"])
 
 
 def test_the_expectations_name_functions_of_the_template() -> None:
@@ -136,3 +162,12 @@ def test_a_handler_imports_a_github_piece_only_if_its_requests_use_it(logical_id
         if (module in imported) != (logical_id in users)
     }
     assert wrong == {}, logical_id
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_the_collector_is_paused_for_init_and_resumed_by_the_first_request(logical_id: str) -> None:
+    result = cold_start(logical_id)
+    assert result["collector_during_init"] is False
+    assert result["collector_after_first_request"] is True
+    # What INIT made is frozen, out of every later full collection's walk.
+    assert result["frozen_objects"] > 10_000
