@@ -85,8 +85,12 @@ class IamEnforcement:
 
     def enforce(self, plane: LocalControlPlane, template: TranslatedTemplate) -> None:
         """Handlers run as their functions' roles; the interpreter invokes as the state machine's role."""
+        from aws_lambda_powertools.utilities import parameters
+
         assert plane.stack is not None
         install_context_credentials()
+        # Powertools' providers kept from an earlier plane in this process would call its endpoints.
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
         iam = plane.client("iam")
         sts = plane.client("sts")
 
@@ -113,11 +117,15 @@ class IamEnforcement:
             self._write_grants(plane, template, iam)
 
     def identity(self, function_name: str) -> AbstractContextManager[None]:
-        from aws_lambda_powertools.utilities import parameters
+        from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
         # Each Lambda function has its own Powertools cache; here the handlers share one process, and a
-        # value another function fetched would reach this one without its role being asked.
-        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        # value another function fetched would reach this one without its role being asked. The values go;
+        # the providers stay: their clients sign with the role of the request at hand (acting_as), and a
+        # new provider is a new boto3 session, which reloads botocore's endpoint and service JSON (most of
+        # the plane's CPU per promotion when every invocation did it).
+        for provider in DEFAULT_PROVIDERS.values():
+            provider.clear_cache()  # type: ignore[no-untyped-call]
         return acting_as(self.sessions.get(function_name))
 
     def _write_grants(self, plane: LocalControlPlane, template: TranslatedTemplate, iam: Any) -> None:
