@@ -120,11 +120,11 @@ class IamEnforcement:
         from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
         # Each Lambda function has its own Powertools cache; here the handlers share one process, and a
-        # value another function fetched would reach this one without its role being asked. The values go;
-        # the providers stay: their clients sign with the role of the request at hand (acting_as), and a
-        # new provider is a new boto3 session, which reloads botocore's endpoint and service JSON (most of
-        # the plane's CPU per promotion when every invocation did it).
-        for provider in DEFAULT_PROVIDERS.values():
+        # value another function fetched would reach this one without its role being asked. Only the
+        # values go: the providers and their clients stay (they sign as whichever role is acting), since
+        # ``parameters.clear_caches()`` drops the providers, and each new one builds a boto3 session that
+        # parses botocore's endpoint and service models again: most of the plane's CPU under load.
+        for provider in list(DEFAULT_PROVIDERS.values()):
             provider.clear_cache()  # type: ignore[no-untyped-call]
         return acting_as(self.sessions.get(function_name))
 
