@@ -44,15 +44,21 @@ def ms(now: float) -> int:
     return int(now * 1000)
 
 
-def closed_outcome(record: ApprovalRecord) -> str:
-    """What a closed request's Slack message says in place of its buttons, from the record alone."""
+# How a decision's channel reads in a message (the others as stored: "email", "operator").
+_CHANNEL_NAMES = {"slack": "Slack"}
+
+
+def closed_outcome(record: ApprovalRecord, *, superseded_by: str | None = None) -> str:
+    """What a closed request's Slack message says in place of its buttons, from the stored record (the one
+    text, whichever path closed it). ``superseded_by``: the newer build's short sha, where it is known."""
     when = iso(record.decided_at if record.decided_at is not None else record.expires_at)
     if record.status == "expired":
         return f"Expired at {when}: nobody decided in time"
     if record.status == "superseded":
-        return f"Superseded by a newer request at {when}"
+        return f"Superseded by {superseded_by or 'a newer request'} at {when}"
     verb = "Approved" if record.status == "approved" else "Rejected"
-    return f"{verb} by {record.decided_by} via {record.channel} at {when}"
+    channel = _CHANNEL_NAMES.get(record.channel or "", record.channel)
+    return f"{verb} by {record.decided_by} via {channel} at {when}"
 
 
 # ---- collaborators ----------------------------------------------------------------------------------

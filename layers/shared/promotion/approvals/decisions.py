@@ -18,6 +18,7 @@ from promotion.approvals.collaborators import (
     ApprovalQueued,
     ApprovalServices,
     DecisionNotDelivered,
+    closed_outcome,
     iso,
 )
 from promotion.approvals.decision_proof import decision_message
@@ -393,7 +394,4 @@ def _deliver(services: ApprovalServices, record: ApprovalRecord, actor: Actor, n
         raise DecisionNotDelivered(f"Step Functions did not take the decision ({code}); try again") from error
     if actor.channel != "slack":
         # Slack clicks update their message through response_url; other channels refresh it here.
-        verb = "Approved" if record.status == "approved" else "Rejected"
-        services.refresh_slack(
-            record, outcome=f"{verb} by {record.decided_by} via {actor.channel} at {iso(now)}"
-        )
+        services.refresh_slack(record, outcome=closed_outcome(record))

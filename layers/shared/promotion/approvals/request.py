@@ -158,7 +158,7 @@ def _older_waiting(services: ApprovalServices, record: ApprovalRecord, *, now: f
         services.record_audit(
             closed, "superseded", actor=record.execution_name, channel="state-machine", now=now, detail=cause
         )
-        services.refresh_slack(closed, outcome=f"Superseded by {record.sha[:12]} at {iso(now)}")
+        services.refresh_slack(closed, outcome=closed_outcome(closed, superseded_by=record.sha[:12]))
     return []
 
 

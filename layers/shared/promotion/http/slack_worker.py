@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from promotion.approvals import slack
 from promotion.approvals.audit import Requester
-from promotion.approvals.collaborators import ApprovalServices, DecisionNotDelivered, iso
+from promotion.approvals.collaborators import ApprovalServices, DecisionNotDelivered, closed_outcome, iso
 from promotion.approvals.decisions import decide_by_slack
 from promotion.errors import PromotionError
 from promotion.http.slack_routes import SlackDecisionTask
@@ -38,8 +38,7 @@ def handle_click(
         message = f"{result.summary()} (you approved at {when})"
         poster.respond(task.response_url, text=message, blocks=None, replace_original=False)
         return message
-    verb = "Approved" if record.status == "approved" else "Rejected"
-    outcome = f"{verb} by {record.decided_by} via Slack at {when}"
+    outcome = closed_outcome(record)
     poster.respond(
         task.response_url,
         text=outcome,
