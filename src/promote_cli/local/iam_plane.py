@@ -113,11 +113,15 @@ class IamEnforcement:
             self._write_grants(plane, template, iam)
 
     def identity(self, function_name: str) -> AbstractContextManager[None]:
-        from aws_lambda_powertools.utilities import parameters
+        from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
         # Each Lambda function has its own Powertools cache; here the handlers share one process, and a
-        # value another function fetched would reach this one without its role being asked.
-        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        # value another function fetched would reach this one without its role being asked. Only the
+        # values go: the providers and their clients stay (they sign as whichever role is acting), since
+        # ``parameters.clear_caches()`` drops the providers, and each new one builds a boto3 session that
+        # parses botocore's endpoint and service models again: most of the plane's CPU under load.
+        for provider in list(DEFAULT_PROVIDERS.values()):
+            provider.clear_cache()  # type: ignore[no-untyped-call]
         return acting_as(self.sessions.get(function_name))
 
     def _write_grants(self, plane: LocalControlPlane, template: TranslatedTemplate, iam: Any) -> None:
