@@ -123,11 +123,20 @@ def pipeline_name(service: str) -> str:
 # checking at once on two cores can take longer than a check's 5 s default to answer (a warm function on AWS
 # answers in milliseconds), so the bench's copies give their checks this long.
 CHECK_TIMEOUT_SECONDS = 30.0
+# The sample's test Lambda fails a build whose api answers one of its requests slower than a bound (its case
+# latency-under-bound, 3 s by default). With twenty promotions on two cores a good build's answers take
+# longer than that (the same queueing as the checks'), so the bench's copies are deployed with this bound,
+# as `sam deploy --parameter-overrides TestLatencyBoundSeconds=15` would. The test Lambda itself (a fresh
+# interpreter, then seven calls of the api) can take longer than its template's 20 s there too, so it gets
+# this long, as the checks get CHECK_TIMEOUT_SECONDS.
+SERVICE_LATENCY_BOUND_SECONDS = 15.0
+TEST_FUNCTION_TIMEOUT_SECONDS = 60
 
 
 def tune_pipeline(plane: RemotePlane, pipeline: str, **sections: dict[str, Any]) -> dict[str, Any]:
     """Rewrite a pipeline's config in Parameter Store, as an operator would (``aws ssm put-parameter``),
-    before anything has read it: every check's timeout, and ``sections`` merged in."""
+    before anything has read it: every check's timeout, and ``sections`` merged in; and give its test
+    Lambda in each environment the bench's latency bound (``tune_test_function``)."""
     ssm = plane.client("ssm")
     parameter = f"/{plane.options.stack_name}/pipelines/{pipeline}"
     document = json.loads(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
@@ -136,14 +145,35 @@ def tune_pipeline(plane: RemotePlane, pipeline: str, **sections: dict[str, Any])
     for section, values in sections.items():
         document[section] = {**document.get(section, {}), **values}
     ssm.put_parameter(Name=parameter, Value=json.dumps(document), Type="String", Overwrite=True)
+    for environment, settings in document["environments"].items():
+        key = (settings.get("service_tests") or {}).get("test_function")
+        if isinstance(key, str):
+            tune_test_function(plane, environment, settings["functions"][key])
     return dict(document)
+
+
+def tune_test_function(plane: RemotePlane, environment: str, function: str) -> None:
+    """Set the sample's test Lambda's LATENCY_BOUND_SECONDS (the template's TestLatencyBoundSeconds) and its
+    timeout in the environment's account, before any promotion publishes a version of it: each version it
+    publishes keeps the function's configuration, as on Lambda."""
+    lam = plane.environment_client(environment, "lambda")
+    variables = (
+        lam.get_function_configuration(FunctionName=function).get("Environment", {}).get("Variables", {})
+    )
+    lam.update_function_configuration(
+        FunctionName=function,
+        Timeout=TEST_FUNCTION_TIMEOUT_SECONDS,
+        Environment={
+            "Variables": {**variables, "LATENCY_BOUND_SECONDS": f"{SERVICE_LATENCY_BOUND_SECONDS:g}"}
+        },
+    )
 
 
 def describe_failure(final: dict[str, Any]) -> str:
     cause = str(final.get("cause") or "")
     with contextlib.suppress(ValueError, AttributeError):
         cause = str(json.loads(cause).get("errorMessage", cause))
-    return f"{final.get('error')}: {cause[:140]}"
+    return f"{final.get('error')}: {cause[:300]}"
 
 
 def bake_loop_states() -> list[str]:
@@ -232,7 +262,9 @@ def many_pipelines(plane: RemotePlane, services: list[str], checks: Checks) -> N
     variants = ["fails-in-prod" if i % 5 == 4 else "good" for i in range(len(services))]
     print(
         f"\n1. {len(services)} pipelines promote at once "
-        f"({variants.count('fails-in-prod')} builds fail the canary)"
+        f"({variants.count('fails-in-prod')} builds fail the canary; checks time out after "
+        f"{CHECK_TIMEOUT_SECONDS:g} s; the test Lambda's latency bound is "
+        f"{SERVICE_LATENCY_BOUND_SECONDS:g} s, its timeout {TEST_FUNCTION_TIMEOUT_SECONDS} s)"
     )
     for service in services:
         tune_pipeline(plane, pipeline_name(service))
@@ -597,6 +629,20 @@ def alarm_to_rollback(plane: RemotePlane, trials: int, checks: Checks) -> None:
 
 
 # ---- 5. webhook burst ------------------------------------------------------------------------------------
+# How long a sender waits for one answer. GitHub itself gives a delivery 10 s; the local plane answers the
+# burst from one process on a shared machine, so the bench waits longer, and counts what still fails.
+DELIVERY_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery's answer: its status (None when none came), how long it took, and why none came."""
+
+    status: int | None
+    seconds: float
+    error: str = ""
+
+
 def webhook_burst(plane: RemotePlane, deliveries: int, senders: int, checks: Checks) -> None:
     unique = deliveries // 2
     pipeline = pipeline_name(HOOKS)
@@ -619,16 +665,22 @@ def webhook_burst(plane: RemotePlane, deliveries: int, senders: int, checks: Che
     random.Random(7).shuffle(batch)
     url = plane.webhook_url(pipeline)
 
-    def send(delivery: tuple[bytes, dict[str, str]]) -> tuple[int, float]:
+    def send(delivery: tuple[bytes, dict[str, str]]) -> Delivery:
         began = time.perf_counter()
-        answer = requests.post(url, data=delivery[0], headers=delivery[1], timeout=30)
-        return answer.status_code, time.perf_counter() - began
+        try:
+            answer = requests.post(
+                url, data=delivery[0], headers=delivery[1], timeout=DELIVERY_TIMEOUT_SECONDS
+            )
+        except requests.RequestException as error:
+            return Delivery(None, time.perf_counter() - began, f"{type(error).__name__}: {error}")
+        return Delivery(answer.status_code, time.perf_counter() - began)
 
     began = time.perf_counter()
     with ThreadPoolExecutor(max_workers=senders) as pool:
         answers = list(pool.map(send, batch))
     wall = time.perf_counter() - began
-    statuses = Counter(status for status, _ in answers)
+    statuses = Counter(answer.status for answer in answers)
+    errors = [answer.error for answer in answers if answer.error]
     sfn = plane.client("stepfunctions")
     state_machine = plane.ready["state_machine_arn"]
     names = [
@@ -640,13 +692,18 @@ def webhook_burst(plane: RemotePlane, deliveries: int, senders: int, checks: Che
         1 for name in names if (parsed := parse_execution_name(name)) and parsed.pipeline == pipeline
     )
     for label, status in (("started (201)", 201), ("duplicate (200)", 200)):
-        seconds = [s for code, s in answers if code == status]
+        seconds = [answer.seconds for answer in answers if answer.status == status]
         if seconds:
             print(
                 f"  {label:16} {len(seconds):4d}   p50 {percentile(seconds, 0.5) * 1000:6.0f} ms   "
                 f"p99 {percentile(seconds, 0.99) * 1000:6.0f} ms"
             )
     print(f"  {deliveries} deliveries in {wall:.1f} s ({deliveries / wall:.0f}/s); answers {dict(statuses)}")
+    checks.check(
+        not errors,
+        f"every delivery answered within {DELIVERY_TIMEOUT_SECONDS:.0f} s ({len(errors)} failed"
+        + (f"; the first: {' '.join(errors[0].split())[:200]})" if errors else ")"),
+    )
     checks.check(started == unique, f"exactly {unique} executions started ({started})")
     checks.check(
         statuses == Counter({201: unique, 200: unique}), "every duplicate answered 200, none started"

@@ -9,6 +9,13 @@
 
 A function that fails answers 500 ``{"message": "Internal Server Error"}``, as API Gateway does; its error
 goes to the plane's log (stderr), one line.
+
+Requests are served concurrently, but the routes' functions are invoked one at a time: on Lambda each
+concurrent invocation has an execution environment of its own, while here the control-plane handlers share
+this process, and powertools' HTTP API resolver keeps the request it is resolving in state every resolver
+shares (``BaseRouter.current_event``, its route arguments in the resolver's ``context``): two deliveries
+resolved at once could read each other's event. Each route function answers in milliseconds of its own
+work (a webhook starts its execution asynchronously, as on AWS), so the queue is short.
 - ``/_local/outbox``: the outbox as JSON; ``/_local/info``: the ready line.
 - ``/_local/console/...``: the console (``promote_cli.local.console``), where links to an execution lead.
 - ``/_local/slack/api/{method}`` and ``/_local/slack/response/{id}``: Slack's Web API and response_urls,
@@ -21,9 +28,11 @@ import base64
 import json
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
@@ -163,6 +172,8 @@ class LocalHttpServer(LocalServer):
         self._outbox = outbox
         self._info = info
         self._slack = slack
+        # One route invocation at a time (see the module's docstring).
+        self._route_lock = threading.Lock()
         super().__init__(host, port, self._make_handler(), name="local-http")
 
     def _make_handler(self) -> type[BaseHTTPRequestHandler]:
@@ -248,7 +259,7 @@ class LocalHttpServer(LocalServer):
                         print(f"local-http: {route.route_key} refused: {refused}", file=sys.stderr)
                         self._send_json(request, 403, {"message": "Forbidden"})
                         return
-                self._invoke(request, route.function_name, None, event)
+                self._invoke(request, route.function_name, None, event, one_at_a_time=True)
                 return
         self._send_json(request, 404, {"message": "Not Found"})
 
@@ -273,8 +284,10 @@ class LocalHttpServer(LocalServer):
         event: dict[str, Any],
         *,
         function_url: bool = False,
+        one_at_a_time: bool = False,
     ) -> None:
-        result = self._runtime.invoke(function, json.dumps(event).encode(), qualifier)
+        with self._route_lock if one_at_a_time else nullcontext():
+            result = self._runtime.invoke(function, json.dumps(event).encode(), qualifier)
         if result.function_error:
             error = _function_error(result.payload)
             target = f"{function}:{qualifier}" if qualifier else function

@@ -79,6 +79,23 @@ def test_functions_reach_only_their_own_secrets_bucket_and_topic(plane: LocalCon
         assert error["Error"]["Code"] == "AccessDenied"
 
 
+def test_a_handler_never_gets_a_secret_another_function_fetched(plane: LocalControlPlane) -> None:
+    """On Lambda each function has its own Powertools cache; the handlers here share one process, so each
+    invocation starts with no cached value, but keeps the providers (a new one builds a boto3 session)."""
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    secret_id = f"{STACK}/approval-link-key"
+    with as_function(plane, "ApprovalApiFunction"):
+        assert parameters.get_secret(secret_id, max_age=300)
+        provider = DEFAULT_PROVIDERS["secrets"]
+    with as_function(plane, "GitHubWebhookFunction"):
+        with pytest.raises(GetParameterError, match="AccessDeniedException"):
+            parameters.get_secret(secret_id, max_age=300)
+        assert DEFAULT_PROVIDERS["secrets"] is provider
+
+
 def test_only_the_stacks_roles_make_decision_macs_whatever_iam_grants(plane: LocalControlPlane) -> None:
     """The key policy's Deny beats an identity policy that allows kms:* to a role outside the stack."""
     iam = plane.client("iam")
