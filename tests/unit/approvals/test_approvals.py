@@ -391,7 +391,7 @@ def test_a_newer_request_supersedes_the_older_waiting_one(world: ApprovalWorld) 
     closed = world.store.get(older.approval_id)
     assert closed.status == "superseded"
     assert closed.superseded_by == newer.approval_id
-    assert "Superseded" in world.slack.updates[-1]["text"]
+    assert world.slack.updates[-1]["text"].endswith(f": Superseded by {SHA_B[:12]} at 2027-01-15T08:00:10Z")
     assert world.store.get(newer.approval_id).status == "pending"
     assert world.actions(older.approval_id) == ["requested", "superseded"]
     with pytest.raises(ApprovalExpired, match="superseded"):
