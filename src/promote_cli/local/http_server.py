@@ -10,16 +10,17 @@
 A function that fails answers 500 ``{"message": "Internal Server Error"}``, as API Gateway does; its error
 goes to the plane's log (stderr), one line.
 
+- ``/_local/outbox``: the outbox as JSON; ``/_local/info``: the ready line.
+- ``/_local/console/...``: the console (``promote_cli.local.console``), where links to an execution lead.
+- ``/_local/slack/api/{method}`` and ``/_local/slack/response/{id}``: Slack's Web API and response_urls,
+  recorded in the outbox instead of sent.
+
 Requests are served concurrently, but the routes' functions are invoked one at a time: on Lambda each
 concurrent invocation has an execution environment of its own, while here the control-plane handlers share
 this process, and powertools' HTTP API resolver keeps the request it is resolving in state every resolver
 shares (``BaseRouter.current_event``, its route arguments in the resolver's ``context``): two deliveries
 resolved at once could read each other's event. Each route function answers in milliseconds of its own
 work (a webhook starts its execution asynchronously, as on AWS), so the queue is short.
-- ``/_local/outbox``: the outbox as JSON; ``/_local/info``: the ready line.
-- ``/_local/console/...``: the console (``promote_cli.local.console``), where links to an execution lead.
-- ``/_local/slack/api/{method}`` and ``/_local/slack/response/{id}``: Slack's Web API and response_urls,
-  recorded in the outbox instead of sent.
 """
 
 from __future__ import annotations
