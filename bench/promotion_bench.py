@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -276,6 +277,8 @@ def main() -> int:
         "--python", default=sys.executable, help="the interpreter of the cold imports (default: this one)"
     )
     args = parser.parse_args()
+    if shutil.which(args.python) is None:
+        parser.error(f"--python {args.python}: no such interpreter")
     global python_executable
     python_executable = args.python
 
