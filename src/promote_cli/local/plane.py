@@ -111,6 +111,9 @@ class LocalControlPlane:
     def __init__(self, options: PlaneOptions | None = None) -> None:
         self.options = options or PlaneOptions()
         self._environment_before: dict[str, str | None] = {}
+        # Build manifests read by ``_published_commits``, by (key, ETag): an object's bytes never change
+        # under one ETag, and the GitHub stand-in asks for the history at every compare.
+        self._manifests: dict[tuple[str, str], tuple[str, str, str]] = {}
         self._workdir = self.options.workdir or Path(tempfile.mkdtemp(prefix="promote-local-"))
         self.runtime = LocalLambdaRuntime(account=ACCOUNT, region=self.options.region, workdir=self._workdir)
         self.outbox = SesOutbox(ACCOUNT, self.options.region)
@@ -854,12 +857,21 @@ class LocalControlPlane:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.stack.artifact_bucket):
             for item in page.get("Contents", []):
                 key = item["Key"]
-                if key.endswith("/manifest.json") and f"/{repo}/" in f"/{key}":
+                if not (key.endswith("/manifest.json") and f"/{repo}/" in f"/{key}"):
+                    continue
+                cache_key = (key, str(item.get("ETag", "")))
+                if cache_key not in self._manifests:
                     manifest = json.loads(
                         s3.get_object(Bucket=self.stack.artifact_bucket, Key=key)["Body"].read()
                     )
-                    if manifest.get("repo") == repo:
-                        published.append((str(manifest.get("built_at", "")), str(manifest.get("sha"))))
+                    self._manifests[cache_key] = (
+                        str(manifest.get("repo")),
+                        str(manifest.get("built_at", "")),
+                        str(manifest.get("sha")),
+                    )
+                manifest_repo, built_at, sha = self._manifests[cache_key]
+                if manifest_repo == repo:
+                    published.append((built_at, sha))
         return [sha for _, sha in sorted(published)]
 
     def put_pipeline(self, text: str, *, source: str = "pipeline document") -> str:

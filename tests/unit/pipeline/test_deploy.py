@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -128,6 +129,23 @@ def test_every_function_gets_a_new_version_and_the_aliases_move_together(aws: tu
         served = lam.get_function_configuration(FunctionName=function.function_name, Qualifier="live")
         assert served["Version"] == "2"
         assert served["CodeSha256"] == expected_sha
+    assert alias_versions(lam) == {"api": "2", "worker": "2"}
+
+
+def test_the_functions_code_updates_run_at_once(aws: tuple[Any, Any]) -> None:
+    """On AWS each update takes seconds to apply: the environment waits for the slowest, not the sum."""
+    lam, s3 = aws
+    both_updating = threading.Barrier(len(FUNCTIONS), timeout=5)
+
+    def updating(**_: Any) -> None:
+        both_updating.wait()  # one function after the other would break the barrier after 5 s
+
+    lam.meta.events.register("before-call.lambda.UpdateFunctionCode", updating)
+    try:
+        deployment = deploy_environment(lam, "prod", TARGET, pin(s3, BUILD))
+    finally:
+        lam.meta.events.unregister("before-call.lambda.UpdateFunctionCode", updating)
+    assert [f.version for f in deployment.functions] == ["2", "2"]
     assert alias_versions(lam) == {"api": "2", "worker": "2"}
 
 

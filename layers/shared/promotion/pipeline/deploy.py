@@ -1,9 +1,9 @@
 """Deploying one pinned build to every function of an environment, so that they move together.
 
-Per function: UpdateFunctionCode from the pinned S3 object version, wait until the update is done, and
-PublishVersion guarded by the expected CodeSha256. Only when every function has its new version do the
-aliases move, each guarded by the alias's RevisionId; if one alias move fails, the ones already moved go
-back before the error is raised.
+Per function, all functions at once: UpdateFunctionCode from the pinned S3 object version, wait until
+the update is done, and PublishVersion guarded by the expected CodeSha256. Only when every function has its
+new version do the aliases move, each guarded by the alias's RevisionId; if one alias move fails, the ones
+already moved go back before the error is raised.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
+from promotion.concurrency import map_all
 from promotion.errors import CodeShaMismatch, DeployFailed
 from promotion.models.config import Environment, EnvironmentTarget
 from promotion.models.execution import EnvironmentDeployment, FunctionDeployment, PinnedArtifact
@@ -120,10 +121,13 @@ def deploy_environment(
                     f"{must_match.environment} {function.function_name} runs CodeSha256 "
                     f"{function.code_sha256}, this build is {expected}"
                 )
-    prepared = [
-        _prepare(lambda_client, key, name, target.alias, artifact, expected)
-        for key, name in sorted(target.functions.items())
-    ]
+    # All functions at once: on AWS each code update takes seconds to apply (the waiter polls every 2 s), so
+    # an environment's deploy takes as long as its slowest function, not the sum of them. Every update ends
+    # before the first failure (in the functions' order) is raised; no alias has moved by then.
+    prepared = map_all(
+        lambda function: _prepare(lambda_client, function[0], function[1], target.alias, artifact, expected),
+        sorted(target.functions.items()),
+    )
     moved: list[tuple[_Prepared, str]] = []
     try:
         for item in prepared if route else []:
