@@ -72,6 +72,10 @@ class Rejected(PromotionError):
     """An approver rejected the promotion (raised by Step Functions through SendTaskFailure)."""
 
 
+class ApprovalStoreBusy(PromotionError):
+    """The approvals table left records unread through every retry of a batch read (throttling)."""
+
+
 class ApprovalNotFound(PromotionError):
     """No approval record with that id."""
 

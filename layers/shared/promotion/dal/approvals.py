@@ -7,6 +7,8 @@ arrives, and the last approved commit for the compare link.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -14,11 +16,14 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from promotion.dal import conditional_check_failed
-from promotion.errors import ApprovalAlreadyDecided, ApprovalExpired, ApprovalNotFound
+from promotion.errors import ApprovalAlreadyDecided, ApprovalExpired, ApprovalNotFound, ApprovalStoreBusy
 from promotion.models.approval import ApprovalRecord, ApprovalStatus, SlackMessageRef, Vote
 
 BY_EXECUTION_INDEX = "by-execution"
 BY_PIPELINE_INDEX = "by-pipeline"
+# BatchGetItem reads at most 100 keys per call; what throttling leaves unread is asked for again.
+MAX_BATCH_GET = 100
+MAX_BATCH_ATTEMPTS = 6
 
 
 class ApprovalStore(Protocol):
@@ -152,17 +157,20 @@ class DynamoApprovalStore:
         """The pipeline's pending requests, oldest first."""
         return [
             record
-            for record in self._query(BY_PIPELINE_INDEX, Key("pipeline").eq(pipeline))
+            for ids in self._index_pages(BY_PIPELINE_INDEX, Key("pipeline").eq(pipeline))
+            for record in self._read(ids)
             if record.status == "pending"
         ]
 
     def last_approved(self, pipeline: str) -> ApprovalRecord | None:
-        approved = [
-            record
-            for record in self._query(BY_PIPELINE_INDEX, Key("pipeline").eq(pipeline), newest_first=True)
-            if record.status == "approved"
-        ]
-        return approved[0] if approved else None
+        """The pipeline's newest approved request: read newest first, a batch at a time, up to the first
+        approved one (not the pipeline's whole history)."""
+        for ids in self._index_pages(BY_PIPELINE_INDEX, Key("pipeline").eq(pipeline), newest_first=True):
+            for start in range(0, len(ids), MAX_BATCH_GET):
+                for record in self._read(ids[start : start + MAX_BATCH_GET]):
+                    if record.status == "approved":
+                        return record
+        return None
 
     def list_open(self) -> list[ApprovalRecord]:
         records: list[ApprovalRecord] = []
@@ -211,8 +219,14 @@ class DynamoApprovalStore:
         return ApprovalRecord.from_item(response["Attributes"])
 
     def _query(self, index: str, condition: Any, *, newest_first: bool = False) -> list[ApprovalRecord]:
-        # Indexes project keys only: read each record itself, consistently, for its current status.
-        ids: list[str] = []
+        return [
+            record
+            for ids in self._index_pages(index, condition, newest_first=newest_first)
+            for record in self._read(ids)
+        ]
+
+    def _index_pages(self, index: str, condition: Any, *, newest_first: bool = False) -> Iterator[list[str]]:
+        """The ids an index holds under ``condition``, a page of the query at a time."""
         arguments: dict[str, Any] = {
             "IndexName": index,
             "KeyConditionExpression": condition,
@@ -220,17 +234,32 @@ class DynamoApprovalStore:
         }
         while True:
             page = self._table.query(**arguments)
-            ids += [str(item["approval_id"]) for item in page.get("Items", [])]
+            yield [str(item["approval_id"]) for item in page.get("Items", [])]
             if "LastEvaluatedKey" not in page:
-                break
+                return
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        records = []
-        for approval_id in ids:
-            try:
-                records.append(self.get(approval_id))
-            except ApprovalNotFound:
-                continue
-        return records
+
+    def _read(self, ids: list[str]) -> list[ApprovalRecord]:
+        """The records of ``ids``, in that order, read consistently for their current status (the indexes
+        project keys only), up to 100 in one BatchGetItem; ids whose record is gone are skipped."""
+        client, name = self._table.meta.client, self._table.name
+        found: dict[str, ApprovalRecord] = {}
+        for start in range(0, len(ids), MAX_BATCH_GET):
+            keys = [{"approval_id": approval_id} for approval_id in ids[start : start + MAX_BATCH_GET]]
+            request: dict[str, Any] = {name: {"Keys": keys, "ConsistentRead": True}}
+            for attempt in range(MAX_BATCH_ATTEMPTS):
+                answer = client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(name, []):
+                    record = ApprovalRecord.from_item(item)
+                    found[record.approval_id] = record
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                # What throttling left unread comes back as UnprocessedKeys: back off, then ask again.
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise ApprovalStoreBusy(f"{name}: {len(request[name]['Keys'])} records still unread")
+        return [found[approval_id] for approval_id in ids if approval_id in found]
 
 
 def decided_message(record: ApprovalRecord) -> str:
