@@ -20,8 +20,7 @@ from typing import TypeVar
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
-# Enough for every function of an environment at once; Lambda's own API limits (about 15 control-plane
-# calls per second per function for UpdateFunctionCode) are far above what one step sends.
+# Enough for every function of an environment at once (each call acts on a function of its own).
 MAX_THREADS = 8
 
 

@@ -11,6 +11,7 @@ from promotion.errors import (
     ApprovalAlreadyDecided,
     ApprovalExpired,
     ApprovalNotFound,
+    ApprovalStoreBusy,
     ApproverNotAllowed,
     SelfApprovalRefused,
 )
@@ -27,6 +28,7 @@ DECISION_ERROR_STATUS: ErrorStatus = {
     ApprovalExpired: (410, "Expired"),
     ApproverInputInvalid: (422, "Input not valid"),
     DecisionNotDelivered: (503, "Try again"),
+    ApprovalStoreBusy: (503, "Try again"),
 }
 
 
