@@ -130,18 +130,8 @@ def execution_status(plane: Any, execution_arn: str) -> str:
     return str(backend.describe_execution(execution_arn).status)
 
 
-def approval_link(plane: Any, sha: str, *, after: int) -> str | None:
-    """The approval page emailed for ``sha`` among the messages sent after the first ``after``."""
-    for message in plane.outbox.messages(after=after):
-        if message.channel == "email" and sha[:12] in message.subject:
-            for link in message.links:
-                if "/approvals/" in link:
-                    return str(link.split("&intent=", 1)[0])
-    return None
-
-
 def run_once(plane: Any) -> Run:
-    from tests.support.promotion import decide_via_link, history, publish_and_start
+    from tests.support.promotion import approval_pages, decide_via_link, history, publish_and_start
 
     sent_before = plane.outbox.sent()
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -152,9 +142,10 @@ def run_once(plane: Any) -> Run:
         if status != "RUNNING":
             break
         if not approved:
-            link = approval_link(plane, promotion.sha, after=sent_before)
-            if link is not None:
-                answer = decide_via_link(link, "approve", "bench")
+            sent = [message.to_json() for message in plane.outbox.messages(after=sent_before)]
+            links = approval_pages(sent, promotion.sha)
+            if links:
+                answer = decide_via_link(links[0], "approve", "bench")
                 if answer.status_code != 200:
                     raise RuntimeError(f"approval refused: {answer.status_code} {answer.text[:200]}")
                 approved = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from html.parser import HTMLParser
@@ -117,8 +118,13 @@ def outbox(plane: LocalControlPlane) -> list[dict[str, Any]]:
 def approval_links(plane: LocalControlPlane, sha: str) -> list[str]:
     """One link per approver: the emailed Approve and Reject links open the same page (``intent`` only
     pre-selects a button), so they count once."""
+    return approval_pages(outbox(plane), sha)
+
+
+def approval_pages(messages: Iterable[dict[str, Any]], sha: str) -> list[str]:
+    """The approval pages the emailed ``messages`` (the outbox's JSON) link for ``sha``, each once."""
     found: list[str] = []
-    for message in outbox(plane):
+    for message in messages:
         if message["channel"] != "email" or sha[:12] not in message["subject"]:
             continue
         for link in message["links"]:

@@ -61,19 +61,19 @@ class SesOutbox:
         self._account = account
         self._region = region
 
-    def sent(self) -> int:
-        """How many messages were sent so far: a cursor for ``messages(after=...)``."""
+    def _sent_messages(self) -> list[Any]:
         from moto.ses.models import ses_backends
 
-        return len(ses_backends[self._account][self._region].sent_messages)
+        return list(ses_backends[self._account][self._region].sent_messages)
+
+    def sent(self) -> int:
+        """How many messages were sent so far: a cursor for ``messages(after=...)``."""
+        return len(self._sent_messages())
 
     def messages(self, *, after: int = 0) -> list[OutboxMessage]:
         """The messages sent, or only those sent after the first ``after`` (see ``sent``)."""
-        from moto.ses.models import ses_backends
-
-        backend = ses_backends[self._account][self._region]
         found = []
-        for message in list(backend.sent_messages)[after:]:
+        for message in self._sent_messages()[after:]:
             body = getattr(message, "body", None)
             if body is None:  # templated or raw messages: not sent by this control plane
                 continue

@@ -157,7 +157,7 @@ class DynamoApprovalStore:
         """The pipeline's pending requests, oldest first."""
         return [
             record
-            for ids in self._index_pages(BY_PIPELINE_INDEX, Key("pipeline").eq(pipeline))
+            for ids in self._index_batches(BY_PIPELINE_INDEX, Key("pipeline").eq(pipeline))
             for record in self._read(ids)
             if record.status == "pending"
         ]
@@ -165,11 +165,10 @@ class DynamoApprovalStore:
     def last_approved(self, pipeline: str) -> ApprovalRecord | None:
         """The pipeline's newest approved request: read newest first, a batch at a time, up to the first
         approved one (not the pipeline's whole history)."""
-        for ids in self._index_pages(BY_PIPELINE_INDEX, Key("pipeline").eq(pipeline), newest_first=True):
-            for start in range(0, len(ids), MAX_BATCH_GET):
-                for record in self._read(ids[start : start + MAX_BATCH_GET]):
-                    if record.status == "approved":
-                        return record
+        for ids in self._index_batches(BY_PIPELINE_INDEX, Key("pipeline").eq(pipeline), newest_first=True):
+            for record in self._read(ids):
+                if record.status == "approved":
+                    return record
         return None
 
     def list_open(self) -> list[ApprovalRecord]:
@@ -221,12 +220,15 @@ class DynamoApprovalStore:
     def _query(self, index: str, condition: Any, *, newest_first: bool = False) -> list[ApprovalRecord]:
         return [
             record
-            for ids in self._index_pages(index, condition, newest_first=newest_first)
+            for ids in self._index_batches(index, condition, newest_first=newest_first)
             for record in self._read(ids)
         ]
 
-    def _index_pages(self, index: str, condition: Any, *, newest_first: bool = False) -> Iterator[list[str]]:
-        """The ids an index holds under ``condition``, a page of the query at a time."""
+    def _index_batches(
+        self, index: str, condition: Any, *, newest_first: bool = False
+    ) -> Iterator[list[str]]:
+        """The ids an index holds under ``condition``, in the index's order, at most ``MAX_BATCH_GET`` at a
+        time (one BatchGetItem each); the query's next page is asked for only when one is needed."""
         arguments: dict[str, Any] = {
             "IndexName": index,
             "KeyConditionExpression": condition,
@@ -234,32 +236,33 @@ class DynamoApprovalStore:
         }
         while True:
             page = self._table.query(**arguments)
-            yield [str(item["approval_id"]) for item in page.get("Items", [])]
+            ids = [str(item["approval_id"]) for item in page.get("Items", [])]
+            for start in range(0, len(ids), MAX_BATCH_GET):
+                yield ids[start : start + MAX_BATCH_GET]
             if "LastEvaluatedKey" not in page:
                 return
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _read(self, ids: list[str]) -> list[ApprovalRecord]:
-        """The records of ``ids``, in that order, read consistently for their current status (the indexes
-        project keys only), up to 100 in one BatchGetItem; ids whose record is gone are skipped."""
+        """The records of ``ids`` (at most ``MAX_BATCH_GET``), in that order, in one BatchGetItem, read
+        consistently for their current status (the indexes project keys only); ids whose record is gone
+        are skipped."""
         client, name = self._table.meta.client, self._table.name
+        request: dict[str, Any] = {
+            name: {"Keys": [{"approval_id": approval_id} for approval_id in ids], "ConsistentRead": True}
+        }
         found: dict[str, ApprovalRecord] = {}
-        for start in range(0, len(ids), MAX_BATCH_GET):
-            keys = [{"approval_id": approval_id} for approval_id in ids[start : start + MAX_BATCH_GET]]
-            request: dict[str, Any] = {name: {"Keys": keys, "ConsistentRead": True}}
-            for attempt in range(MAX_BATCH_ATTEMPTS):
-                answer = client.batch_get_item(RequestItems=request)
-                for item in answer.get("Responses", {}).get(name, []):
-                    record = ApprovalRecord.from_item(item)
-                    found[record.approval_id] = record
-                request = answer.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                # What throttling left unread comes back as UnprocessedKeys: back off, then ask again.
-                time.sleep(min(0.05 * 2**attempt, 1.0))
-            else:
-                raise ApprovalStoreBusy(f"{name}: {len(request[name]['Keys'])} records still unread")
-        return [found[approval_id] for approval_id in ids if approval_id in found]
+        for attempt in range(MAX_BATCH_ATTEMPTS):
+            answer = client.batch_get_item(RequestItems=request)
+            for item in answer.get("Responses", {}).get(name, []):
+                record = ApprovalRecord.from_item(item)
+                found[record.approval_id] = record
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                return [found[approval_id] for approval_id in ids if approval_id in found]
+            # What throttling left unread comes back as UnprocessedKeys: back off, then ask again.
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        raise ApprovalStoreBusy(f"{name}: {len(request[name]['Keys'])} records still unread")
 
 
 def decided_message(record: ApprovalRecord) -> str:
